@@ -1,0 +1,5 @@
+"""ESPI Batch endpoints."""
+
+from __future__ import annotations
+
+urlpatterns: list = []

@@ -1,0 +1,147 @@
+"""Admin for utility staff: customers, usage points, meter data, the audit log."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from custodian.models import (
+    AuditEvent,
+    ElectricPowerQualitySummary,
+    IntervalBlock,
+    LocalTimeParameters,
+    MeterReading,
+    ReadingType,
+    RetailCustomer,
+    UsagePoint,
+    UsageSummary,
+    User,
+)
+
+admin.site.site_header = "Green Button Data Custodian"
+admin.site.site_title = "Data Custodian admin"
+admin.site.index_title = "Utility staff"
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    pass
+
+
+class ReadOnlyImportedMixin:
+    """Imported meter data is evidence: staff read it, the import path writes it."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class UsagePointInline(admin.TabularInline):
+    model = UsagePoint
+    fields = ("public_id", "title", "service_kind", "status")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RetailCustomer)
+class RetailCustomerAdmin(admin.ModelAdmin):
+    list_display = ("name", "public_id", "user", "created_at")
+    search_fields = ("name", "public_id", "user__username", "user__email")
+    readonly_fields = ("public_id", "created_at")
+    raw_id_fields = ("user",)
+    list_select_related = ("user",)
+    inlines = [UsagePointInline]
+
+
+class MeterReadingInline(admin.TabularInline):
+    model = MeterReading
+    fields = ("public_id", "title", "reading_type", "updated")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(UsagePoint)
+class UsagePointAdmin(admin.ModelAdmin):
+    list_display = ("title", "public_id", "customer", "service_kind", "status", "updated")
+    list_filter = ("service_kind", "status")
+    search_fields = ("title", "public_id", "uuid", "customer__name", "customer__user__username")
+    readonly_fields = ("public_id", "uuid", "published", "updated", "content")
+    raw_id_fields = ("customer", "local_time_parameters")
+    list_select_related = ("customer",)
+    inlines = [MeterReadingInline]
+
+
+@admin.register(MeterReading)
+class MeterReadingAdmin(ReadOnlyImportedMixin, admin.ModelAdmin):
+    list_display = ("public_id", "title", "usage_point", "reading_type", "updated")
+    search_fields = ("public_id", "uuid", "usage_point__public_id")
+    list_select_related = ("usage_point", "reading_type")
+    raw_id_fields = ("usage_point", "reading_type")
+
+
+@admin.register(IntervalBlock)
+class IntervalBlockAdmin(ReadOnlyImportedMixin, admin.ModelAdmin):
+    list_display = ("public_id", "meter_reading", "start", "duration", "updated")
+    search_fields = ("public_id", "uuid", "meter_reading__public_id")
+    list_select_related = ("meter_reading",)
+    raw_id_fields = ("meter_reading",)
+
+
+@admin.register(ReadingType)
+class ReadingTypeAdmin(ReadOnlyImportedMixin, admin.ModelAdmin):
+    list_display = ("public_id", "title", "uom", "power_of_ten_multiplier", "interval_length", "kind")
+    list_filter = ("uom", "kind")
+    search_fields = ("public_id", "uuid", "title")
+
+
+@admin.register(LocalTimeParameters)
+class LocalTimeParametersAdmin(ReadOnlyImportedMixin, admin.ModelAdmin):
+    list_display = ("public_id", "title", "tz_offset", "dst_offset")
+    search_fields = ("public_id", "uuid")
+
+
+@admin.register(UsageSummary)
+class UsageSummaryAdmin(ReadOnlyImportedMixin, admin.ModelAdmin):
+    list_display = ("public_id", "usage_point", "kind", "billing_period_start", "status_time_stamp")
+    list_filter = ("kind",)
+    search_fields = ("public_id", "uuid", "usage_point__public_id")
+    raw_id_fields = ("usage_point",)
+
+
+@admin.register(ElectricPowerQualitySummary)
+class ElectricPowerQualitySummaryAdmin(ReadOnlyImportedMixin, admin.ModelAdmin):
+    list_display = ("public_id", "usage_point", "summary_interval_start")
+    search_fields = ("public_id", "uuid", "usage_point__public_id")
+    raw_id_fields = ("usage_point",)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit log: append-only, so read-only here, never deletable."""
+
+    list_display = ("created_at", "action", "summary", "actor_user", "actor_client", "customer")
+    list_filter = ("action",)
+    search_fields = ("summary", "object_id", "customer__name")
+    date_hierarchy = "created_at"
+    list_select_related = ("actor_user", "actor_client", "customer")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,37 @@
+"""Reads for customers, usage points and meter data."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from custodian.exceptions import NotFound
+from custodian.models import AuditEvent, IntervalReading, RetailCustomer, UsagePoint
+
+
+def usage_point_list_for_customer(*, customer: RetailCustomer) -> QuerySet[UsagePoint]:
+    """Return the customer's usage points."""
+    return UsagePoint.objects.filter(customer=customer).select_related("local_time_parameters")
+
+
+def usage_point_get_for_customer(*, customer: RetailCustomer, public_id: str) -> UsagePoint:
+    """Return one of the customer's usage points; another's or an unknown id raise the same NotFound."""
+    try:
+        return UsagePoint.objects.get(customer=customer, public_id=public_id)
+    except UsagePoint.DoesNotExist:
+        raise NotFound("No such usage point.") from None
+
+
+def usage_point_recent_readings(*, usage_point: UsagePoint, limit: int = 96 * 7) -> list[IntervalReading]:
+    """Return the usage point's most recent interval readings, oldest first (for charts)."""
+    rows = list(
+        IntervalReading.objects.filter(block__meter_reading__usage_point=usage_point)
+        .order_by("-start")
+        .only("start", "duration", "value")[:limit]
+    )
+    rows.reverse()
+    return rows
+
+
+def audit_events_for_customer(*, customer: RetailCustomer, limit: int = 200) -> QuerySet[AuditEvent]:
+    """Return the customer's access history: who read, uploaded or changed what, newest first."""
+    return AuditEvent.objects.filter(customer=customer).select_related("actor_client", "actor_user")[:limit]

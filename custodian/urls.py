@@ -1,0 +1,13 @@
+"""Root URLs: customer portal, OAuth endpoints, ESPI REST API, admin."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("custodian.urls_portal")),
+    path("", include("grants.urls")),
+    path("espi/1_1/resource/", include("custodian.urls_espi")),
+]

@@ -1,0 +1,10 @@
+"""ESPI REST API under /espi/1_1/resource/: each app contributes its routes."""
+
+from __future__ import annotations
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("grants.urls_espi")),
+    path("", include("batch.urls")),
+]

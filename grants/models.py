@@ -1,0 +1,239 @@
+"""Third Parties, bulk users and grants (ESPI ApplicationInformation, Bulk, Authorization + Subscription).
+
+A *grant* is one retail customer's consent to one Third Party, optionally as a member of one of
+that Third Party's bulk users. It names an explicit set of usage points, the function blocks it
+covers, interval and history limits, and an authorized period. Its ``public_id`` is the ESPI
+Authorization id; its ``subscription_id`` the ESPI Subscription id. Access tokens issued for it are
+bound to it through :class:`GrantToken`, so revoking the grant revokes exactly those tokens.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from oauth2_provider.models import AbstractApplication
+from oauth2_provider.settings import oauth2_settings
+
+from custodian.models import PublicIdField, RetailCustomer, UsagePoint
+
+bulk_id_validator = RegexValidator(
+    r"^[0-9A-Za-z-]{1,64}\Z", "A Bulk ID is 1 to 64 letters, digits or hyphens (ESPI scope grammar brID)."
+)
+
+
+class ThirdParty(AbstractApplication):
+    """An OAuth 2.0 client with its ESPI ApplicationInformation.
+
+    The django-oauth-toolkit Application model is swapped for this one
+    (``OAUTH2_PROVIDER_APPLICATION_MODEL``). Two roles share it: Third Parties, which hold
+    authorization-code grants and a client-credentials token for their bulks, and the utility's
+    back-office (custodian) clients, which upload and download through client credentials only.
+    """
+
+    class Role(models.TextChoices):
+        THIRD_PARTY = "third_party", "Third Party"
+        CUSTODIAN = "custodian", "Data Custodian back office"
+
+    class Lifecycle(models.IntegerChoices):
+        """ESPI dataCustodianApplicationStatus, set by the utility only."""
+
+        REVIEW = 1, "Review"
+        PRODUCTION = 2, "Production"
+        ON_HOLD = 3, "On Hold"
+        REVOKED = 4, "Revoked"
+
+    class ApplicationType(models.IntegerChoices):
+        WEB = 1, "Web"
+        DESKTOP = 2, "Desktop"
+        MOBILE = 3, "Mobile"
+        DEVICE = 4, "Other device"
+
+    class ApplicationUse(models.IntegerChoices):
+        ENERGY_MANAGEMENT = 1, "Energy management"
+        ANALYTICAL = 2, "Analytical"
+        GOVERNMENTAL = 3, "Governmental"
+        ACADEMIC = 4, "Academic"
+        LAW_ENFORCEMENT = 5, "Law enforcement"
+
+    public_id = PublicIdField(help_text="The ApplicationInformation id in ESPI URLs.")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.THIRD_PARTY)
+    lifecycle = models.PositiveSmallIntegerField(choices=Lifecycle.choices, default=Lifecycle.REVIEW)
+    lifecycle_changed_at = models.DateTimeField(default=timezone.now)
+    description = models.CharField(
+        max_length=256, blank=True, help_text="thirdPartyApplicationDescription: shown to customers as the purpose."
+    )
+    application_type = models.PositiveSmallIntegerField(choices=ApplicationType.choices, default=ApplicationType.WEB)
+    application_use = models.PositiveSmallIntegerField(
+        choices=ApplicationUse.choices, default=ApplicationUse.ENERGY_MANAGEMENT
+    )
+    phone = models.CharField(max_length=32, blank=True)
+    notify_uri = models.URLField(blank=True, help_text="thirdPartyNotifyUri: where BatchList notifications are POSTed.")
+    user_portal_uri = models.URLField(blank=True)
+    logo_uri = models.URLField(blank=True)
+    client_uri = models.URLField(blank=True)
+    tos_uri = models.URLField(blank=True)
+    policy_uri = models.URLField(blank=True)
+    software_id = models.CharField(max_length=256, blank=True)
+    software_version = models.CharField(max_length=32, blank=True)
+    contacts = models.TextField(blank=True, help_text="One e-mail address per line.")
+    registered_scopes = models.TextField(
+        blank=True, help_text="The ESPI scope strings this client may ask for, one per line."
+    )
+
+    class Meta(AbstractApplication.Meta):
+        swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
+        verbose_name = "third party"
+        verbose_name_plural = "third parties"
+        constraints = [
+            models.CheckConstraint(condition=Q(lifecycle__in=[1, 2, 3, 4]), name="thirdparty_lifecycle_known"),
+            models.CheckConstraint(condition=Q(role__in=["third_party", "custodian"]), name="thirdparty_role_known"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.client_id
+
+    def allows_grant_type(self, *grant_types: str) -> bool:
+        """Third Parties use authorization code and client credentials; back-office clients only the latter.
+
+        ESPI gives one ApplicationInformation several ``grant_types``, where django-oauth-toolkit's
+        Application holds one; this widens it to exactly the ESPI set.
+        """
+        if self.role == self.Role.CUSTODIAN:
+            allowed = {self.GRANT_CLIENT_CREDENTIALS}
+        else:
+            allowed = {self.GRANT_AUTHORIZATION_CODE, self.GRANT_CLIENT_CREDENTIALS}
+        return bool(allowed.intersection(grant_types))
+
+    @property
+    def is_in_production(self) -> bool:
+        return self.lifecycle == self.Lifecycle.PRODUCTION
+
+    @property
+    def registered_scope_list(self) -> list[str]:
+        return [line.strip() for line in self.registered_scopes.splitlines() if line.strip()]
+
+
+class BulkUser(models.Model):
+    """An identity owned by one Third Party, named by a Bulk ID (``BR={bulk_id}``).
+
+    Many customers can grant it access; its reach is the union of its active member grants.
+    Bulk IDs are matched exactly, as whole strings: bulk ``1`` is not bulk ``10``.
+    """
+
+    third_party = models.ForeignKey(ThirdParty, on_delete=models.PROTECT, related_name="bulk_users")
+    bulk_id = models.CharField(max_length=64, validators=[bulk_id_validator])
+    name = models.CharField(max_length=200)
+    description = models.CharField(max_length=256, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["third_party", "bulk_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["third_party", "bulk_id"], name="bulkuser_unique_per_third_party"),
+            models.CheckConstraint(
+                condition=Q(bulk_id__regex=r"^[0-9A-Za-z-]{1,64}$"), name="bulkuser_bulk_id_grammar"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (BR={self.bulk_id})"
+
+
+class Grant(models.Model):
+    """One customer's consent to one Third Party: ESPI Authorization + Subscription."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        REVOKED = "revoked", "Revoked"
+        EXPIRED = "expired", "Expired"
+        DENIED = "denied", "Denied"
+
+    public_id = PublicIdField(help_text="The ESPI Authorization id.")
+    subscription_id = PublicIdField(help_text="The ESPI Subscription id.")
+    customer = models.ForeignKey(RetailCustomer, on_delete=models.PROTECT, related_name="grants")
+    third_party = models.ForeignKey(ThirdParty, on_delete=models.PROTECT, related_name="grants")
+    bulk_user = models.ForeignKey(BulkUser, on_delete=models.PROTECT, null=True, blank=True, related_name="grants")
+    usage_points = models.ManyToManyField(UsagePoint, through="GrantUsagePoint", related_name="grants")
+    scope = models.CharField(max_length=256, help_text="The ESPI scope string actually granted (canonical).")
+    function_blocks = models.JSONField(default=list, help_text="Function block numbers, ascending.")
+    interval_duration = models.PositiveIntegerField(null=True, blank=True, help_text="Minimum interval, seconds.")
+    block_duration = models.CharField(max_length=32, blank=True)
+    history_length = models.PositiveBigIntegerField(null=True, blank=True, help_text="Seconds of history.")
+    authorized_start = models.DateTimeField()
+    authorized_end = models.DateTimeField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    consent = models.JSONField(default=dict, blank=True, help_text="Consent evidence: what was shown and chosen.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["third_party", "status"], name="grant_third_party_status"),
+            models.Index(fields=["bulk_user", "status"], name="grant_bulk_status"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(authorized_end__gt=models.F("authorized_start")), name="grant_period_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "revoked", "expired", "denied"]), name="grant_status_known"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="revoked") | Q(revoked_at__isnull=False), name="grant_revoked_has_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Grant {self.public_id} ({self.customer} → {self.third_party})"
+
+    def is_active_at(self, moment: datetime) -> bool:
+        """Return whether the grant reaches data at ``moment`` (status, period and Third Party lifecycle)."""
+        return (
+            self.status == self.Status.ACTIVE
+            and self.authorized_start <= moment < self.authorized_end
+            and self.third_party.lifecycle == ThirdParty.Lifecycle.PRODUCTION
+        )
+
+    @property
+    def is_active(self) -> bool:
+        return self.is_active_at(timezone.now())
+
+
+class GrantUsagePoint(models.Model):
+    """A usage point named by a grant; ``revoked_at`` set when the customer takes it back."""
+
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="grant_usage_points")
+    usage_point = models.ForeignKey(UsagePoint, on_delete=models.PROTECT, related_name="grant_usage_points")
+    added_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["grant", "usage_point"], name="grantusagepoint_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.grant.public_id} / {self.usage_point.public_id}"
+
+
+class GrantToken(models.Model):
+    """Binds an access token to the one grant it reaches (PRODUCT: an access_token is bound to one grant)."""
+
+    access_token = models.OneToOneField(
+        oauth2_settings.ACCESS_TOKEN_MODEL,
+        on_delete=models.CASCADE,
+        related_name="grant_binding",
+    )
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="token_bindings")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"token for {self.grant.public_id}"

@@ -1,0 +1,214 @@
+"""ESPI scope strings: parse, validate, compare term by term, format canonically.
+
+Grammar (GBA ``espi/scope.md``, REQ.21 authorization section 2.6; see
+``shared/reference/espi-standard.md`` section 5)::
+
+    Scope          = [FBTerms], [ValueTerms], [ResourceTerms] ;
+    FBTerms        = "FB=", { [FBTerm], "_" }, FBTerm, ";" ;
+    ValueTerms     = { IntervalDuration=n{_n} | BlockDuration=n{_n} | HistoryLength=n | SubscriptionFrequency=n } ;
+    ResourceTerms  = { AccountCollection=n | BR=brID } ;
+
+Real scope strings omit the final ``;`` and sometimes carry spaces: parsing is lenient about those,
+formatting is canonical. Scopes are compared as parsed terms, never as substrings, so ``BR=1`` is
+not ``BR=10`` and ``FB=1_3`` does not contain ``FB=13``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+NAMED_FREQUENCIES = ("billingPeriod", "daily", "monthly", "seasonal", "weekly")
+_NAMED_LOOKUP = {name.lower(): name for name in NAMED_FREQUENCIES}
+_NUMBER = re.compile(r"^[0-9]{1,12}\Z")
+_BR_ID = re.compile(r"^[0-9A-Za-z-]{1,64}\Z")
+MAX_SCOPE_LENGTH = 256
+
+FUNCTION_BLOCK_NAMES: dict[int, str] = {
+    1: "Common Data Custodian functions",
+    2: "Green Button Download My Data",
+    3: "Core Green Button Connect My Data",
+    4: "Interval metering (your meter's interval readings)",
+    5: "Interval electricity metering",
+    6: "Demand electricity metering",
+    7: "Net metering",
+    8: "Forward and reverse metering",
+    9: "Register values",
+    10: "Gas",
+    11: "Water",
+    12: "Cost of interval data",
+    13: "Security and privacy classes",
+    14: "Authorization and authentication",
+    15: "Usage summaries (billing-period totals)",
+    16: "Usage summaries with cost",
+    17: "Power quality summaries",
+    18: "Multiple usage points",
+    19: "Partial updates",
+    27: "Usage summary with demands and previous-day attributes",
+    28: "Usage summary costs for the current billing period",
+    29: "Temperature",
+    31: "Core REST services",
+    32: "Resource-level REST",
+    33: "Management REST interfaces",
+    34: "Bulk transfer by SFTP",
+    35: "Bulk transfer by REST",
+    36: "Third Party dynamic registration",
+    37: "Query parameters",
+    38: "On-demand requests",
+    39: "Notifications of new data (push)",
+    40: "Offline authorization",
+    41: "Manage authorization or application information",
+    42: "Third Party notification endpoint",
+    43: "Third Party management REST",
+    44: "Manage authorization or application information",
+    45: "Upload of meter data",
+    46: "Your customer information",
+    47: "Customer information in bulk",
+    48: "Customer information in bulk by SFTP",
+    49: "Customer information management",
+    50: "Customer information, resource level",
+}
+
+
+class ScopeError(ValueError):
+    """A scope string that does not follow the ESPI grammar."""
+
+
+@dataclass(frozen=True)
+class EspiScope:
+    """One parsed ESPI scope string."""
+
+    function_blocks: frozenset[int] = field(default_factory=frozenset)
+    interval_durations: tuple[str, ...] = ()
+    block_durations: tuple[str, ...] = ()
+    history_length: int | None = None
+    subscription_frequency: str | None = None
+    account_collection: int | None = None
+    bulk_id: str | None = None
+
+    def format(self) -> str:
+        """Return the canonical scope string (terms in grammar order, no trailing ';')."""
+        terms: list[str] = []
+        if self.function_blocks:
+            terms.append("FB=" + "_".join(str(fb) for fb in sorted(self.function_blocks)))
+        if self.interval_durations:
+            terms.append("IntervalDuration=" + "_".join(self.interval_durations))
+        if self.block_durations:
+            terms.append("BlockDuration=" + "_".join(self.block_durations))
+        if self.history_length is not None:
+            terms.append(f"HistoryLength={self.history_length}")
+        if self.subscription_frequency is not None:
+            terms.append(f"SubscriptionFrequency={self.subscription_frequency}")
+        if self.account_collection is not None:
+            terms.append(f"AccountCollection={self.account_collection}")
+        if self.bulk_id is not None:
+            terms.append(f"BR={self.bulk_id}")
+        return ";".join(terms)
+
+    def __str__(self) -> str:
+        return self.format()
+
+    @property
+    def min_interval_seconds(self) -> int | None:
+        numbers = [int(value) for value in self.interval_durations if value.isdigit()]
+        return min(numbers) if numbers else None
+
+    def without_bulk(self) -> EspiScope:
+        return EspiScope(
+            function_blocks=self.function_blocks,
+            interval_durations=self.interval_durations,
+            block_durations=self.block_durations,
+            history_length=self.history_length,
+            subscription_frequency=self.subscription_frequency,
+            account_collection=self.account_collection,
+        )
+
+    def is_within(self, offered: EspiScope) -> bool:
+        """Return whether this (requested) scope asks for no more than ``offered``, term by term."""
+        if not self.function_blocks <= offered.function_blocks:
+            return False
+        if offered.interval_durations and not set(self.interval_durations) <= set(offered.interval_durations):
+            return False
+        if offered.block_durations and not set(self.block_durations) <= set(offered.block_durations):
+            return False
+        if offered.history_length is not None and (
+            self.history_length is None or self.history_length > offered.history_length
+        ):
+            return False
+        if offered.account_collection is not None and (
+            self.account_collection is None or self.account_collection > offered.account_collection
+        ):
+            return False
+        if offered.subscription_frequency is not None and self.subscription_frequency not in (
+            None,
+            offered.subscription_frequency,
+        ):
+            return False
+        return offered.bulk_id is None or self.bulk_id == offered.bulk_id
+
+
+def _named_or_number(term: str, value: str) -> str:
+    if _NUMBER.match(value):
+        return str(int(value))
+    named = _NAMED_LOOKUP.get(value.lower())
+    if named is None:
+        raise ScopeError(f"{term} value {value!r} is neither a number nor one of {', '.join(NAMED_FREQUENCIES)}.")
+    return named
+
+
+def _number(term: str, value: str) -> int:
+    if not _NUMBER.match(value):
+        raise ScopeError(f"{term} must be a non-negative whole number, not {value!r}.")
+    return int(value)
+
+
+def parse_scope(text: str) -> EspiScope:
+    """Parse one ESPI scope string; raise :class:`ScopeError` saying what is wrong."""
+    if not isinstance(text, str) or not text.strip():
+        raise ScopeError("The scope is empty.")
+    if len(text) > MAX_SCOPE_LENGTH:
+        raise ScopeError(f"The scope is longer than {MAX_SCOPE_LENGTH} characters.")
+    compact = "".join(text.split())
+    seen: set[str] = set()
+    values: dict[str, object] = {}
+    for raw_term in compact.split(";"):
+        if raw_term == "":
+            continue
+        name, sep, value = raw_term.partition("=")
+        if not sep or not value:
+            raise ScopeError(f"Scope term {raw_term!r} is not NAME=VALUE.")
+        if name in seen:
+            raise ScopeError(f"Scope term {name} appears twice.")
+        seen.add(name)
+        if name == "FB":
+            parts = value.split("_")
+            if any(not _NUMBER.match(part) for part in parts):
+                raise ScopeError(f"FB={value} must be function block numbers joined by '_'.")
+            blocks = frozenset(int(part) for part in parts)
+            if any(block < 1 or block > 99 for block in blocks):
+                raise ScopeError("Function block numbers run from 1 to 99.")
+            values["function_blocks"] = blocks
+        elif name == "IntervalDuration":
+            values["interval_durations"] = tuple(_named_or_number(name, part) for part in value.split("_"))
+        elif name == "BlockDuration":
+            values["block_durations"] = tuple(_named_or_number(name, part) for part in value.split("_"))
+        elif name == "HistoryLength":
+            values["history_length"] = _number(name, value)
+        elif name == "SubscriptionFrequency":
+            values["subscription_frequency"] = _named_or_number(name, value)
+        elif name in {"AccountCollection", "BulkAccountCollection"}:
+            values["account_collection"] = _number(name, value)
+        elif name == "BR":
+            if not _BR_ID.match(value):
+                raise ScopeError(f"BR={value} is not a Bulk ID (letters, digits and '-').")
+            values["bulk_id"] = value
+        else:
+            raise ScopeError(f"Unknown scope term {name!r}.")
+    if "function_blocks" not in values:
+        raise ScopeError("The scope names no function blocks (FB=...).")
+    return EspiScope(**values)  # type: ignore[arg-type]
+
+
+def describe_function_blocks(function_blocks: frozenset[int] | list[int]) -> list[str]:
+    """Return plain-language names for function blocks, for consent screens."""
+    return [FUNCTION_BLOCK_NAMES.get(fb, f"Function block {fb}") for fb in sorted(function_blocks)]

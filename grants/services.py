@@ -1,0 +1,374 @@
+"""Writes about Third Parties, bulk users, grants and their tokens.
+
+Every function here is atomic and leaves an audit row in the same transaction. Grant rows are
+locked (``SELECT ... FOR UPDATE``) before they change, so a revocation waits for a batch that is
+applying entries under that grant, and a batch that starts after it sees the grant revoked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from oauth2_provider.models import get_access_token_model, get_refresh_token_model, set_token_value
+from oauth2_provider.settings import oauth2_settings
+
+from custodian.models import AuditEvent, RetailCustomer, UsagePoint
+from custodian.services import audit_record
+from grants.models import BulkUser, Grant, GrantToken, GrantUsagePoint, ThirdParty
+from grants.scopes import EspiScope, ScopeError, parse_scope
+
+# Callbacks run after a grant changes (notifications hook in here); each gets (grant, event).
+grant_change_listeners: list[Any] = []
+
+
+def _notify_grant_change(grant: Grant, event: str) -> None:
+    for listener in grant_change_listeners:
+        listener(grant=grant, event=event)
+
+
+@transaction.atomic
+def third_party_register(
+    *,
+    name: str,
+    redirect_uris: str = "",
+    registered_scopes: Iterable[str] = (),
+    role: str = ThirdParty.Role.THIRD_PARTY,
+    notify_uri: str = "",
+    description: str = "",
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    lifecycle: int = ThirdParty.Lifecycle.REVIEW,
+    actor: Any = None,
+) -> tuple[ThirdParty, str]:
+    """Register a Third Party (or back-office client) and return it with its raw client secret.
+
+    The secret is stored hashed; the raw value is returned once, to be handed to the client.
+    """
+    scopes = [s.strip() for s in registered_scopes if s.strip()]
+    for scope in scopes:
+        try:
+            parse_scope(scope)
+        except ScopeError as exc:
+            raise ValidationError({"registered_scopes": f"{scope!r}: {exc}"}) from exc
+    raw_secret = client_secret or secrets.token_urlsafe(48)
+    third_party = ThirdParty(
+        name=name,
+        role=role,
+        redirect_uris=redirect_uris,
+        client_type=ThirdParty.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=(
+            ThirdParty.GRANT_CLIENT_CREDENTIALS
+            if role == ThirdParty.Role.CUSTODIAN
+            else ThirdParty.GRANT_AUTHORIZATION_CODE
+        ),
+        client_secret=raw_secret,
+        hash_client_secret=True,
+        skip_authorization=False,
+        notify_uri=notify_uri,
+        description=description,
+        registered_scopes="\n".join(scopes),
+        lifecycle=lifecycle,
+        software_id=name,
+        software_version="1.0",
+    )
+    if client_id:
+        third_party.client_id = client_id
+    third_party.full_clean(exclude=["client_secret"])
+    third_party.save()
+    audit_record(
+        action=AuditEvent.Action.THIRD_PARTY_CREATED,
+        actor_user=actor,
+        obj=third_party,
+        summary=f"Third Party {name} registered ({role})",
+    )
+    return third_party, raw_secret
+
+
+def _revoke_tokens(*, access_tokens: Iterable[Any]) -> int:
+    """Revoke access tokens and the refresh tokens paired with them; return how many."""
+    count = 0
+    for token in access_tokens:
+        refresh = get_refresh_token_model().objects.filter(access_token=token).first()
+        if refresh is not None:
+            refresh.revoke()
+        else:
+            token.revoke()
+        count += 1
+    return count
+
+
+@transaction.atomic
+def third_party_set_lifecycle(*, third_party: ThirdParty, lifecycle: int, actor: Any = None) -> ThirdParty:
+    """Move a Third Party through Review, Production, On Hold, Revoked.
+
+    Revoking a Third Party revokes every grant it holds and every token issued to it. On Hold
+    keeps grants but lets them reach nothing until the Third Party is back in Production.
+    """
+    locked = ThirdParty.objects.select_for_update().get(pk=third_party.pk)
+    if lifecycle not in ThirdParty.Lifecycle.values:
+        raise ValidationError(f"Unknown lifecycle {lifecycle}.")
+    if locked.lifecycle == ThirdParty.Lifecycle.REVOKED and lifecycle != ThirdParty.Lifecycle.REVOKED:
+        raise ValidationError("A revoked Third Party cannot be reinstated; register it again.")
+    previous = locked.lifecycle
+    locked.lifecycle = lifecycle
+    locked.lifecycle_changed_at = timezone.now()
+    locked.save(update_fields=["lifecycle", "lifecycle_changed_at", "updated"])
+    audit_record(
+        action=AuditEvent.Action.THIRD_PARTY_STATUS_CHANGED,
+        actor_user=actor,
+        obj=locked,
+        summary=f"{locked.name}: {ThirdParty.Lifecycle(previous).label} → {ThirdParty.Lifecycle(lifecycle).label}",
+        detail={"from": previous, "to": lifecycle},
+    )
+    if lifecycle == ThirdParty.Lifecycle.REVOKED:
+        for grant in Grant.objects.filter(third_party=locked, status=Grant.Status.ACTIVE):
+            grant_revoke(grant=grant, actor=actor, reason="Third Party revoked by the utility")
+        revoked = _revoke_tokens(access_tokens=get_access_token_model().objects.filter(application=locked))
+        if revoked:
+            audit_record(
+                action=AuditEvent.Action.TOKEN_REVOKED,
+                actor_user=actor,
+                obj=locked,
+                summary=f"{revoked} tokens of {locked.name} revoked",
+            )
+    third_party.refresh_from_db()
+    return locked
+
+
+@transaction.atomic
+def bulk_user_create(
+    *, third_party: ThirdParty, bulk_id: str, name: str, description: str = "", actor: Any = None
+) -> BulkUser:
+    """Create a bulk user ``BR={bulk_id}`` owned by a Third Party."""
+    bulk_user = BulkUser(third_party=third_party, bulk_id=bulk_id, name=name, description=description)
+    bulk_user.full_clean()
+    bulk_user.save()
+    audit_record(
+        action=AuditEvent.Action.BULK_USER_CREATED,
+        actor_user=actor,
+        obj=bulk_user,
+        object_id=bulk_id,
+        summary=f"Bulk user {name} (BR={bulk_id}) of {third_party.name} created",
+    )
+    return bulk_user
+
+
+def _scope_for_grant(*, third_party: ThirdParty, scope: str | EspiScope, bulk_user: BulkUser | None) -> EspiScope:
+    try:
+        parsed = scope if isinstance(scope, EspiScope) else parse_scope(scope)
+    except ScopeError as exc:
+        raise ValidationError({"scope": str(exc)}) from exc
+    if parsed.bulk_id is not None and (bulk_user is None or bulk_user.bulk_id != parsed.bulk_id):
+        raise ValidationError({"scope": f"BR={parsed.bulk_id} does not name the chosen bulk user."})
+    if bulk_user is not None and parsed.bulk_id is None:
+        parsed = EspiScope(**{**parsed.__dict__, "bulk_id": bulk_user.bulk_id})
+    offered = []
+    for text in third_party.registered_scope_list:
+        try:
+            offered.append(parse_scope(text))
+        except ScopeError:
+            continue
+    if not any(parsed.is_within(candidate) for candidate in offered):
+        raise ValidationError({"scope": "The scope is not within any scope the Third Party registered."})
+    return parsed
+
+
+@transaction.atomic
+def grant_create(
+    *,
+    customer: RetailCustomer,
+    third_party: ThirdParty,
+    usage_points: Iterable[UsagePoint],
+    scope: str | EspiScope,
+    authorized_start: datetime | None = None,
+    authorized_end: datetime,
+    bulk_user: BulkUser | None = None,
+    consent: dict[str, Any] | None = None,
+    actor: Any = None,
+) -> Grant:
+    """Record a customer's consent: a grant of exactly these usage points for this scope and period.
+
+    Refuses usage points of another customer, a bulk user of another Third Party, a Third Party
+    not in Production, and a scope outside what the Third Party registered.
+    """
+    points = list(usage_points)
+    if not points:
+        raise ValidationError({"usage_points": "Choose at least one usage point."})
+    if any(point.customer_id != customer.pk for point in points):
+        raise ValidationError({"usage_points": "Only your own usage points can be shared."})
+    if third_party.role != ThirdParty.Role.THIRD_PARTY or third_party.lifecycle != ThirdParty.Lifecycle.PRODUCTION:
+        raise ValidationError("This Third Party is not accepting new grants.")
+    if bulk_user is not None and bulk_user.third_party_id != third_party.pk:
+        raise ValidationError({"bulk_user": "The bulk user belongs to another Third Party."})
+    parsed = _scope_for_grant(third_party=third_party, scope=scope, bulk_user=bulk_user)
+    start = authorized_start or timezone.now()
+    grant = Grant(
+        customer=customer,
+        third_party=third_party,
+        bulk_user=bulk_user,
+        scope=parsed.format(),
+        function_blocks=sorted(parsed.function_blocks),
+        interval_duration=parsed.min_interval_seconds,
+        block_duration="_".join(parsed.block_durations),
+        history_length=parsed.history_length,
+        authorized_start=start,
+        authorized_end=authorized_end,
+        consent=consent or {},
+    )
+    grant.full_clean()
+    grant.save()
+    GrantUsagePoint.objects.bulk_create([GrantUsagePoint(grant=grant, usage_point=point) for point in points])
+    audit_record(
+        action=AuditEvent.Action.GRANT_CREATED,
+        actor_user=actor,
+        customer=customer,
+        obj=grant,
+        summary=f"Granted {third_party.name}{f' (bulk {bulk_user.bulk_id})' if bulk_user else ''} access to "
+        f"{len(points)} usage point(s) until {authorized_end:%Y-%m-%d}",
+        detail={
+            "scope": grant.scope,
+            "usage_points": [p.public_id for p in points],
+            "bulk_id": bulk_user.bulk_id if bulk_user else None,
+        },
+    )
+    transaction.on_commit(lambda: _notify_grant_change(grant, "created"))
+    return grant
+
+
+@transaction.atomic
+def grant_record_denial(
+    *,
+    customer: RetailCustomer,
+    third_party: ThirdParty,
+    scope: str,
+    bulk_user: BulkUser | None = None,
+    actor: Any = None,
+) -> None:
+    """Record that a customer denied a Third Party's request (consent evidence, no grant)."""
+    audit_record(
+        action=AuditEvent.Action.GRANT_DENIED,
+        actor_user=actor,
+        customer=customer,
+        obj=third_party,
+        summary=f"Denied {third_party.name} access",
+        detail={"scope": scope[:256], "bulk_id": bulk_user.bulk_id if bulk_user else None},
+    )
+
+
+def grant_lock(*, grant_ids: Iterable[int]) -> list[Grant]:
+    """Lock grant rows for the rest of the transaction (revocations wait behind the lock)."""
+    return list(Grant.objects.select_for_update().filter(pk__in=list(grant_ids)).order_by("pk"))
+
+
+@transaction.atomic
+def grant_revoke(*, grant: Grant, actor: Any = None, reason: str = "Revoked by the customer") -> Grant:
+    """Revoke a whole grant: its tokens stop working at once and it leaves its bulk.
+
+    Waits for any batch holding the grant's lock; nothing is written under the grant after this
+    commits. Revoking a grant that is not active changes nothing.
+    """
+    locked = Grant.objects.select_for_update().get(pk=grant.pk)
+    if locked.status != Grant.Status.ACTIVE:
+        return locked
+    now = timezone.now()
+    locked.status = Grant.Status.REVOKED
+    locked.revoked_at = now
+    locked.updated_at = now
+    locked.revoked_by = actor if getattr(actor, "is_authenticated", False) else None
+    locked.save(update_fields=["status", "revoked_at", "updated_at", "revoked_by"])
+    tokens = get_access_token_model().objects.filter(grant_binding__grant=locked)
+    revoked = _revoke_tokens(access_tokens=list(tokens))
+    audit_record(
+        action=AuditEvent.Action.GRANT_REVOKED,
+        actor_user=actor,
+        customer=locked.customer,
+        obj=locked,
+        summary=f"Grant to {locked.third_party.name} revoked: {reason}",
+        detail={"reason": reason, "tokens_revoked": revoked},
+    )
+    transaction.on_commit(lambda: _notify_grant_change(locked, "revoked"))
+    grant.refresh_from_db()
+    return locked
+
+
+@transaction.atomic
+def grant_revoke_usage_point(*, grant: Grant, usage_point: UsagePoint, actor: Any = None) -> Grant:
+    """Take one usage point back from a grant; revoking its last usage point revokes the grant."""
+    locked = Grant.objects.select_for_update().get(pk=grant.pk)
+    link = GrantUsagePoint.objects.filter(grant=locked, usage_point=usage_point, revoked_at__isnull=True).first()
+    if link is None:
+        raise ValidationError("That usage point is not part of this grant.")
+    now = timezone.now()
+    link.revoked_at = now
+    link.save(update_fields=["revoked_at"])
+    locked.updated_at = now
+    locked.save(update_fields=["updated_at"])
+    audit_record(
+        action=AuditEvent.Action.GRANT_USAGE_POINT_REVOKED,
+        actor_user=actor,
+        customer=locked.customer,
+        obj=locked,
+        summary=f"Usage point {usage_point.title or usage_point.public_id} removed from grant to {locked.third_party.name}",
+        detail={"usage_point": usage_point.public_id},
+    )
+    if not GrantUsagePoint.objects.filter(grant=locked, revoked_at__isnull=True).exists():
+        return grant_revoke(grant=locked, actor=actor, reason="Last usage point removed")
+    transaction.on_commit(lambda: _notify_grant_change(locked, "changed"))
+    return locked
+
+
+@transaction.atomic
+def grant_expire_due(*, now: datetime | None = None) -> int:
+    """Mark active grants whose authorized period has ended as expired; return how many."""
+    moment = now or timezone.now()
+    count = 0
+    for grant in Grant.objects.select_for_update(skip_locked=True).filter(
+        status=Grant.Status.ACTIVE, authorized_end__lte=moment
+    ):
+        grant.status = Grant.Status.EXPIRED
+        grant.updated_at = moment
+        grant.save(update_fields=["status", "updated_at"])
+        _revoke_tokens(access_tokens=list(get_access_token_model().objects.filter(grant_binding__grant=grant)))
+        audit_record(
+            action=AuditEvent.Action.GRANT_EXPIRED,
+            customer=grant.customer,
+            obj=grant,
+            summary=f"Grant to {grant.third_party.name} expired",
+        )
+        transaction.on_commit(lambda g=grant: _notify_grant_change(g, "expired"))
+        count += 1
+    return count
+
+
+@transaction.atomic
+def grant_token_issue(*, grant: Grant, raw_token: str, expires_in: timedelta | None = None) -> Any:
+    """Issue (or renew) an access token with a known value bound to ``grant``.
+
+    For demo data and back-office tooling; third parties get theirs through ``/oauth/token``.
+    """
+    access_token_model = get_access_token_model()
+    lifetime = expires_in or timedelta(seconds=oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
+    checksum = hashlib.sha256(raw_token.encode()).hexdigest()
+    token = access_token_model.objects.filter(token_checksum=checksum).first()
+    if token is None:
+        token = access_token_model(user=grant.customer.user, application=grant.third_party, scope=grant.scope)
+        set_token_value(token, raw_token)
+    token.expires = timezone.now() + lifetime
+    token.scope = grant.scope
+    token.save()
+    GrantToken.objects.get_or_create(access_token=token, defaults={"grant": grant})
+    audit_record(
+        action=AuditEvent.Action.TOKEN_ISSUED,
+        actor_client=grant.third_party,
+        customer=grant.customer,
+        obj=grant,
+        summary=f"Access token issued to {grant.third_party.name}",
+    )
+    return token

@@ -1,0 +1,5 @@
+"""ESPI resources about authorization: ApplicationInformation, Authorization, ReadServiceStatus."""
+
+from __future__ import annotations
+
+urlpatterns: list = []

@@ -1,0 +1,68 @@
+"""Plain ``make_<thing>(**overrides)`` helpers that go through the services, as production does."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+from django.utils import timezone
+
+from custodian import services as custodian_services
+from grants import services as grant_services
+from grants.models import ThirdParty
+
+_counter = itertools.count(1)
+
+DEFAULT_SCOPE = "FB=1_3_4_5_13_14_15_17_35_37_39;IntervalDuration=900_3600;BlockDuration=daily;HistoryLength=94608000"
+
+
+def make_customer(*, username: str | None = None, password: str = "correct-horse-battery", name: str | None = None):
+    username = username or f"customer{next(_counter)}"
+    return custodian_services.retail_customer_create(
+        username=username, password=password, name=name or username.title()
+    )
+
+
+def make_usage_point(*, customer, title: str | None = None):
+    return custodian_services.usage_point_create(customer=customer, title=title or f"Meter {next(_counter)}")
+
+
+def make_third_party(
+    *,
+    name: str | None = None,
+    lifecycle: int = ThirdParty.Lifecycle.PRODUCTION,
+    role: str = ThirdParty.Role.THIRD_PARTY,
+    scopes: tuple[str, ...] = (DEFAULT_SCOPE,),
+    redirect_uris: str = "https://thirdparty.example/callback",
+    notify_uri: str = "",
+    client_secret: str | None = None,
+):
+    return grant_services.third_party_register(
+        name=name or f"Third Party {next(_counter)}",
+        role=role,
+        redirect_uris=redirect_uris if role == ThirdParty.Role.THIRD_PARTY else "",
+        registered_scopes=scopes,
+        notify_uri=notify_uri,
+        lifecycle=lifecycle,
+        client_secret=client_secret,
+        description="Helps you understand and reduce your energy use.",
+    )
+
+
+def make_bulk_user(*, third_party, bulk_id: str, name: str | None = None):
+    return grant_services.bulk_user_create(third_party=third_party, bulk_id=bulk_id, name=name or f"Bulk {bulk_id}")
+
+
+def make_grant(
+    *, customer, third_party, usage_points, bulk_user=None, scope: str | None = None, days: int = 365, start=None
+):
+    start = start or timezone.now() - timedelta(minutes=1)
+    return grant_services.grant_create(
+        customer=customer,
+        third_party=third_party,
+        usage_points=usage_points,
+        scope=scope or (DEFAULT_SCOPE + (f";BR={bulk_user.bulk_id}" if bulk_user else "")),
+        bulk_user=bulk_user,
+        authorized_start=start,
+        authorized_end=start + timedelta(days=days),
+    )
