@@ -1,0 +1,61 @@
+# Green Button Data Custodian portal. `make run` serves it with demo data; `make test` runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export DJANGO_SETTINGS_MODULE := custodian.settings
+
+.PHONY: help install run serve test test-postgres lint fmt migrations-check check-deploy bench browser clean
+
+help:
+	@echo "make run            set up, migrate, seed demo data and serve on http://$(HOST):$(PORT)"
+	@echo "make test           run the whole test suite (DATABASE_URL=postgresql://... for PostgreSQL)"
+	@echo "make lint           ruff format --check and ruff check"
+	@echo "make bench          benchmarks (ratios against raw lxml measured in the same run)"
+	@echo "make check-deploy   manage.py check --deploy with production-like variables"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
+	DJANGO_DEBUG=1 $(PY) manage.py seed_demo --json demo.json
+	DJANGO_DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+
+serve: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput
+	$(VENV)/bin/gunicorn custodian.wsgi --bind $(HOST):$(PORT) --workers 2 --timeout 120
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+
+fmt: install
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+migrations-check: install
+	$(PY) manage.py makemigrations --check --dry-run
+
+check-deploy: install
+	DJANGO_SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	DJANGO_ALLOWED_HOSTS=portal.example.com DJANGO_HTTPS=1 \
+	$(PY) manage.py check --deploy --fail-level WARNING
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) db.sqlite3 demo.json var bench/out
