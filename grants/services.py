@@ -357,6 +357,7 @@ def grant_token_issue(*, grant: Grant, raw_token: str, expires_in: timedelta | N
     lifetime = expires_in or timedelta(seconds=oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
     checksum = hashlib.sha256(raw_token.encode()).hexdigest()
     token = access_token_model.objects.filter(token_checksum=checksum).first()
+    renewing = token is not None
     if token is None:
         token = access_token_model(user=grant.customer.user, application=grant.third_party, scope=grant.scope)
         set_token_value(token, raw_token)
@@ -364,6 +365,8 @@ def grant_token_issue(*, grant: Grant, raw_token: str, expires_in: timedelta | N
     token.scope = grant.scope
     token.save()
     GrantToken.objects.get_or_create(access_token=token, defaults={"grant": grant})
+    if renewing:
+        return token
     audit_record(
         action=AuditEvent.Action.TOKEN_ISSUED,
         actor_client=grant.third_party,
