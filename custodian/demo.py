@@ -23,7 +23,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from custodian import services as custodian_services
-from custodian.models import IntervalBlock, IntervalReading, LocalTimeParameters, MeterReading, ReadingType, RetailCustomer, UsagePoint
+from custodian.models import (
+    IntervalBlock,
+    IntervalReading,
+    LocalTimeParameters,
+    MeterReading,
+    ReadingType,
+    RetailCustomer,
+    UsagePoint,
+)
 from grants import services as grant_services
 from grants.models import BulkUser, Grant, ThirdParty
 
@@ -55,7 +63,11 @@ def demo_uuid(*parts: object) -> uuid.UUID:
 @dataclass
 class DemoOptions:
     days: int = 7
-    staff_password: str = "staff-demo-password"
+    staff_password: str = ""
+
+    def __post_init__(self) -> None:
+        # Derived, not a literal: a demo seeded by mistake on a real host has no known staff password.
+        self.staff_password = self.staff_password or derive_secret("staff-password")[:20]
 
 
 def _customer(username: str, name: str, progress: Progress) -> RetailCustomer:
@@ -92,12 +104,20 @@ def _shared_resources() -> tuple[ReadingType, LocalTimeParameters]:
     )
     local_time, _ = LocalTimeParameters.objects.get_or_create(
         uuid=demo_uuid("LocalTimeParameters", "US-Pacific"),
-        defaults={"title": "US Pacific", "dst_end_rule": "B40E2000", "dst_offset": 3600, "dst_start_rule": "360E2000", "tz_offset": -28800},
+        defaults={
+            "title": "US Pacific",
+            "dst_end_rule": "B40E2000",
+            "dst_offset": 3600,
+            "dst_start_rule": "360E2000",
+            "tz_offset": -28800,
+        },
     )
     return reading_type, local_time
 
 
-def _usage_point(customer: RetailCustomer, title: str, local_time: LocalTimeParameters, progress: Progress) -> UsagePoint:
+def _usage_point(
+    customer: RetailCustomer, title: str, local_time: LocalTimeParameters, progress: Progress
+) -> UsagePoint:
     existing = UsagePoint.objects.filter(customer=customer, title=title).first()
     if existing:
         return existing
@@ -136,14 +156,21 @@ def _meter_data(point: UsagePoint, reading_type: ReadingType, days: int, progres
         start = int(day.timestamp())
         block, made = IntervalBlock.objects.get_or_create(
             uuid=demo_uuid("IntervalBlock", point.uuid, start),
-            defaults={"meter_reading": meter_reading, "start": start, "duration": 86400, "published": day + timedelta(days=1),
-                      "updated": day + timedelta(days=1)},
+            defaults={
+                "meter_reading": meter_reading,
+                "start": start,
+                "duration": 86400,
+                "published": day + timedelta(days=1),
+                "updated": day + timedelta(days=1),
+            },
         )
         if not made:
             continue
         profile = _daily_profile(seed=start ^ int(point.uuid.hex[:8], 16), base_watts=base)
         IntervalReading.objects.bulk_create(
-            IntervalReading(block=block, start=start + slot * INTERVAL_SECONDS, duration=INTERVAL_SECONDS, value=profile(slot))
+            IntervalReading(
+                block=block, start=start + slot * INTERVAL_SECONDS, duration=INTERVAL_SECONDS, value=profile(slot)
+            )
             for slot in range(READINGS_PER_DAY)
         )
         created += READINGS_PER_DAY
@@ -152,7 +179,9 @@ def _meter_data(point: UsagePoint, reading_type: ReadingType, days: int, progres
     return created
 
 
-def _third_party(name: str, *, scope: str, redirect_uri: str, description: str, role: str, progress: Progress) -> tuple[ThirdParty, str]:
+def _third_party(
+    name: str, *, scope: str, redirect_uri: str, description: str, role: str, progress: Progress
+) -> tuple[ThirdParty, str]:
     client_id = "demo-" + hashlib.sha256(f"{name}".encode()).hexdigest()[:24]
     secret = derive_secret(f"client-secret:{client_id}")
     existing = ThirdParty.objects.filter(client_id=client_id).first()
@@ -254,34 +283,84 @@ def seed_demo(*, options: DemoOptions | None = None, progress: Progress = lambda
 
     progress("Third parties, bulk users and the custodian client")
     solar, solar_secret = _third_party(
-        "Sunny Solar Analytics", scope=SOLAR_SCOPE, redirect_uri="https://solar.example/oauth/callback",
-        description="Sizes rooftop solar for you from your actual usage.", role=ThirdParty.Role.THIRD_PARTY, progress=progress,
+        "Sunny Solar Analytics",
+        scope=SOLAR_SCOPE,
+        redirect_uri="https://solar.example/oauth/callback",
+        description="Sizes rooftop solar for you from your actual usage.",
+        role=ThirdParty.Role.THIRD_PARTY,
+        progress=progress,
     )
     efficiency, efficiency_secret = _third_party(
-        "Efficiency Coach", scope=EFFICIENCY_SCOPE, redirect_uri="https://coach.example/callback",
-        description="Finds where your home wastes energy and tells you how to save.", role=ThirdParty.Role.THIRD_PARTY,
+        "Efficiency Coach",
+        scope=EFFICIENCY_SCOPE,
+        redirect_uri="https://coach.example/callback",
+        description="Finds where your home wastes energy and tells you how to save.",
+        role=ThirdParty.Role.THIRD_PARTY,
         progress=progress,
     )
     custodian_client, custodian_secret = _third_party(
-        "Utility back office", scope="", redirect_uri="", description="Meter data management uploads.",
-        role=ThirdParty.Role.CUSTODIAN, progress=progress,
+        "Utility back office",
+        scope="",
+        redirect_uri="",
+        description="Meter data management uploads.",
+        role=ThirdParty.Role.CUSTODIAN,
+        progress=progress,
     )
     bulk_residential = _bulk_user(solar, "1", "Residential portfolio")
     bulk_commercial = _bulk_user(solar, "10", "Commercial portfolio")
 
     progress("Grants")
     grants = [
-        _grant("alice-solar-bulk1", customer=customers["alice"], third_party=solar, usage_points=[points[("alice", "Home")]],
-               scope=SOLAR_SCOPE, bulk_user=bulk_residential, outcome=Grant.Status.ACTIVE, progress=progress),
-        _grant("bob-solar-bulk10", customer=customers["bob"], third_party=solar, usage_points=[points[("bob", "Shop")]],
-               scope=SOLAR_SCOPE, bulk_user=bulk_commercial, outcome=Grant.Status.ACTIVE, progress=progress),
-        _grant("alice-coach", customer=customers["alice"], third_party=efficiency, usage_points=[points[("alice", "Home")]],
-               scope=EFFICIENCY_SCOPE, bulk_user=None, outcome=Grant.Status.ACTIVE, progress=progress),
-        _grant("bob-coach-revoked", customer=customers["bob"], third_party=efficiency, usage_points=[points[("bob", "Shop")]],
-               scope=EFFICIENCY_SCOPE, bulk_user=None, outcome=Grant.Status.REVOKED, progress=progress),
-        _grant("alice-solar-expired", customer=customers["alice"], third_party=solar,
-               usage_points=[points[("alice", "Garage")]], scope=SOLAR_SCOPE, bulk_user=bulk_residential,
-               outcome=Grant.Status.EXPIRED, progress=progress),
+        _grant(
+            "alice-solar-bulk1",
+            customer=customers["alice"],
+            third_party=solar,
+            usage_points=[points[("alice", "Home")]],
+            scope=SOLAR_SCOPE,
+            bulk_user=bulk_residential,
+            outcome=Grant.Status.ACTIVE,
+            progress=progress,
+        ),
+        _grant(
+            "bob-solar-bulk10",
+            customer=customers["bob"],
+            third_party=solar,
+            usage_points=[points[("bob", "Shop")]],
+            scope=SOLAR_SCOPE,
+            bulk_user=bulk_commercial,
+            outcome=Grant.Status.ACTIVE,
+            progress=progress,
+        ),
+        _grant(
+            "alice-coach",
+            customer=customers["alice"],
+            third_party=efficiency,
+            usage_points=[points[("alice", "Home")]],
+            scope=EFFICIENCY_SCOPE,
+            bulk_user=None,
+            outcome=Grant.Status.ACTIVE,
+            progress=progress,
+        ),
+        _grant(
+            "bob-coach-revoked",
+            customer=customers["bob"],
+            third_party=efficiency,
+            usage_points=[points[("bob", "Shop")]],
+            scope=EFFICIENCY_SCOPE,
+            bulk_user=None,
+            outcome=Grant.Status.REVOKED,
+            progress=progress,
+        ),
+        _grant(
+            "alice-solar-expired",
+            customer=customers["alice"],
+            third_party=solar,
+            usage_points=[points[("alice", "Garage")]],
+            scope=SOLAR_SCOPE,
+            bulk_user=bulk_residential,
+            outcome=Grant.Status.EXPIRED,
+            progress=progress,
+        ),
     ]
 
     return {
@@ -323,4 +402,3 @@ def seed_demo(*, options: DemoOptions | None = None, progress: Progress = lambda
             for grant in grants
         ],
     }
-

@@ -61,7 +61,8 @@ def database_from_url(url: str | None, *, sqlite_path: Path) -> dict[str, Any]:
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": sqlite_path, "OPTIONS": {"timeout": 20}}
     parts = urlsplit(url.strip())
     if parts.scheme == "sqlite":
-        path = unquote(parts.path)
+        # As dj-database-url: sqlite:////absolute/path.db, or sqlite:///relative/path.db.
+        path = unquote(parts.path)[1:]
         if parts.netloc or not path or path == "/":
             raise ImproperlyConfigured("DATABASE_URL for SQLite must look like sqlite:////absolute/path.db")
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": path, "OPTIONS": {"timeout": 20}}
