@@ -1,5 +1,46 @@
-"""ESPI Batch endpoints."""
+"""ESPI Batch endpoints: one path answers GET (feeds, batch.feeds) and POST (uploads, batch.apis)."""
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from batch import apis, feeds
+
+
+def by_method(**views: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Route one URL to a view per HTTP method; others get 405 with ``Allow``.
+
+    Bearer-token APIs carry no cookies, so CSRF does not apply (DRF views are exempt too).
+    """
+
+    @csrf_exempt
+    def view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        handler = views.get(request.method or "")
+        if handler is None:
+            return HttpResponseNotAllowed(sorted(views))
+        return handler(request, *args, **kwargs)
+
+    return view
+
+
+urlpatterns = [
+    path(
+        "Batch/Bulk/<str:bulk_id>",
+        by_method(GET=feeds.BulkFeedApi.as_view(), POST=apis.BulkUploadApi.as_view()),
+        name="espi-batch-bulk",
+    ),
+    path(
+        "Batch/Subscription/<str:subscription_id>",
+        by_method(GET=feeds.SubscriptionFeedApi.as_view(), POST=apis.SubscriptionUploadApi.as_view()),
+        name="espi-batch-subscription",
+    ),
+    path(
+        "Batch/RetailCustomer/<str:retail_customer_id>/UsagePoint",
+        by_method(GET=feeds.RetailCustomerFeedApi.as_view(), POST=apis.RetailCustomerUploadApi.as_view()),
+        name="espi-batch-retail-customer",
+    ),
+]
