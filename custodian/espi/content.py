@@ -1,0 +1,244 @@
+"""Typed views of ESPI resource content (plain dataclasses; the writer takes the same shapes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import repeat
+from typing import Any
+
+from lxml import etree
+
+from custodian.espi.namespaces import ESPI
+
+# Kinds the import can store; anything else (Authorization, ApplicationInformation, customer PII) is unsupported.
+SUPPORTED_KINDS = frozenset(
+    {
+        "UsagePoint",
+        "MeterReading",
+        "ReadingType",
+        "IntervalBlock",
+        "LocalTimeParameters",
+        "UsageSummary",
+        "ElectricPowerUsageSummary",
+        "ElectricPowerQualitySummary",
+    }
+)
+
+# (start, duration, value, cost, quality, tou): the compact form of one IntervalReading.
+Reading = tuple[int, int, "int | None", "int | None", "int | None", "int | None"]
+
+
+@dataclass(slots=True)
+class UsagePointContent:
+    service_kind: int | None = None
+    status: int | None = None
+
+
+@dataclass(slots=True)
+class MeterReadingContent:
+    pass
+
+
+@dataclass(slots=True)
+class ReadingTypeContent:
+    accumulation_behaviour: int | None = None
+    commodity: int | None = None
+    currency: int | None = None
+    data_qualifier: int | None = None
+    flow_direction: int | None = None
+    interval_length: int | None = None
+    kind: int | None = None
+    phase: int | None = None
+    power_of_ten_multiplier: int | None = None
+    time_attribute: int | None = None
+    uom: int | None = None
+
+
+@dataclass(slots=True)
+class LocalTimeParametersContent:
+    dst_end_rule: str
+    dst_offset: int
+    dst_start_rule: str
+    tz_offset: int
+
+
+@dataclass(slots=True)
+class IntervalBlockContent:
+    start: int | None
+    duration: int | None
+    readings: list[Reading] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class UsageSummaryContent:
+    billing_period_start: int | None = None
+    billing_period_duration: int | None = None
+    status_time_stamp: int | None = None
+
+
+@dataclass(slots=True)
+class PowerQualitySummaryContent:
+    summary_interval_start: int | None = None
+    summary_interval_duration: int | None = None
+
+
+_NS = {"e": ESPI}
+
+
+def _xp(path: str) -> Any:
+    # smart_strings=False: plain str results, no back-references that would keep elements alive.
+    return etree.XPath(path, namespaces=_NS, smart_strings=False)
+
+
+_R_COUNT = _xp("count(e:IntervalReading)")
+_R_START = _xp("e:IntervalReading/e:timePeriod/e:start/text()")
+_R_DURATION = _xp("e:IntervalReading/e:timePeriod/e:duration/text()")
+_R_VALUE = _xp("e:IntervalReading/e:value/text()")
+_R_COST = _xp("e:IntervalReading/e:cost/text()")
+_R_QUALITY = _xp("e:IntervalReading/e:ReadingQuality/e:quality/text()")
+_R_TOU = _xp("e:IntervalReading/e:tou/text()")
+_R_ALL = _xp("e:IntervalReading")
+
+
+def _int(text: str | None, name: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{name} {text.strip()[:40]!r} is not an integer") from None
+
+
+def _child_int(element: Any, name: str) -> int | None:
+    return _int(element.findtext(f"{{{ESPI}}}{name}"), name)
+
+
+def _interval(element: Any, name: str) -> tuple[int | None, int | None]:
+    node = element.find(f"{{{ESPI}}}{name}")
+    if node is None:
+        return None, None
+    return _child_int(node, "start"), _child_int(node, "duration")
+
+
+def _column(values: list[str], n: int, name: str) -> Any:
+    if not values:
+        return repeat(None, n)
+    try:
+        return map(int, values)
+    except ValueError:  # pragma: no cover - map is lazy; errors surface in list() below
+        raise
+
+
+def _interval_block(element: Any) -> IntervalBlockContent:
+    start, duration = _interval(element, "interval")
+    n = int(_R_COUNT(element))
+    starts, durations = _R_START(element), _R_DURATION(element)
+    values, costs = _R_VALUE(element), _R_COST(element)
+    qualities, tous = _R_QUALITY(element), _R_TOU(element)
+    aligned = len(starts) == n and len(durations) == n
+    aligned = aligned and all(len(col) in (0, n) for col in (values, costs, qualities, tous))
+    if aligned:
+        # Fast path: every reading has the same optional fields, so the columns line up.
+        try:
+            readings = list(
+                zip(
+                    map(int, starts),
+                    map(int, durations),
+                    _column(values, n, "value"),
+                    _column(costs, n, "cost"),
+                    _column(qualities, n, "quality"),
+                    _column(tous, n, "tou"),
+                    strict=True,
+                )
+            )
+        except ValueError as exc:
+            raise ValueError(f"IntervalReading: {exc}") from None
+    else:
+        readings = []
+        for reading in _R_ALL(element):
+            r_start, r_duration = _interval(reading, "timePeriod")
+            if r_start is None or r_duration is None:
+                raise ValueError("an IntervalReading has no timePeriod start and duration")
+            quality = reading.find(f"{{{ESPI}}}ReadingQuality")
+            readings.append(
+                (
+                    r_start,
+                    r_duration,
+                    _child_int(reading, "value"),
+                    _child_int(reading, "cost"),
+                    _child_int(quality, "quality") if quality is not None else None,
+                    _child_int(reading, "tou"),
+                )
+            )
+    return IntervalBlockContent(start=start, duration=duration, readings=readings)
+
+
+def _reading_type(element: Any) -> ReadingTypeContent:
+    return ReadingTypeContent(
+        accumulation_behaviour=_child_int(element, "accumulationBehaviour"),
+        commodity=_child_int(element, "commodity"),
+        currency=_child_int(element, "currency"),
+        data_qualifier=_child_int(element, "dataQualifier"),
+        flow_direction=_child_int(element, "flowDirection"),
+        interval_length=_child_int(element, "intervalLength"),
+        kind=_child_int(element, "kind"),
+        phase=_child_int(element, "phase"),
+        power_of_ten_multiplier=_child_int(element, "powerOfTenMultiplier"),
+        time_attribute=_child_int(element, "timeAttribute"),
+        uom=_child_int(element, "uom"),
+    )
+
+
+def _usage_point(element: Any) -> UsagePointContent:
+    category = element.find(f"{{{ESPI}}}ServiceCategory")
+    return UsagePointContent(
+        service_kind=_child_int(category, "kind") if category is not None else None,
+        status=_child_int(element, "status"),
+    )
+
+
+def _local_time_parameters(element: Any) -> LocalTimeParametersContent:
+    values = {}
+    for name in ("dstEndRule", "dstOffset", "dstStartRule", "tzOffset"):
+        text = element.findtext(f"{{{ESPI}}}{name}")
+        if text is None:
+            raise ValueError(f"{name} is missing")
+        values[name] = text.strip()
+    return LocalTimeParametersContent(
+        dst_end_rule=values["dstEndRule"],
+        dst_offset=_int(values["dstOffset"], "dstOffset") or 0,
+        dst_start_rule=values["dstStartRule"],
+        tz_offset=_int(values["tzOffset"], "tzOffset") or 0,
+    )
+
+
+def _usage_summary(element: Any) -> UsageSummaryContent:
+    start, duration = _interval(element, "billingPeriod")
+    return UsageSummaryContent(
+        billing_period_start=start,
+        billing_period_duration=duration,
+        status_time_stamp=_child_int(element, "statusTimeStamp"),
+    )
+
+
+def _power_quality(element: Any) -> PowerQualitySummaryContent:
+    start, duration = _interval(element, "summaryInterval")
+    return PowerQualitySummaryContent(summary_interval_start=start, summary_interval_duration=duration)
+
+
+_PARSERS = {
+    "UsagePoint": _usage_point,
+    "MeterReading": lambda element: MeterReadingContent(),
+    "ReadingType": _reading_type,
+    "IntervalBlock": _interval_block,
+    "LocalTimeParameters": _local_time_parameters,
+    "UsageSummary": _usage_summary,
+    "ElectricPowerUsageSummary": _usage_summary,
+    "ElectricPowerQualitySummary": _power_quality,
+}
+
+
+def parse_content(kind: str, element: Any) -> Any:
+    """Return the typed content of an ESPI element, or None for kinds we do not store; ValueError if bad."""
+    parser = _PARSERS.get(kind)
+    return parser(element) if parser else None

@@ -1,0 +1,40 @@
+"""Read ids out of ESPI hrefs by whole path segments, never by substring."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
+
+RESOURCE_ROOT = "/espi/1_1/resource"
+
+
+def href_segments(href: str) -> list[str]:
+    """Return the decoded, non-empty path segments of an href (absolute or relative)."""
+    path = urlsplit(href.strip()).path
+    return [unquote(part) for part in path.split("/") if part]
+
+
+def href_segment_id(href: str | None, name: str) -> str | None:
+    """Return the id after the LAST whole ``name`` segment (``UsagePoint/{id}``), or None if absent."""
+    if not href:
+        return None
+    parts = href_segments(href)
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == name:
+            return parts[i + 1]
+    return None
+
+
+def href_ids(href: str | None) -> dict[str, str]:
+    """Return every ``Name/{id}`` pair of an href as a dict (the last occurrence wins)."""
+    if not href:
+        return {}
+    parts = href_segments(href)
+    return {parts[i]: parts[i + 1] for i in range(len(parts) - 1) if parts[i][:1].isupper()}
+
+
+def href_last_segment(href: str | None) -> str | None:
+    """Return the last path segment of an href (``MeterReading`` for a collection href)."""
+    if not href:
+        return None
+    parts = href_segments(href)
+    return parts[-1] if parts else None

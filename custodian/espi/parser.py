@@ -1,0 +1,419 @@
+"""The one hardened, streaming ESPI Atom reader.
+
+Every XML byte that enters the portal goes through :func:`make_pull_parser` (the only parser
+factory) and :func:`iter_entries`. Safety, in layers:
+
+* libxml2 options (``SAFE_PARSER_OPTIONS``): no DTD loading, no entity expansion, no network,
+  ``huge_tree=False`` (libxml2's own 256-level depth and 10 MB text-node limits stay on);
+* any DOCTYPE is refused before the first element is handed out, so no entity can ever be defined;
+* the XInclude namespace is refused wherever it appears (a byte scan, so it costs nothing);
+* our own limits: total bytes (``max_bytes``), element depth (``ESPI_MAX_DEPTH``) and text node
+  size (``ESPI_MAX_TEXT_BYTES``, counted in characters, which never exceed bytes);
+* gzip bodies and anything but UTF-8 are refused up front.
+
+Entries are handed out one at a time and cleared afterwards, so memory does not grow with the feed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from types import MappingProxyType
+from typing import IO, TYPE_CHECKING, Any
+from uuid import UUID
+
+from lxml import etree
+
+from custodian.espi.content import parse_content
+from custodian.espi.errors import (
+    BadEncoding,
+    EspiError,
+    ForbiddenXml,
+    MalformedXml,
+    NotAtomFeed,
+    TooDeep,
+    TooLarge,
+)
+from custodian.espi.namespaces import ATOM, ESPI
+
+if TYPE_CHECKING:
+    from custodian.espi.validate import EntryValidator
+
+# The parser's safety options. tests/espi/test_parser_hardening.py fails if any of these changes.
+SAFE_PARSER_OPTIONS: MappingProxyType[str, Any] = MappingProxyType(
+    {
+        "resolve_entities": False,
+        "no_network": True,
+        "load_dtd": False,
+        "dtd_validation": False,
+        "huge_tree": False,
+        "recover": False,
+        "attribute_defaults": False,
+        "remove_comments": True,
+        "remove_pis": True,
+        "collect_ids": False,
+    }
+)
+
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+DEFAULT_MAX_DEPTH = 64
+DEFAULT_MAX_TEXT_BYTES = 64 * 1024
+CHUNK_SIZE = 256 * 1024
+
+_FEED = f"{{{ATOM}}}feed"
+_ENTRY = f"{{{ATOM}}}entry"
+_ID = f"{{{ATOM}}}id"
+_TITLE = f"{{{ATOM}}}title"
+_PUBLISHED = f"{{{ATOM}}}published"
+_UPDATED = f"{{{ATOM}}}updated"
+_LINK = f"{{{ATOM}}}link"
+_CONTENT = f"{{{ATOM}}}content"
+_XINCLUDE = b"http://www.w3.org/2001/XInclude"
+_XML_DECL_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
+def make_pull_parser(*, events: Iterable[str] = ("end",), tag: str | Iterable[str] | None = None) -> Any:
+    """Return a new XMLPullParser with the safe options: the only way the project parses XML."""
+    return etree.XMLPullParser(events=tuple(events), tag=tag, **SAFE_PARSER_OPTIONS)
+
+
+def parse_small_document(data: bytes, *, max_bytes: int = 4 * 1024 * 1024) -> Any:
+    """Parse a small, whole document (a schema, a single entry, a test fixture) safely; return its root."""
+    parser = make_pull_parser(events=("start",))
+    root = None
+    for chunk in _checked_chunks(_source_chunks(data, CHUNK_SIZE), max_bytes):
+        _feed(parser, chunk)
+        for _event, elem in parser.read_events():
+            if root is None:
+                root = elem
+                _refuse_doctype(elem)
+    try:
+        return parser.close()
+    except etree.XMLSyntaxError as exc:
+        raise _translate(exc) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    rel: str
+    href: str
+    type: str | None = None
+
+
+@dataclass(slots=True)
+class Entry:
+    """One Atom entry of a feed, with its ESPI content parsed."""
+
+    index: int
+    line: int
+    atom_id: str
+    uuid: UUID | None
+    title: str
+    published: datetime | None
+    updated: datetime | None
+    links: tuple[Link, ...]
+    kind: str | None
+    namespace: str | None
+    content: Any = None
+    content_xml: bytes | None = None
+    problems: list[str] = field(default_factory=list)
+    schema_errors: list[str] | None = None
+
+    @property
+    def self_href(self) -> str | None:
+        return next((link.href for link in self.links if link.rel == "self"), None)
+
+    @property
+    def up_href(self) -> str | None:
+        return next((link.href for link in self.links if link.rel == "up"), None)
+
+    @property
+    def related_hrefs(self) -> tuple[str, ...]:
+        return tuple(link.href for link in self.links if link.rel == "related")
+
+    @property
+    def is_espi(self) -> bool:
+        return self.namespace == ESPI
+
+
+def _setting(name: str, default: int) -> int:
+    try:
+        from django.conf import settings
+
+        return int(getattr(settings, name, default))
+    except Exception:  # noqa: BLE001 - outside Django (bench, scripts) the defaults apply
+        return default
+
+
+def _source_chunks(source: Any, chunk_size: int) -> Iterator[bytes]:
+    if isinstance(source, bytes | bytearray | memoryview):
+        view = memoryview(source)
+        for start in range(0, len(view), chunk_size):
+            yield bytes(view[start : start + chunk_size])
+        return
+    if isinstance(source, str | os.PathLike):
+        with open(source, "rb") as handle:
+            yield from _source_chunks(handle, chunk_size)
+        return
+    read = getattr(source, "read", None)
+    if read is None:
+        raise TypeError("source must be bytes, a path or a binary stream with read()")
+    while True:
+        chunk = read(chunk_size)
+        if not chunk:
+            return
+        if isinstance(chunk, str):
+            raise TypeError("source stream must be binary")
+        yield chunk
+
+
+def _sniff(head: bytes) -> None:
+    """Refuse gzip, UTF-16/32 and non-UTF-8 declarations before parsing anything."""
+    if head[:2] == b"\x1f\x8b":
+        raise BadEncoding("the body is gzip-compressed: send uncompressed UTF-8 XML", line=1, column=1)
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or head[:4] in (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00"):
+        raise BadEncoding("the body is UTF-16 or UTF-32 (byte order mark): UTF-8 is required", line=1, column=1)
+    if b"\x00" in head[:4]:
+        raise BadEncoding("the body is not UTF-8 (NUL bytes): UTF-8 is required", line=1, column=1)
+    body = head[3:] if head[:3] == b"\xef\xbb\xbf" else head
+    match = _XML_DECL_ENCODING.match(body)
+    if match and match.group(1).lower() not in (b"utf-8", b"utf8"):
+        name = match.group(1).decode("ascii")
+        raise BadEncoding(f"the XML declaration says encoding={name!r}: UTF-8 is required", line=1, column=1)
+
+
+def _checked_chunks(chunks: Iterator[bytes], max_bytes: int) -> Iterator[bytes]:
+    """Sniff the head, cap the total, and refuse the XInclude namespace anywhere (also across chunk edges)."""
+    total = 0
+    tail = b""
+    head = b""
+    sniffed = False
+    for chunk in chunks:
+        total += len(chunk)
+        if total > max_bytes:
+            raise TooLarge(f"the body is larger than the limit of {max_bytes} bytes")
+        if not sniffed:
+            head += chunk
+            if len(head) < 512:
+                continue
+            _sniff(head)
+            sniffed = True
+            chunk, head = head, b""
+        window = tail + chunk
+        if _XINCLUDE in window:
+            raise ForbiddenXml("XInclude is not allowed")
+        tail = chunk[-(len(_XINCLUDE) - 1) :]
+        yield chunk
+    if not sniffed:
+        if not head.strip():
+            raise MalformedXml("the body is empty", line=1, column=1)
+        _sniff(head)
+        if _XINCLUDE in head:
+            raise ForbiddenXml("XInclude is not allowed")
+        yield head
+
+
+def _translate(exc: etree.XMLSyntaxError) -> EspiError:
+    """Map a libxml2 error to our codes, keeping its position."""
+    message = str(exc.msg if getattr(exc, "msg", None) else exc)
+    line, column = (exc.position if getattr(exc, "position", None) else (0, 0)) or (0, 0)
+    low = message.lower()
+    if "depth" in low:
+        return TooDeep(message, line=line, column=column)
+    if "too long" in low or "huge" in low or "too large" in low:
+        return TooLarge(message, line=line, column=column)
+    if "entity" in low or "amplification" in low or "doctype" in low:
+        return ForbiddenXml(message, line=line, column=column)
+    if "utf-8" in low or "encoding" in low or "char 0x" in low:
+        return BadEncoding(f"{message} (UTF-8 is required)", line=line, column=column)
+    return MalformedXml(message, line=line, column=column)
+
+
+def _feed(parser: Any, chunk: bytes) -> None:
+    try:
+        parser.feed(chunk)
+    except etree.XMLSyntaxError as exc:
+        raise _translate(exc) from None
+
+
+def _refuse_doctype(root: Any) -> None:
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise ForbiddenXml("a DOCTYPE is not allowed", line=1, column=1)
+
+
+@lru_cache(maxsize=8)
+def _depth_probe(steps: int) -> Any:
+    # One C-level query per entry: is any element more than `steps` levels below the entry?
+    return etree.XPath("boolean(" + "/".join(["*"] * steps) + ")")
+
+
+@lru_cache(maxsize=8)
+def _text_probe(limit: int) -> Any:
+    return etree.XPath(f".//text()[string-length() > {int(limit)}] | .//@*[string-length() > {int(limit)}]")
+
+
+def _parse_time(text: str | None, name: str, problems: list[str], *, lenient: bool) -> datetime | None:
+    if text is None:
+        return None
+    text = text.strip()
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        problems.append(f"atom:{name} {text!r} is not a date-time")
+        return None
+    if len(text) == 10 and not lenient:
+        problems.append(f"atom:{name} {text!r} is a date, not an xs:dateTime")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _parse_uuid(atom_id: str, problems: list[str]) -> UUID | None:
+    value = atom_id.strip()
+    if value.lower().startswith("urn:uuid:"):
+        try:
+            return UUID(value[9:])
+        except ValueError:
+            pass
+    problems.append(f"atom:id {value[:80]!r} is not a urn:uuid")
+    return None
+
+
+def _normalize_lenient(element: Any, problems: list[str]) -> None:
+    """Fix known old-file deviations in place (lenient mode only)."""
+    for old in element.iter(f"{{{ESPI}}}ServiceDeliveryPoint"):
+        old.tag = f"{{{ESPI}}}serviceDeliveryPoint"
+        problems.append("lenient: renamed 2013 ServiceDeliveryPoint to serviceDeliveryPoint")
+
+
+def _read_entry(
+    elem: Any,
+    index: int,
+    *,
+    lenient: bool,
+    validator: EntryValidator | None,
+    keep_block_xml: bool,
+) -> Entry:
+    problems: list[str] = []
+    atom_id = (elem.findtext(_ID) or "").strip()
+    uuid = _parse_uuid(atom_id, problems) if atom_id else None
+    if not atom_id:
+        problems.append("the entry has no atom:id")
+    links = tuple(
+        Link(rel=(link.get("rel") or "alternate").strip(), href=(link.get("href") or "").strip(), type=link.get("type"))
+        for link in elem.iterfind(_LINK)
+    )
+    kind = namespace = None
+    content = content_xml = None
+    content_elem = elem.find(_CONTENT)
+    element = None
+    if content_elem is not None:
+        element = next(content_elem.iterchildren("{*}*"), None)
+    if element is None:
+        problems.append("the entry has no content element")
+    else:
+        qname = etree.QName(element)
+        kind, namespace = qname.localname, qname.namespace
+        if lenient and namespace == ESPI and kind == "UsagePoint":
+            _normalize_lenient(element, problems)
+        if namespace == ESPI:
+            try:
+                content = parse_content(kind, element)
+            except ValueError as exc:
+                problems.append(f"{kind}: {exc}")
+        if kind != "IntervalBlock" or keep_block_xml:
+            content_xml = etree.tostring(element, with_tail=False)
+    entry = Entry(
+        index=index,
+        line=elem.sourceline or 0,
+        atom_id=atom_id,
+        uuid=uuid,
+        title=(elem.findtext(_TITLE) or "").strip(),
+        published=_parse_time(elem.findtext(_PUBLISHED), "published", problems, lenient=lenient),
+        updated=_parse_time(elem.findtext(_UPDATED), "updated", problems, lenient=lenient),
+        links=links,
+        kind=kind,
+        namespace=namespace,
+        content=content,
+        content_xml=content_xml,
+        problems=problems,
+    )
+    if validator is not None:
+        entry.schema_errors = validator.validate(elem, element, lenient=lenient)
+    return entry
+
+
+def iter_entries(
+    source: bytes | str | os.PathLike[str] | IO[bytes] | Any,
+    *,
+    max_bytes: int | None = None,
+    max_depth: int | None = None,
+    max_text_bytes: int | None = None,
+    lenient: bool = False,
+    validator: EntryValidator | None = None,
+    keep_block_xml: bool = False,
+    chunk_size: int = CHUNK_SIZE,
+) -> Iterator[Entry]:
+    """Yield the entries of an Atom feed one at a time, refusing anything unsafe with an EspiError.
+
+    ``source`` is bytes, a path, or a binary stream read in chunks (a Django request works).
+    Entries already yielded stay valid if a later part of the feed is refused: callers that must
+    apply all or nothing (imports, the batch filter) consume the whole iterator before writing.
+    ``validator`` (see ``custodian.espi.validate``) fills ``Entry.schema_errors``. IntervalBlock
+    content is not serialised unless ``keep_block_xml`` (it is the bulk of a feed).
+    """
+    max_bytes = max_bytes or DEFAULT_MAX_BYTES
+    max_depth = max_depth or _setting("ESPI_MAX_DEPTH", DEFAULT_MAX_DEPTH)
+    max_text = max_text_bytes or _setting("ESPI_MAX_TEXT_BYTES", DEFAULT_MAX_TEXT_BYTES)
+    depth_probe = _depth_probe(max(1, max_depth - 1))
+    text_probe = _text_probe(max_text)
+    sniffer = make_pull_parser(events=("start",))
+    parser = make_pull_parser(events=("end",), tag=_ENTRY)
+    root = None
+    index = 0
+    for chunk in _checked_chunks(_source_chunks(source, chunk_size), max_bytes):
+        if root is None:
+            # A throwaway parser finds the root (and any DOCTYPE) before the real one hands anything out.
+            _feed(sniffer, chunk)
+            for _event, elem in sniffer.read_events():
+                root = elem
+                _refuse_doctype(elem)
+                if elem.tag != _FEED:
+                    raise NotAtomFeed(
+                        f"the root element is {etree.QName(elem).localname!r} in namespace "
+                        f"{etree.QName(elem).namespace or 'none'!r}: an Atom feed is required",
+                        line=elem.sourceline or 1,
+                        column=1,
+                    )
+                break
+            if root is not None:
+                sniffer = None
+        _feed(parser, chunk)
+        for _event, elem in parser.read_events():
+            parent = elem.getparent()
+            if parent is None or parent.tag != _FEED or parent.getparent() is not None:
+                continue  # an entry nested in content: it belongs to its outer entry
+            if depth_probe(elem):
+                raise TooDeep(f"nesting deeper than {max_depth} levels", line=elem.sourceline or 0)
+            if text_probe(elem):
+                raise TooLarge(f"a text node or attribute longer than {max_text} characters", line=elem.sourceline or 0)
+            yield _read_entry(elem, index, lenient=lenient, validator=validator, keep_block_xml=keep_block_xml)
+            index += 1
+            elem.clear(keep_tail=False)
+            while elem.getprevious() is not None:
+                del parent[0]
+    if root is None:
+        try:
+            (sniffer or parser).close()
+        except etree.XMLSyntaxError as exc:
+            raise _translate(exc) from None
+        raise MalformedXml("no root element", line=1, column=1)
+    try:
+        parser.close()
+    except etree.XMLSyntaxError as exc:
+        raise _translate(exc) from None
