@@ -1,0 +1,770 @@
+"""Import Green Button feeds into the database in two steps: plan, then apply.
+
+``import_plan`` streams the feed once and decides, per entry, where it would go and whether it can
+(``EntryPlan``), without keeping any readings. ``import_apply`` streams the same bytes again and
+writes the entries the caller accepts, all in one transaction, upserting by ``uuid`` within the
+owner: a resource never moves to another usage point or customer. The batch POST filter reuses
+both steps with its own :class:`UsagePointResolver` (grants instead of a customer).
+
+Interval readings go in bulk: PostgreSQL ``COPY`` into a temp staging table, then one
+``INSERT ... ON CONFLICT (block_id, start) DO UPDATE`` per chunk; SQLite ``bulk_create`` upserts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any, Protocol
+from uuid import UUID
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from custodian.espi import content as espi_content
+from custodian.espi.errors import EspiError
+from custodian.espi.hrefs import href_ids
+from custodian.espi.parser import Entry, iter_entries
+from custodian.espi.validate import EntryValidator
+from custodian.models import (
+    AuditEvent,
+    ElectricPowerQualitySummary,
+    IntervalBlock,
+    IntervalReading,
+    LocalTimeParameters,
+    MeterReading,
+    ReadingType,
+    RetailCustomer,
+    UsagePoint,
+    UsageSummary,
+)
+from custodian.services import audit_record
+
+OK = "ok"
+INVALID = "invalid"
+CONFLICT = "conflict"
+DUPLICATE = "duplicate"
+UNSUPPORTED = "unsupported"
+NOT_GRANTED = "not_granted"
+
+_UP_OWNED = {
+    "MeterReading",
+    "IntervalBlock",
+    "UsageSummary",
+    "ElectricPowerUsageSummary",
+    "ElectricPowerQualitySummary",
+}
+_SHARED = {"ReadingType", "LocalTimeParameters"}
+_FLUSH_READINGS = 50_000
+
+
+class ImportFailed(Exception):
+    """The feed as a whole cannot be imported (unreadable, or changed between plan and apply)."""
+
+
+@dataclass(slots=True)
+class UsagePointTarget:
+    """Where entries naming one file-local ``UsagePoint/{ref}`` go in this import."""
+
+    ref: str
+    usage_point_id: int | None = None  # an existing usage point
+    create: bool = False  # a new usage point, made from the feed's UsagePoint entry
+    uuid: UUID | None = None  # the uuid of the feed's UsagePoint entry for this ref, if any
+
+
+class UsagePointResolver(Protocol):
+    """Decide which of our usage points a file-local usage point id means, and who may be written."""
+
+    def resolve(self, *, ref: str, declared_uuid: UUID | None) -> UsagePointTarget | None:
+        """Return the target for a ref the database does not already know by uuid; None if not allowed."""
+
+    def allows(self, *, usage_point_id: int) -> bool:
+        """Return whether this import may write under an existing usage point."""
+
+
+class CustomerUsagePoints:
+    """A customer's import: refs that are the customer's public ids map to them; others become new usage points.
+
+    The mapping is per import: ``5446AF3F`` in a file gets a fresh random public id of ours.
+    """
+
+    def __init__(self, customer: RetailCustomer) -> None:
+        self.customer = customer
+        self._owned = dict(UsagePoint.objects.filter(customer=customer).values_list("public_id", "id"))
+        self._owned_ids = set(self._owned.values())
+
+    def resolve(self, *, ref: str, declared_uuid: UUID | None) -> UsagePointTarget | None:
+        if declared_uuid is None and ref in self._owned:
+            return UsagePointTarget(ref=ref, usage_point_id=self._owned[ref])
+        if declared_uuid is not None:
+            return UsagePointTarget(ref=ref, create=True, uuid=declared_uuid)
+        return None
+
+    def allows(self, *, usage_point_id: int) -> bool:
+        return (
+            usage_point_id in self._owned_ids
+            or UsagePoint.objects.filter(pk=usage_point_id, customer=self.customer).exists()
+        )
+
+
+@dataclass(slots=True)
+class EntryPlan:
+    """What the import would do with one entry; no readings are kept."""
+
+    index: int
+    line: int
+    atom_id: str
+    kind: str | None
+    uuid: UUID | None
+    status: str = OK
+    reason: str = ""
+    usage_point_ref: str | None = None
+    usage_point_id: int | None = None  # our usage point, when it exists already
+    creates_usage_point: bool = False
+    meter_reading_ref: str | None = None
+    meter_reading_uuid: UUID | None = None  # IntervalBlock: its parent
+    reading_type_uuid: UUID | None = None  # MeterReading: its ReadingType
+    local_time_parameters_uuid: UUID | None = None  # UsagePoint: its LocalTimeParameters
+    existing_id: int | None = None  # the row that already has this uuid
+    referenced: bool = False  # shared resources: some entry of the feed refers to it
+    readings: int = 0
+    warnings: list[str] = field(default_factory=list)
+    # file-local ids, resolved after the whole feed has been seen
+    _self_ref: str | None = None
+    _rt_ref: str | None = None
+    _ltp_ref: str | None = None
+
+    def reject(self, status: str, reason: str) -> None:
+        """Mark the entry rejected, keeping the first reason."""
+        if self.status == OK:
+            self.status, self.reason = status, reason
+
+    def describe(self) -> str:
+        """Return a one-line human description: which entry, and why it is rejected."""
+        return f"entry #{self.index} ({self.atom_id or 'no id'}, line {self.line}, {self.kind or 'no content'}): {self.status}: {self.reason}"
+
+
+@dataclass(slots=True)
+class ImportPlan:
+    entries: list[EntryPlan]
+    usage_points: dict[str, UsagePointTarget]
+    lenient: bool
+    bytes_read: int = 0
+
+    @property
+    def ok_indexes(self) -> set[int]:
+        return {plan.index for plan in self.entries if plan.status == OK}
+
+    @property
+    def rejected(self) -> list[EntryPlan]:
+        return [plan for plan in self.entries if plan.status != OK]
+
+    @property
+    def readings(self) -> int:
+        return sum(plan.readings for plan in self.entries)
+
+
+@dataclass(slots=True)
+class ImportProgress:
+    entries: int
+    readings: int
+    bytes_read: int
+    phase: str
+
+
+@dataclass(slots=True)
+class ImportResult:
+    created: dict[str, int]
+    updated: dict[str, int]
+    readings: int
+    usage_point_ids: list[int]
+
+
+class _CountingReader:
+    def __init__(self, source: Any) -> None:
+        self._source = source
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._source.read(size)
+        self.count += len(chunk)
+        return chunk
+
+
+@dataclass(slots=True)
+class _Opened:
+    reader: Any
+    counter: _CountingReader | None
+    size: int
+
+
+def _open(source: Any) -> Iterator[_Opened]:
+    """Yield a counting reader over bytes, a path, or a seekable binary stream (rewound for reuse)."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        yield _Opened(reader=bytes(source), counter=None, size=len(source))
+        return
+    if isinstance(source, str | os.PathLike):
+        with open(source, "rb") as handle:
+            counter = _CountingReader(handle)
+            yield _Opened(reader=counter, counter=counter, size=os.fstat(handle.fileno()).st_size)
+        return
+    if hasattr(source, "seek"):
+        source.seek(0)
+    counter = _CountingReader(source)
+    yield _Opened(reader=counter, counter=counter, size=getattr(source, "size", 0) or 0)
+
+
+def _entries(
+    source: Any, *, lenient: bool, max_bytes: int | None, validator: EntryValidator | None
+) -> Iterator[tuple[Entry, _Opened]]:
+    for opened in _open(source):
+        for entry in iter_entries(opened.reader, max_bytes=max_bytes, lenient=lenient, validator=validator):
+            yield entry, opened
+
+
+def _plan_entry(entry: Entry, seen: set[UUID]) -> EntryPlan:
+    plan = EntryPlan(index=entry.index, line=entry.line, atom_id=entry.atom_id, kind=entry.kind, uuid=entry.uuid)
+    if entry.kind is None or not entry.is_espi or entry.kind not in espi_content.SUPPORTED_KINDS:
+        plan.reject(UNSUPPORTED, f"{entry.kind or 'an entry without content'} cannot be imported")
+    if entry.uuid is None:
+        plan.reject(INVALID, "; ".join(entry.problems) or "no urn:uuid atom:id")
+    elif entry.uuid in seen:
+        plan.reject(DUPLICATE, "the same id appears earlier in this feed")
+    else:
+        seen.add(entry.uuid)
+    if entry.schema_errors:
+        plan.reject(INVALID, "schema: " + entry.schema_errors[0])
+    hard = [p for p in entry.problems if not p.startswith("lenient:")]
+    if hard:
+        plan.reject(INVALID, "; ".join(hard))
+    plan.warnings = [p for p in entry.problems if p.startswith("lenient:")]
+    if entry.content is None and plan.status == OK:
+        plan.reject(INVALID, "the content could not be read")
+    ids = href_ids(entry.up_href)
+    ids.update(href_ids(entry.self_href))
+    plan.usage_point_ref = ids.get("UsagePoint")
+    if entry.kind == "IntervalBlock":
+        plan.meter_reading_ref = ids.get("MeterReading")
+        block = entry.content
+        if block is not None:
+            plan.readings = len(block.readings)
+            if len({r[0] for r in block.readings}) != plan.readings:
+                plan.reject(INVALID, "two readings of the block have the same start")
+            if block.start is None or block.duration is None:
+                plan.reject(INVALID, "the block has no interval")
+    elif entry.kind in _SHARED:
+        plan._self_ref = ids.get(entry.kind)
+    elif entry.kind == "MeterReading":
+        plan.meter_reading_ref = ids.get("MeterReading")
+        for href in entry.related_hrefs:
+            plan._rt_ref = href_ids(href).get("ReadingType") or plan._rt_ref
+    elif entry.kind == "UsagePoint":
+        for href in entry.related_hrefs:
+            plan._ltp_ref = href_ids(href).get("LocalTimeParameters") or plan._ltp_ref
+    if plan.status == OK and entry.kind != "UsagePoint" and entry.kind not in _SHARED and not plan.usage_point_ref:
+        plan.reject(INVALID, "no UsagePoint/{id} in the self or up href to place the entry")
+    return plan
+
+
+_MODELS: dict[str, Any] = {
+    "UsagePoint": UsagePoint,
+    "MeterReading": MeterReading,
+    "ReadingType": ReadingType,
+    "IntervalBlock": IntervalBlock,
+    "LocalTimeParameters": LocalTimeParameters,
+    "UsageSummary": UsageSummary,
+    "ElectricPowerUsageSummary": UsageSummary,
+    "ElectricPowerQualitySummary": ElectricPowerQualitySummary,
+}
+
+
+def _existing(plans: list[EntryPlan]) -> dict[UUID, tuple[str, int, int | None, int | None]]:
+    """Return uuid -> (model kind, pk, usage point id, meter reading id) for uuids already stored."""
+    by_model: dict[Any, list[UUID]] = {}
+    for plan in plans:
+        if plan.uuid is not None and plan.kind in _MODELS:
+            by_model.setdefault(_MODELS[plan.kind], []).append(plan.uuid)
+    found: dict[UUID, tuple[str, int, int | None, int | None]] = {}
+    for model, uuids in by_model.items():
+        for start in range(0, len(uuids), 1000):
+            chunk = uuids[start : start + 1000]
+            if model is IntervalBlock:
+                rows = model.objects.filter(uuid__in=chunk).values_list(
+                    "uuid", "pk", "meter_reading__usage_point_id", "meter_reading_id"
+                )
+            elif model is UsagePoint:
+                rows = ((u, pk, pk, None) for u, pk in model.objects.filter(uuid__in=chunk).values_list("uuid", "pk"))
+            elif model in (ReadingType, LocalTimeParameters):
+                rows = ((u, pk, None, None) for u, pk in model.objects.filter(uuid__in=chunk).values_list("uuid", "pk"))
+            else:
+                rows = (
+                    (u, pk, up, None)
+                    for u, pk, up in model.objects.filter(uuid__in=chunk).values_list("uuid", "pk", "usage_point_id")
+                )
+            for u, pk, up, mr in rows:
+                found[u] = (model.__name__, pk, up, mr)
+    # Also every stored uuid of another kind collides (a uuid is unique across the portal).
+    return found
+
+
+def import_plan(
+    *,
+    source: bytes | str | os.PathLike[str] | IO[bytes],
+    resolver: UsagePointResolver,
+    lenient: bool = False,
+    max_bytes: int | None = None,
+    progress: Callable[[ImportProgress], None] | None = None,
+) -> ImportPlan:
+    """Stream the feed once and plan every entry; raise EspiError if the feed itself is refused."""
+    validator = EntryValidator()
+    plans: list[EntryPlan] = []
+    seen: set[UUID] = set()
+    readings = 0
+    bytes_read = 0
+    for entry, opened in _entries(source, lenient=lenient, max_bytes=max_bytes, validator=validator):
+        plan = _plan_entry(entry, seen)
+        plans.append(plan)
+        readings += plan.readings
+        bytes_read = opened.counter.count if opened.counter else opened.size
+        if progress and entry.index % 500 == 0:
+            progress(ImportProgress(entries=len(plans), readings=readings, bytes_read=bytes_read, phase="plan"))
+    plan = ImportPlan(entries=plans, usage_points={}, lenient=lenient, bytes_read=bytes_read)
+    _resolve(plan, resolver)
+    if progress:
+        progress(ImportProgress(entries=len(plans), readings=readings, bytes_read=bytes_read, phase="planned"))
+    return plan
+
+
+def _resolve(plan: ImportPlan, resolver: UsagePointResolver) -> None:
+    """Place every entry: file-local ids to uuids, uuids to stored rows, usage points to targets."""
+    plans = plan.entries
+    existing = _existing(plans)
+    declared: dict[str, UUID] = {}
+    mr_by_ref: dict[tuple[str | None, str], UUID] = {}
+    shared_by_ref: dict[tuple[str, str], UUID] = {}
+    for p in plans:
+        if p.status != OK or p.uuid is None:
+            continue
+        if p.kind == "UsagePoint" and p.usage_point_ref:
+            declared.setdefault(p.usage_point_ref, p.uuid)
+        elif p.kind == "MeterReading" and p.meter_reading_ref:
+            mr_by_ref[(p.usage_point_ref, p.meter_reading_ref)] = p.uuid
+        elif p.kind in _SHARED and p._self_ref:
+            shared_by_ref[(p.kind, p._self_ref)] = p.uuid
+
+    # Usage point targets: a stored uuid wins, then the resolver decides.
+    for ref in {p.usage_point_ref for p in plans if p.usage_point_ref}:
+        declared_uuid = declared.get(ref)
+        stored = existing.get(declared_uuid) if declared_uuid else None
+        if stored and stored[0] == "UsagePoint":
+            target = UsagePointTarget(ref=ref, usage_point_id=stored[1], uuid=declared_uuid)
+        else:
+            target = resolver.resolve(ref=ref, declared_uuid=declared_uuid)
+        if target is not None:
+            plan.usage_points[ref] = target
+
+    for p in plans:
+        if p.status != OK:
+            continue
+        stored = existing.get(p.uuid) if p.uuid else None
+        if stored and stored[0] != _MODELS[p.kind].__name__:
+            p.reject(CONFLICT, f"this id already belongs to a {stored[0]}")
+            continue
+        if stored:
+            p.existing_id = stored[1]
+        if p.kind in _SHARED:
+            p.referenced = any(
+                (q.kind == "MeterReading" and p.kind == "ReadingType" and q._rt_ref == p._self_ref)
+                or (q.kind == "UsagePoint" and p.kind == "LocalTimeParameters" and q._ltp_ref == p._self_ref)
+                for q in plans
+            )
+            if stored and not _shared_only_under(p.kind, stored[1], resolver):
+                p.reject(CONFLICT, f"this {p.kind} is shared with data outside this import and cannot be changed")
+            continue
+        target = plan.usage_points.get(p.usage_point_ref) if p.usage_point_ref else None
+        if p.kind == "UsagePoint":
+            if stored:
+                p.usage_point_id = stored[1]
+                if not resolver.allows(usage_point_id=stored[1]):
+                    p.reject(CONFLICT, "this usage point belongs to another owner")
+            elif target is None or (target.usage_point_id is None and not target.create):
+                p.reject(NOT_GRANTED, f"usage point {p.usage_point_ref!r} is unknown or not yours")
+            else:
+                p.usage_point_id = target.usage_point_id
+                p.creates_usage_point = target.create
+            if p._ltp_ref:
+                p.local_time_parameters_uuid = shared_by_ref.get(("LocalTimeParameters", p._ltp_ref))
+            continue
+        # Usage-point-owned resources.
+        if target is None:
+            if stored and stored[2] is not None:
+                p.reject(CONFLICT, "this id already belongs to a resource under another usage point")
+            else:
+                p.reject(NOT_GRANTED, f"usage point {p.usage_point_ref!r} is unknown or not yours")
+            continue
+        p.usage_point_id = target.usage_point_id
+        p.creates_usage_point = target.create
+        if stored and (target.usage_point_id is None or stored[2] != target.usage_point_id):
+            p.reject(CONFLICT, "this id already belongs to a resource under another usage point")
+            continue
+        if stored and not resolver.allows(usage_point_id=stored[2]):
+            p.reject(CONFLICT, "this id belongs to another owner")
+            continue
+        if p.kind == "MeterReading" and p._rt_ref:
+            p.reading_type_uuid = shared_by_ref.get(("ReadingType", p._rt_ref))
+            if p.reading_type_uuid is None:
+                p.warnings.append(f"ReadingType {p._rt_ref!r} is not in this feed; left unset")
+        elif p.kind == "IntervalBlock":
+            p.meter_reading_uuid = mr_by_ref.get((p.usage_point_ref, p.meter_reading_ref or ""))
+            if p.meter_reading_uuid is None and target.usage_point_id is not None and p.meter_reading_ref:
+                row = (
+                    MeterReading.objects.filter(usage_point_id=target.usage_point_id, public_id=p.meter_reading_ref)
+                    .values_list("uuid", flat=True)
+                    .first()
+                )
+                p.meter_reading_uuid = row
+            if p.meter_reading_uuid is None and stored and stored[3] is not None:
+                p.meter_reading_uuid = MeterReading.objects.filter(pk=stored[3]).values_list("uuid", flat=True).first()
+            if p.meter_reading_uuid is None:
+                p.reject(INVALID, f"its MeterReading {p.meter_reading_ref!r} is neither in this feed nor stored")
+    # A block is only as good as its meter reading.
+    bad_mrs = {p.uuid for p in plans if p.kind == "MeterReading" and p.status != OK}
+    for p in plans:
+        if p.kind == "IntervalBlock" and p.status == OK and p.meter_reading_uuid in bad_mrs:
+            p.reject(INVALID, "its MeterReading entry is rejected")
+
+
+def _shared_only_under(kind: str, pk: int, resolver: UsagePointResolver) -> bool:
+    if kind == "ReadingType":
+        users = MeterReading.objects.filter(reading_type_id=pk).values_list("usage_point_id", flat=True).distinct()
+    else:
+        users = UsagePoint.objects.filter(local_time_parameters_id=pk).values_list("pk", flat=True)
+    return all(resolver.allows(usage_point_id=up) for up in users.iterator())
+
+
+# ---- apply --------------------------------------------------------------------------------------
+
+
+class _ReadingSink:
+    """Buffer interval readings and write them in bulk upserts."""
+
+    _columns = ("block_id", "start", "duration", "value", "cost", "quality", "tou")
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, ...]] = []
+        self.written = 0
+        self.postgres = connection.vendor == "postgresql"
+        self.staged = False
+
+    def add(self, block_id: int, readings: Iterable[espi_content.Reading]) -> None:
+        self.rows.extend((block_id, *reading) for reading in readings)
+        if len(self.rows) >= _FLUSH_READINGS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        if self.postgres:
+            self._copy()
+        else:
+            IntervalReading.objects.bulk_create(
+                [
+                    IntervalReading(block_id=b, start=s, duration=d, value=v, cost=c, quality=q, tou=t)
+                    for b, s, d, v, c, q, t in self.rows
+                ],
+                batch_size=5000,
+                update_conflicts=True,
+                unique_fields=["block", "start"],
+                update_fields=["duration", "value", "cost", "quality", "tou"],
+            )
+        self.written += len(self.rows)
+        self.rows = []
+
+    def _copy(self) -> None:
+        table = connection.ops.quote_name(IntervalReading._meta.db_table)
+        columns = ", ".join(self._columns)
+        with connection.cursor() as cursor:
+            raw = cursor.cursor
+            if not self.staged:
+                raw.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS import_reading_stage "
+                    "(block_id bigint, start bigint, duration bigint, value bigint, cost bigint, quality int, tou int) "
+                    "ON COMMIT DROP"
+                )
+                self.staged = True
+            with raw.copy(f"COPY import_reading_stage ({columns}) FROM STDIN") as copy:  # noqa: S608 - fixed names
+                write = copy.write_row
+                for row in self.rows:
+                    write(row)
+            raw.execute(
+                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM import_reading_stage "  # noqa: S608
+                "ON CONFLICT (block_id, start) DO UPDATE SET duration = EXCLUDED.duration, value = EXCLUDED.value, "
+                "cost = EXCLUDED.cost, quality = EXCLUDED.quality, tou = EXCLUDED.tou"
+            )
+            raw.execute("TRUNCATE import_reading_stage")
+
+
+def _stamp(entry: Entry) -> dict[str, Any]:
+    now = timezone.now()
+    return {"title": entry.title[:256], "published": entry.published or now, "updated": entry.updated or now}
+
+
+class _Applier:
+    def __init__(self, plan: ImportPlan, customer: RetailCustomer | None) -> None:
+        self.plan = plan
+        self.customer = customer
+        self.ids: dict[UUID, int] = {}  # uuid -> pk of rows written or ensured in this import
+        self.created: dict[str, int] = {}
+        self.updated: dict[str, int] = {}
+        self.sink = _ReadingSink()
+        self.new_usage_points: dict[str, int] = {}
+        self.blocks: list[tuple[EntryPlan, Entry]] = []
+        self.fk_reading_type: list[tuple[int, UUID]] = []
+        self.fk_ltp: list[tuple[int, UUID]] = []
+
+    def _count(self, kind: str, created: bool) -> None:
+        bucket = self.created if created else self.updated
+        bucket[kind] = bucket.get(kind, 0) + 1
+
+    def usage_point_id(self, p: EntryPlan) -> int:
+        if p.usage_point_id is not None:
+            return p.usage_point_id
+        ref = p.usage_point_ref or ""
+        if ref not in self.new_usage_points:
+            target = self.plan.usage_points[ref]
+            if self.customer is None:
+                raise ImportFailed("creating usage points needs a customer")
+            up = UsagePoint.objects.create(customer=self.customer, uuid=target.uuid, title="")
+            self.new_usage_points[ref] = up.pk
+            self.ids[up.uuid] = up.pk
+            self._count("UsagePoint", True)
+        return self.new_usage_points[ref]
+
+    def _upsert(self, model: Any, p: EntryPlan, fields: dict[str, Any], owner: dict[str, Any]) -> int:
+        pk = p.existing_id or self.ids.get(p.uuid)
+        fresh = p.creates_usage_point and model is UsagePoint
+        if pk is not None:
+            # The owner filter makes the update a no-op if the row moved since the plan.
+            changed = model.objects.filter(pk=pk, **owner).update(**fields)
+            if not changed:
+                raise ImportFailed(f"{p.describe()}: the stored resource changed owner during the import")
+            if not fresh:
+                self._count(p.kind or "", False)
+        else:
+            pk = model.objects.create(uuid=p.uuid, **owner, **fields).pk
+            self._count(p.kind or "", True)
+        self.ids[p.uuid] = pk
+        return pk
+
+    def meter_reading_id(self, uuid: UUID, usage_point_id: int) -> int:
+        if uuid in self.ids:
+            return self.ids[uuid]
+        row = MeterReading.objects.filter(uuid=uuid, usage_point_id=usage_point_id).values_list("pk", flat=True).first()
+        if row is None:
+            # The block came before its meter reading entry: create it now, the entry fills it later.
+            row = MeterReading.objects.create(uuid=uuid, usage_point_id=usage_point_id).pk
+            self._count("MeterReading", True)
+        self.ids[uuid] = row
+        return row
+
+    def apply(self, p: EntryPlan, entry: Entry) -> None:
+        kind, content = entry.kind, entry.content
+        stamp = _stamp(entry)
+        if kind == "UsagePoint":
+            fields = {
+                **stamp,
+                "service_kind": content.service_kind or 0,
+                "status": content.status,
+                "content": (entry.content_xml or b"").decode(),
+            }
+            if p.creates_usage_point:
+                # The row may exist already (an earlier entry needed it): this entry fills it in.
+                p.existing_id = self.usage_point_id(p)
+            owner = {"customer": self.customer} if self.customer else {}
+            if p.existing_id is None and not owner:
+                raise ImportFailed(f"{p.describe()}: creating usage points needs a customer")
+            pk = self._upsert(UsagePoint, p, fields, owner)
+            if p.usage_point_ref:
+                self.new_usage_points.setdefault(p.usage_point_ref, pk)
+            if p.local_time_parameters_uuid:
+                self.fk_ltp.append((pk, p.local_time_parameters_uuid))
+        elif kind == "LocalTimeParameters":
+            self._upsert(
+                LocalTimeParameters,
+                p,
+                {
+                    **stamp,
+                    "dst_end_rule": content.dst_end_rule,
+                    "dst_offset": content.dst_offset,
+                    "dst_start_rule": content.dst_start_rule,
+                    "tz_offset": content.tz_offset,
+                },
+                {},
+            )
+        elif kind == "ReadingType":
+            fields = {name: getattr(content, name) for name in espi_content.ReadingTypeContent.__slots__}
+            self._upsert(ReadingType, p, {**stamp, **fields, "content": (entry.content_xml or b"").decode()}, {})
+        elif kind == "MeterReading":
+            up = self.usage_point_id(p)
+            pk = self._upsert(MeterReading, p, stamp, {"usage_point_id": up})
+            if p.reading_type_uuid:
+                self.fk_reading_type.append((pk, p.reading_type_uuid))
+        elif kind == "IntervalBlock":
+            up = self.usage_point_id(p)
+            mr = self.meter_reading_id(p.meter_reading_uuid, up)
+            pk = self._upsert(
+                IntervalBlock,
+                p,
+                {**stamp, "start": content.start, "duration": content.duration},
+                {"meter_reading_id": mr},
+            )
+            self.sink.add(pk, content.readings)
+        elif kind in ("UsageSummary", "ElectricPowerUsageSummary"):
+            up = self.usage_point_id(p)
+            self._upsert(
+                UsageSummary,
+                p,
+                {
+                    **stamp,
+                    "kind": kind,
+                    "billing_period_start": content.billing_period_start,
+                    "billing_period_duration": content.billing_period_duration,
+                    "status_time_stamp": content.status_time_stamp,
+                    "content": (entry.content_xml or b"").decode(),
+                },
+                {"usage_point_id": up},
+            )
+        elif kind == "ElectricPowerQualitySummary":
+            up = self.usage_point_id(p)
+            self._upsert(
+                ElectricPowerQualitySummary,
+                p,
+                {
+                    **stamp,
+                    "summary_interval_start": content.summary_interval_start,
+                    "summary_interval_duration": content.summary_interval_duration,
+                    "content": (entry.content_xml or b"").decode(),
+                },
+                {"usage_point_id": up},
+            )
+
+    def finish(self) -> None:
+        self.sink.flush()
+        for pk, rt_uuid in self.fk_reading_type:
+            rt = self.ids.get(rt_uuid) or ReadingType.objects.filter(uuid=rt_uuid).values_list("pk", flat=True).first()
+            if rt:
+                MeterReading.objects.filter(pk=pk).update(reading_type_id=rt)
+        for pk, ltp_uuid in self.fk_ltp:
+            ltp = (
+                self.ids.get(ltp_uuid)
+                or LocalTimeParameters.objects.filter(uuid=ltp_uuid).values_list("pk", flat=True).first()
+            )
+            if ltp:
+                UsagePoint.objects.filter(pk=pk).update(local_time_parameters_id=ltp)
+
+
+def import_apply(
+    *,
+    source: bytes | str | os.PathLike[str] | IO[bytes],
+    plan: ImportPlan,
+    accept: Iterable[int],
+    customer: RetailCustomer | None = None,
+    actor: Any = None,
+    actor_client: Any = None,
+    max_bytes: int | None = None,
+    progress: Callable[[ImportProgress], None] | None = None,
+    audit_action: str = AuditEvent.Action.DATA_IMPORTED,
+) -> ImportResult:
+    """Write the accepted entries of a planned feed in one transaction; all or nothing.
+
+    ``customer`` owns usage points the import creates (a customer import); the batch filter passes
+    only existing usage points and may leave it None. Only entries planned ``ok`` can be accepted.
+    """
+    accepted = set(accept)
+    by_index = {p.index: p for p in plan.entries}
+    for index in accepted:
+        if index not in by_index or by_index[index].status != OK:
+            raise ImportFailed(f"entry #{index} was not planned as importable")
+    applier = _Applier(plan, customer)
+    entries = 0
+    with transaction.atomic():
+        try:
+            for entry, opened in _entries(source, lenient=plan.lenient, max_bytes=max_bytes, validator=None):
+                p = by_index.get(entry.index)
+                if p is None or p.uuid != entry.uuid or p.kind != entry.kind:
+                    raise ImportFailed(f"the feed changed between plan and apply (entry #{entry.index})")
+                if entry.index in accepted:
+                    applier.apply(p, entry)
+                    entries += 1
+                    if progress and entries % 500 == 0:
+                        read = opened.counter.count if opened.counter else opened.size
+                        progress(
+                            ImportProgress(
+                                entries=entries,
+                                readings=applier.sink.written + len(applier.sink.rows),
+                                bytes_read=read,
+                                phase="apply",
+                            )
+                        )
+        except EspiError as exc:
+            raise ImportFailed(f"the feed could not be read again: {exc}") from exc
+        applier.finish()
+        usage_point_ids = sorted(
+            {p.usage_point_id for p in plan.entries if p.usage_point_id} | set(applier.new_usage_points.values())
+        )
+        audit_record(
+            action=audit_action,
+            actor_user=actor,
+            actor_client=actor_client,
+            customer=customer,
+            object_type="Feed",
+            summary=f"Imported {entries} entries and {applier.sink.written} readings",
+            detail={
+                "entries": entries,
+                "readings": applier.sink.written,
+                "created": applier.created,
+                "updated": applier.updated,
+                "rejected": [
+                    {"index": p.index, "id": p.atom_id, "status": p.status, "reason": p.reason} for p in plan.rejected
+                ][:100],
+                "usage_points": usage_point_ids[:100],
+            },
+        )
+    if progress:
+        progress(
+            ImportProgress(entries=entries, readings=applier.sink.written, bytes_read=plan.bytes_read, phase="done")
+        )
+    return ImportResult(
+        created=applier.created, updated=applier.updated, readings=applier.sink.written, usage_point_ids=usage_point_ids
+    )
+
+
+def customer_feed_import(
+    *,
+    customer: RetailCustomer,
+    source: bytes | str | os.PathLike[str] | IO[bytes],
+    lenient: bool = False,
+    actor: Any = None,
+    max_bytes: int | None = None,
+    progress: Callable[[ImportProgress], None] | None = None,
+) -> tuple[ImportPlan, ImportResult | None]:
+    """Import a Green Button file for a customer, all or nothing: any rejected entry imports nothing.
+
+    Returns the plan and, if every entry was importable, the result. Raises EspiError for a feed the
+    reader refuses as a whole.
+    """
+    plan = import_plan(
+        source=source, resolver=CustomerUsagePoints(customer), lenient=lenient, max_bytes=max_bytes, progress=progress
+    )
+    if plan.rejected or not plan.entries:
+        return plan, None
+    result = import_apply(
+        source=source,
+        plan=plan,
+        accept=plan.ok_indexes,
+        customer=customer,
+        actor=actor,
+        max_bytes=max_bytes,
+        progress=progress,
+    )
+    return plan, result
