@@ -218,7 +218,17 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": not DEBUG,
     "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
     "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    # ESPI rules (grants/oauth.py): scope strings as scopes, grant-bound tokens, S256-only PKCE.
+    "OAUTH2_VALIDATOR_CLASS": "grants.oauth.EspiOAuth2Validator",
+    "OAUTH2_SERVER_CLASS": "grants.oauth.EspiServer",
+    "SCOPES_BACKEND_CLASS": "grants.oauth.EspiScopes",
+    "SCOPES": {},
+    "DEFAULT_SCOPES": [],
+    # RFC 9207 issuer identifier sent as `iss` in every authorization response.
+    "OIDC_ISS_ENDPOINT": PORTAL_BASE_URL,
 }
+# How long a customer's consent lasts unless they choose a shorter period.
+GRANT_DEFAULT_DAYS = env_int("GRANT_DEFAULT_DAYS", 365)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["oauth2_provider.contrib.rest_framework.OAuth2Authentication"],

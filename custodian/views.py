@@ -3,8 +3,29 @@
 from __future__ import annotations
 
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import Http404
 from django.views.generic import TemplateView
+
+from custodian.charts import usage_chart
+from custodian.exceptions import NotFound
+from custodian.selectors import usage_point_list_for_customer, usage_point_recent_readings
+from grants.selectors import customer_for_user
 
 
 class DashboardView(LoginRequiredMixin, TemplateView):
+    """Each of the customer's usage points with its recent usage as a chart."""
+
     template_name = "custodian/dashboard.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        try:
+            customer = customer_for_user(user=self.request.user)
+        except NotFound:
+            raise Http404("No retail customer for this login.") from None
+        context["customer"] = customer
+        context["usage_points"] = [
+            {"usage_point": point, "chart": usage_chart(readings=usage_point_recent_readings(usage_point=point))}
+            for point in usage_point_list_for_customer(customer=customer)
+        ]
+        return context

@@ -109,6 +109,15 @@ class ThirdParty(AbstractApplication):
             allowed = {self.GRANT_AUTHORIZATION_CODE, self.GRANT_CLIENT_CREDENTIALS}
         return bool(allowed.intersection(grant_types))
 
+    def is_usable(self, request) -> bool:
+        """Let only clients in Production authenticate or present tokens (django-oauth-toolkit hook).
+
+        django-oauth-toolkit asks this both when a client authenticates (authorize, token, revoke)
+        and when one of its tokens is presented, so a Third Party On Hold or Revoked gets no token
+        and its existing tokens reach nothing (ESPI dataCustodianApplicationStatus).
+        """
+        return self.lifecycle == self.Lifecycle.PRODUCTION
+
     @property
     def is_in_production(self) -> bool:
         return self.lifecycle == self.Lifecycle.PRODUCTION
@@ -237,3 +246,72 @@ class GrantToken(models.Model):
 
     def __str__(self) -> str:
         return f"token for {self.grant.public_id}"
+
+
+class GrantCode(models.Model):
+    """Binds a pending authorization code to the grant the customer created on the consent screen.
+
+    The code row is deleted when it is exchanged (single use, RFC 6749 section 4.1.2), which
+    deletes this binding; the access token issued for it is bound through :class:`GrantToken`.
+    """
+
+    authorization_code = models.OneToOneField(
+        oauth2_settings.GRANT_MODEL, on_delete=models.CASCADE, related_name="espi_grant_binding"
+    )
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="code_bindings")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"code for {self.grant.public_id}"
+
+
+class Notification(models.Model):
+    """One outbox row: a BatchList of resource URIs owed to a Third Party's ``notify_uri``.
+
+    Written in the same transaction as the change it announces, so a change that commits always
+    leaves its notification behind and a rolled-back one never does; the delivery worker sends it
+    after commit, grouped per Third Party, and retries with backoff.
+    """
+
+    class Kind(models.TextChoices):
+        NEW_DATA = "new_data", "New data"
+        GRANT_CREATED = "grant_created", "Grant created"
+        GRANT_CHANGED = "grant_changed", "Grant changed (usage point taken back)"
+        GRANT_REVOKED = "grant_revoked", "Grant revoked"
+        GRANT_EXPIRED = "grant_expired", "Grant expired"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    third_party = models.ForeignKey(ThirdParty, on_delete=models.PROTECT, related_name="notifications")
+    grant = models.ForeignKey(Grant, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications")
+    bulk_user = models.ForeignKey(
+        BulkUser, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    resources = models.JSONField(default=list, help_text="Absolute URIs the Third Party should fetch.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.PositiveIntegerField(null=True, blank=True, help_text="HTTP status of the last attempt.")
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="notification_due")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "delivered", "failed"]), name="notification_status_known"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="delivered") | Q(delivered_at__isnull=False), name="notification_delivered_has_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.third_party} ({self.status})"

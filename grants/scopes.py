@@ -69,6 +69,10 @@ FUNCTION_BLOCK_NAMES: dict[int, str] = {
     50: "Customer information, resource level",
 }
 
+# Protocol function blocks a grant keeps whatever the customer chooses: they carry no data.
+# Every other requested function block is data the customer may withhold on the consent screen.
+REQUIRED_FUNCTION_BLOCKS = frozenset({1, 3, 13, 14, 19, 31, 32, 34, 35, 37, 38, 39})
+
 
 class ScopeError(ValueError):
     """A scope string that does not follow the ESPI grammar."""
@@ -212,3 +216,46 @@ def parse_scope(text: str) -> EspiScope:
 def describe_function_blocks(function_blocks: frozenset[int] | list[int]) -> list[str]:
     """Return plain-language names for function blocks, for consent screens."""
     return [FUNCTION_BLOCK_NAMES.get(fb, f"Function block {fb}") for fb in sorted(function_blocks)]
+
+
+def describe_interval(scope: EspiScope) -> str:
+    """Return the interval lengths of a scope in plain words ("15-minute, hourly readings")."""
+    words = []
+    for value in scope.interval_durations:
+        if value.isdigit():
+            seconds = int(value)
+            if seconds % 3600 == 0:
+                hours = seconds // 3600
+                words.append("hourly" if hours == 1 else f"{hours}-hour")
+            elif seconds % 60 == 0:
+                words.append(f"{seconds // 60}-minute")
+            else:
+                words.append(f"{seconds}-second")
+        else:
+            words.append(value)
+    return ", ".join(words) + " readings" if words else "any interval"
+
+
+def describe_duration(seconds: int | None) -> str:
+    """Return a history length in plain words ("3 years", "90 days")."""
+    if seconds is None:
+        return "no limit stated"
+    days = seconds // 86400
+    if days >= 365 and days % 365 == 0:
+        years = days // 365
+        return "1 year" if years == 1 else f"{years} years"
+    if days >= 1:
+        return "1 day" if days == 1 else f"{days} days"
+    return f"{seconds} seconds"
+
+
+def scope_with(
+    scope: EspiScope, *, function_blocks: frozenset[int] | None = None, history_length: int | None = None
+) -> EspiScope:
+    """Return ``scope`` narrowed to other function blocks or a shorter history."""
+    values = dict(scope.__dict__)
+    if function_blocks is not None:
+        values["function_blocks"] = frozenset(function_blocks)
+    if history_length is not None:
+        values["history_length"] = history_length
+    return EspiScope(**values)

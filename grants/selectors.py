@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from oauth2_provider.models import get_access_token_model
 
 from custodian.exceptions import NotFound
 from custodian.models import RetailCustomer, UsagePoint
 from grants.models import BulkUser, Grant, GrantToken, GrantUsagePoint, ThirdParty
+from grants.scopes import EspiScope, ScopeError, parse_scope
 
 
 def active_grant_q(*, at: datetime | None = None, prefix: str = "") -> Q:
@@ -100,3 +104,182 @@ def third_party_list_in_production() -> QuerySet[ThirdParty]:
     return ThirdParty.objects.filter(
         role=ThirdParty.Role.THIRD_PARTY, lifecycle=ThirdParty.Lifecycle.PRODUCTION
     ).prefetch_related("bulk_users")
+
+
+# Token kinds of PRODUCT "Tokens and what each reaches".
+KIND_GRANT = "access_token"
+KIND_CLIENT = "client_access_token"
+KIND_CUSTODIAN = "custodian"
+
+# The scope of a back-office client that registered none: upload of meter data (OpenESPI "FB=45").
+CUSTODIAN_FALLBACK_SCOPE = "FB=45"
+
+
+def customer_for_user(*, user) -> RetailCustomer:
+    """Return the retail customer of a portal login; staff without one get the same NotFound."""
+    customer = RetailCustomer.objects.filter(user_id=getattr(user, "pk", None)).first()
+    if customer is None:
+        raise NotFound("No retail customer for this login.")
+    return customer
+
+
+def espi_resource_base() -> str:
+    """Return the ESPI dataCustodianResourceEndpoint (``{PORTAL_BASE_URL}/espi/1_1/resource``)."""
+    return f"{settings.PORTAL_BASE_URL}/espi/1_1/resource"
+
+
+def grant_resource_uri(*, grant: Grant) -> str:
+    """Return the ESPI resourceURI of a grant: its ``Batch/Subscription/{subscriptionId}``."""
+    return f"{espi_resource_base()}/Batch/Subscription/{grant.subscription_id}"
+
+
+def grant_authorization_uri(*, grant: Grant) -> str:
+    """Return the ESPI authorizationURI of a grant: its ``Authorization/{id}``."""
+    return f"{espi_resource_base()}/Authorization/{grant.public_id}"
+
+
+def third_party_offered_scopes(*, third_party: ThirdParty) -> list[EspiScope]:
+    """Return the parsed scope strings a client registered (a back-office client with none: upload)."""
+    offered: list[EspiScope] = []
+    for text in third_party.registered_scope_list:
+        try:
+            offered.append(parse_scope(text))
+        except ScopeError:
+            continue
+    if not offered and third_party.role == ThirdParty.Role.CUSTODIAN:
+        offered.append(parse_scope(CUSTODIAN_FALLBACK_SCOPE))
+    return offered
+
+
+def scope_validate_for_client(*, third_party: ThirdParty, scope_text: str) -> EspiScope:
+    """Parse a requested scope and accept it only within one the client registered; raise ScopeError.
+
+    Compared term by term (never as substrings). A ``BR=`` term must name exactly one of the
+    Third Party's own bulk users: ``BR=1`` is not bulk ``10``. Back-office clients name no bulk.
+    """
+    requested = parse_scope(scope_text)
+    if not any(requested.is_within(offered) for offered in third_party_offered_scopes(third_party=third_party)):
+        raise ScopeError("The scope is not within any scope this client registered.")
+    if requested.bulk_id is not None:
+        if third_party.role != ThirdParty.Role.THIRD_PARTY:
+            raise ScopeError("Only Third Parties have bulk users.")
+        if not BulkUser.objects.filter(third_party=third_party, bulk_id__exact=requested.bulk_id).exists():
+            raise ScopeError(f"BR={requested.bulk_id} names no bulk user of this Third Party.")
+    return requested
+
+
+def scope_default_for_client(*, third_party: ThirdParty | None, grant_type: str | None) -> list[str]:
+    """Return the explicit default scope: none for the code flow, the first registered one for client credentials.
+
+    A Third Party sending a customer to consent must say what it asks for (RFC 9700 section 2.3,
+    least privilege); a client-credentials request without a scope gets the first scope it registered.
+    """
+    if third_party is None or grant_type != "client_credentials":
+        return []
+    offered = third_party_offered_scopes(third_party=third_party)
+    return [offered[0].format()] if offered else []
+
+
+def token_kind(*, access_token, grant: Grant | None) -> str | None:
+    """Classify a valid access token: bound to a grant, a Third Party client token, or a back-office token."""
+    application = access_token.application
+    if application is None:
+        return None
+    if grant is not None:
+        return KIND_GRANT if application.role == ThirdParty.Role.THIRD_PARTY else None
+    if access_token.user_id is not None:
+        # A token issued for a customer but bound to no grant reaches nothing (fail closed).
+        return None
+    if application.role == ThirdParty.Role.CUSTODIAN:
+        return KIND_CUSTODIAN
+    return KIND_CLIENT
+
+
+def token_response_extras(*, third_party: ThirdParty, grant: Grant | None, scope: str) -> dict[str, str]:
+    """Return the ESPI members of a token response: ``resourceURI`` and, for a grant, ``authorizationURI``.
+
+    ESPI (REQ.21 Authorization): the access token's resourceURI is its ``Batch/Subscription/{id}``;
+    a client token whose scope names a bulk (``BR=``) gets ``Batch/Bulk/{bulkId}``, other client
+    tokens the Authorization collection they may read, back-office tokens the resource root.
+    """
+    base = espi_resource_base()
+    if grant is not None:
+        return {
+            "resourceURI": grant_resource_uri(grant=grant),
+            "authorizationURI": grant_authorization_uri(grant=grant),
+        }
+    if third_party.role == ThirdParty.Role.CUSTODIAN:
+        return {"resourceURI": f"{base}/"}
+    try:
+        bulk_id = parse_scope(scope).bulk_id
+    except ScopeError:
+        bulk_id = None
+    if bulk_id is not None:
+        return {"resourceURI": f"{base}/Batch/Bulk/{bulk_id}"}
+    return {"resourceURI": f"{base}/Authorization"}
+
+
+def grant_token_scope_bulk_id(*, access_token) -> str | None:
+    """Return the bulk a client token's scope is limited to (its ``BR=`` term), or None."""
+    try:
+        return parse_scope(access_token.scope).bulk_id
+    except ScopeError:
+        return None
+
+
+def token_introspect(*, token_value: str, client: ThirdParty) -> dict[str, object]:
+    """Describe a token for RFC 7662 introspection by the client it was issued to.
+
+    Another client's token, an unknown, expired or revoked one, or one whose grant no longer
+    reaches data is exactly ``{"active": false}`` (RFC 7662 section 2.2): introspection is no
+    token-scanning oracle. The customer's identity is never disclosed.
+    """
+    checksum = hashlib.sha256(token_value.encode("utf-8")).hexdigest()
+    token = (
+        get_access_token_model()
+        .objects.select_related("application")
+        .filter(token_checksum=checksum, application=client)
+        .first()
+    )
+    if token is None or not token.is_valid() or not client.is_in_production:
+        return {"active": False}
+    grant = grant_for_access_token(access_token=token)
+    if grant is not None and not grant.is_active:
+        return {"active": False}
+    kind = token_kind(access_token=token, grant=grant)
+    if kind is None:
+        return {"active": False}
+    data: dict[str, object] = {
+        "active": True,
+        "scope": token.scope,
+        "client_id": client.client_id,
+        "token_type": "Bearer",
+        "exp": int(token.expires.timestamp()),
+        "espi_token_kind": kind,
+    }
+    data.update(token_response_extras(third_party=client, grant=grant, scope=token.scope))
+    return data
+
+
+def bulk_share_scope(*, third_party: ThirdParty, bulk_user: BulkUser) -> EspiScope:
+    """Return the scope a customer-initiated grant to a bulk user asks for: a registered scope with its ``BR=``.
+
+    The first registered scope that allows that bulk; NotFound if none does.
+    """
+    for offered in third_party_offered_scopes(third_party=third_party):
+        if offered.bulk_id not in (None, bulk_user.bulk_id):
+            continue
+        candidate = EspiScope(**{**offered.__dict__, "bulk_id": bulk_user.bulk_id})
+        try:
+            return scope_validate_for_client(third_party=third_party, scope_text=candidate.format())
+        except ScopeError:
+            continue
+    raise NotFound("This bulk user accepts no grants.")
+
+
+def third_party_get_in_production(*, public_id: str) -> ThirdParty:
+    """Return a Third Party in Production by its public id; anything else is NotFound."""
+    try:
+        return third_party_list_in_production().get(public_id=public_id)
+    except ThirdParty.DoesNotExist:
+        raise NotFound("No such Third Party.") from None

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -21,16 +21,11 @@ from oauth2_provider.settings import oauth2_settings
 
 from custodian.models import AuditEvent, RetailCustomer, UsagePoint
 from custodian.services import audit_record
-from grants.models import BulkUser, Grant, GrantToken, GrantUsagePoint, ThirdParty
+from grants.models import BulkUser, Grant, GrantCode, GrantToken, GrantUsagePoint, Notification, ThirdParty
+from grants.notifications import notification_enqueue_for_grant
 from grants.scopes import EspiScope, ScopeError, parse_scope
 
-# Callbacks run after a grant changes (notifications hook in here); each gets (grant, event).
-grant_change_listeners: list[Any] = []
-
-
-def _notify_grant_change(grant: Grant, event: str) -> None:
-    for listener in grant_change_listeners:
-        listener(grant=grant, event=event)
+_T = TypeVar("_T")
 
 
 @transaction.atomic
@@ -238,7 +233,8 @@ def grant_create(
             "bulk_id": bulk_user.bulk_id if bulk_user else None,
         },
     )
-    transaction.on_commit(lambda: _notify_grant_change(grant, "created"))
+    # The outbox row commits or rolls back with the grant (delivered later by deliver_notifications).
+    notification_enqueue_for_grant(grant=grant, kind=Notification.Kind.GRANT_CREATED)
     return grant
 
 
@@ -293,7 +289,7 @@ def grant_revoke(*, grant: Grant, actor: Any = None, reason: str = "Revoked by t
         summary=f"Grant to {locked.third_party.name} revoked: {reason}",
         detail={"reason": reason, "tokens_revoked": revoked},
     )
-    transaction.on_commit(lambda: _notify_grant_change(locked, "revoked"))
+    notification_enqueue_for_grant(grant=locked, kind=Notification.Kind.GRANT_REVOKED)
     grant.refresh_from_db()
     return locked
 
@@ -320,7 +316,7 @@ def grant_revoke_usage_point(*, grant: Grant, usage_point: UsagePoint, actor: An
     )
     if not GrantUsagePoint.objects.filter(grant=locked, revoked_at__isnull=True).exists():
         return grant_revoke(grant=locked, actor=actor, reason="Last usage point removed")
-    transaction.on_commit(lambda: _notify_grant_change(locked, "changed"))
+    notification_enqueue_for_grant(grant=locked, kind=Notification.Kind.GRANT_CHANGED)
     return locked
 
 
@@ -342,7 +338,7 @@ def grant_expire_due(*, now: datetime | None = None) -> int:
             obj=grant,
             summary=f"Grant to {grant.third_party.name} expired",
         )
-        transaction.on_commit(lambda g=grant: _notify_grant_change(g, "expired"))
+        notification_enqueue_for_grant(grant=grant, kind=Notification.Kind.GRANT_EXPIRED)
         count += 1
     return count
 
@@ -375,3 +371,80 @@ def grant_token_issue(*, grant: Grant, raw_token: str, expires_in: timedelta | N
         summary=f"Access token issued to {grant.third_party.name}",
     )
     return token
+
+
+@transaction.atomic
+def grant_consent_approve(
+    *,
+    customer: RetailCustomer,
+    third_party: ThirdParty,
+    usage_points: Iterable[UsagePoint],
+    scope: str | EspiScope,
+    authorized_end: datetime,
+    bulk_user: BulkUser | None = None,
+    consent: dict[str, Any] | None = None,
+    actor: Any = None,
+    issue_code: Callable[[Grant], _T] | None = None,
+) -> tuple[Grant, _T | None]:
+    """Create the grant a customer approved and, in the same transaction, the authorization code for it.
+
+    ``issue_code`` runs inside the transaction; if it raises (the OAuth request turned out invalid),
+    the grant is rolled back with it, so no grant exists without the code that was promised.
+    """
+    grant = grant_create(
+        customer=customer,
+        third_party=third_party,
+        usage_points=usage_points,
+        scope=scope,
+        authorized_end=authorized_end,
+        bulk_user=bulk_user,
+        consent=consent,
+        actor=actor,
+    )
+    issued = issue_code(grant) if issue_code is not None else None
+    return grant, issued
+
+
+@transaction.atomic
+def grant_code_bind(*, grant: Grant, authorization_code: Any) -> GrantCode:
+    """Bind a new authorization code to the grant created at consent; refuse a grant that is not active."""
+    if not grant.is_active:
+        raise ValidationError("The grant is not active.")
+    return GrantCode.objects.create(authorization_code=authorization_code, grant=grant)
+
+
+@transaction.atomic
+def token_issue_record(*, access_token: Any, grant: Grant | None, grant_type: str) -> None:
+    """Bind a newly issued access token to its grant (code and refresh flows) and audit the issue.
+
+    Client-credentials tokens have no grant: they are bound to their client. The token value is
+    never recorded.
+    """
+    client = access_token.application
+    if grant is not None:
+        GrantToken.objects.create(access_token=access_token, grant=grant)
+    audit_record(
+        action=AuditEvent.Action.TOKEN_ISSUED,
+        actor_client=client,
+        customer=grant.customer if grant is not None else None,
+        obj=grant if grant is not None else client,
+        summary=f"{'Access' if grant is not None else 'Client'} token issued to {client.name} ({grant_type})",
+        detail={
+            "grant_type": grant_type,
+            "scope": access_token.scope[:256],
+            "expires": access_token.expires.isoformat(),
+        },
+    )
+
+
+@transaction.atomic
+def token_revocation_record(*, client: ThirdParty, grant: Grant | None, token_type: str) -> None:
+    """Audit a token a client revoked at the revocation endpoint (RFC 7009)."""
+    audit_record(
+        action=AuditEvent.Action.TOKEN_REVOKED,
+        actor_client=client,
+        customer=grant.customer if grant is not None else None,
+        obj=grant if grant is not None else client,
+        summary=f"{client.name} revoked its {token_type.replace('_', ' ')}",
+        detail={"token_type": token_type},
+    )

@@ -1,5 +1,43 @@
-"""OAuth endpoints and the customer's consent and grant pages."""
+"""OAuth endpoints and the customer's consent and grant pages.
+
+The OAuth endpoints carry django-oauth-toolkit's URL namespace (``oauth2_provider``) so its
+metadata document finds them. ESPI clients use them without a trailing slash (``/oauth/token``);
+both forms are accepted.
+"""
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import include, path, re_path
+from oauth2_provider import views as oauth_views
+
+from grants import apis, views
+
+oauth_patterns = (
+    [
+        re_path(r"^oauth/authorize/?$", views.ConsentView.as_view(), name="authorize"),
+        re_path(r"^oauth/token/?$", oauth_views.TokenView.as_view(), name="token"),
+        re_path(r"^oauth/revoke_token/?$", oauth_views.RevokeTokenView.as_view(), name="revoke-token"),
+        re_path(r"^oauth/introspect/?$", apis.IntrospectApi.as_view(), name="introspect"),
+        path(
+            ".well-known/oauth-authorization-server",
+            oauth_views.OAuthServerMetadataView.as_view(),
+            name="oauth-server-metadata",
+        ),
+    ],
+    "oauth2_provider",
+)
+
+urlpatterns = [
+    path("", include(oauth_patterns)),
+    re_path(r"^oauth/token_grant/?$", apis.TokenGrantApi.as_view(), name="token-grant"),
+    path("share/", views.ShareListView.as_view(), name="share"),
+    path("share/<str:third_party_id>/bulk/<str:bulk_id>/", views.ShareBulkView.as_view(), name="share-bulk"),
+    path("grants/", views.GrantListView.as_view(), name="grant-list"),
+    path("grants/<str:grant_id>/revoke/", views.GrantRevokeView.as_view(), name="grant-revoke"),
+    path(
+        "grants/<str:grant_id>/usage-points/<str:usage_point_id>/revoke/",
+        views.GrantUsagePointRevokeView.as_view(),
+        name="grant-usage-point-revoke",
+    ),
+    path("history/", views.AccessHistoryView.as_view(), name="history"),
+]

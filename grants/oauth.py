@@ -1,0 +1,180 @@
+"""The OAuth 2.0 authorization server's ESPI rules, plugged into django-oauth-toolkit.
+
+* :class:`EspiScopes` (``SCOPES_BACKEND_CLASS``): ESPI scope strings are the scopes; no scope is
+  listed in settings.
+* :class:`EspiOAuth2Validator` (``OAUTH2_VALIDATOR_CLASS``): a requested scope is accepted only as
+  a term-by-term subset of one the client registered; the authorization code carries the grant the
+  customer created at consent; every access token of the code and refresh flows is bound to that
+  grant (:class:`grants.models.GrantToken`); the token response carries ``resourceURI`` and
+  ``authorizationURI``; a token whose grant no longer reaches data is invalid.
+* :class:`EspiServer` (``OAUTH2_SERVER_CLASS``): PKCE with S256 only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from typing import Any
+
+from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauth2_provider.scopes import BaseScopes
+from oauthlib.oauth2 import Server
+from oauthlib.oauth2.rfc6749 import errors
+from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challenge_method_s256
+
+from grants import selectors, services
+from grants.models import GrantCode, ThirdParty
+from grants.scopes import ScopeError, parse_scope
+
+
+class _ScopeDescriptions(dict):
+    """Describe any ESPI scope string on demand (django-oauth-toolkit indexes ``get_all_scopes()``)."""
+
+    def __missing__(self, key: str) -> str:
+        try:
+            return str(parse_scope(key))
+        except ScopeError:
+            return key
+
+
+class EspiScopes(BaseScopes):
+    """ESPI scope strings as scopes: a client's available scopes are the ones it registered."""
+
+    def get_all_scopes(self) -> dict[str, str]:
+        return _ScopeDescriptions()
+
+    def get_available_scopes(self, application=None, request=None, *args, **kwargs) -> list[str]:
+        if application is None:
+            return []
+        return [scope.format() for scope in selectors.third_party_offered_scopes(third_party=application)]
+
+    def get_default_scopes(self, application=None, request=None, *args, **kwargs) -> list[str]:
+        return selectors.scope_default_for_client(
+            third_party=application, grant_type=getattr(request, "grant_type", None)
+        )
+
+
+class EspiServer(Server):
+    """oauthlib's server with PKCE restricted to S256.
+
+    RFC 9700 section 2.1.1 and RFC 7636 section 4.2: ``plain`` is refused, and so is a challenge
+    without a method, which RFC 7636 section 4.3 defaults to ``plain``. The check runs when the
+    authorization request arrives, before the customer sees the consent screen.
+    """
+
+    def __init__(self, request_validator, *args, **kwargs):
+        super().__init__(request_validator, *args, **kwargs)
+        self.auth_grant._code_challenge_methods = {"S256": code_challenge_method_s256}
+
+
+class EspiOAuth2Validator(OAuth2Validator):
+    """django-oauth-toolkit's validator with ESPI scopes and grant-bound tokens."""
+
+    def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs) -> bool:
+        """Accept exactly one ESPI scope string within one the client registered, in canonical form."""
+        if not scopes or client is None:
+            return False
+        try:
+            # oauthlib splits on spaces; ESPI scope strings are atomic, so rejoin them.
+            parsed = selectors.scope_validate_for_client(third_party=client, scope_text="".join(scopes))
+        except ScopeError:
+            return False
+        request.scopes = [parsed.format()]
+        return True
+
+    def save_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:
+        """Store the code bound to the grant created at consent; no consent, no code."""
+        grant = getattr(request, "espi_grant", None)
+        if grant is None:
+            raise errors.AccessDeniedError(description="No consent was recorded for this request.", request=request)
+        authorization_code = self._create_authorization_code(request, code)
+        services.grant_code_bind(grant=grant, authorization_code=authorization_code)
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs) -> bool:
+        """Accept a code only while the grant it was issued for is active."""
+        if not super().validate_code(client_id, code, client, request, *args, **kwargs):
+            return False
+        binding = (
+            GrantCode.objects.select_related("grant__third_party", "grant__customer")
+            .filter(authorization_code__code=code, authorization_code__application=client)
+            .first()
+        )
+        if binding is None or not binding.grant.is_active:
+            return False
+        request.espi_grant = binding.grant
+        return True
+
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:
+        """Refresh only for an active grant; the new access token is bound to the same grant."""
+        if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
+            return False
+        previous = request.refresh_token_instance.access_token
+        grant = selectors.grant_for_access_token(access_token=previous) if previous is not None else None
+        if grant is None or not grant.is_active:
+            return False
+        request.espi_grant = grant
+        return True
+
+    def _create_access_token(self, expires, request, token, source_refresh_token=None):
+        access_token = super()._create_access_token(expires, request, token, source_refresh_token=source_refresh_token)
+        services.token_issue_record(
+            access_token=access_token,
+            grant=getattr(request, "espi_grant", None),
+            grant_type=request.grant_type or "",
+        )
+        return access_token
+
+    def _save_bearer_token(self, token, request, *args, **kwargs):
+        super()._save_bearer_token(token, request, *args, **kwargs)
+        # ESPI token response members (REQ.21 Authorization: resourceURI, authorizationURI).
+        token.update(
+            selectors.token_response_extras(
+                third_party=request.client, grant=getattr(request, "espi_grant", None), scope=token["scope"]
+            )
+        )
+
+    def validate_bearer_token(self, token, scopes, request) -> bool:
+        """Refuse a token whose grant no longer reaches data; expose the grant as ``request.espi_grant``."""
+        if not super().validate_bearer_token(token, scopes, request):
+            return False
+        access_token = request.access_token
+        grant = selectors.grant_for_access_token(access_token=access_token)
+        if (grant is not None and not grant.is_active) or selectors.token_kind(
+            access_token=access_token, grant=grant
+        ) is None:
+            request.oauth2_error = OrderedDict(
+                [("error", "invalid_token"), ("error_description", "The authorization behind this token has ended.")]
+            )
+            return False
+        request.espi_grant = grant
+        return True
+
+    def revoke_token(self, token, token_type_hint, request, *args, **kwargs) -> None:
+        """Revoke as RFC 7009 section 2.1 says (only the client's own tokens) and audit it."""
+        client = request.client
+        found = self._revocable(token=token, client=client)
+        super().revoke_token(token, token_type_hint, request, *args, **kwargs)
+        if found is not None:
+            token_type, grant = found
+            services.token_revocation_record(client=client, grant=grant, token_type=token_type)
+
+    def _revocable(self, *, token: str, client: ThirdParty | None) -> tuple[str, Any] | None:
+        if getattr(client, "pk", None) is None:
+            return None
+        checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
+        access = get_access_token_model().objects.filter(token_checksum=checksum, application=client).first()
+        if access is not None:
+            return "access_token", selectors.grant_for_access_token(access_token=access)
+        refresh = (
+            get_refresh_token_model()
+            .objects.select_related("access_token")
+            .filter(token_checksum=checksum, application=client, revoked__isnull=True)
+            .first()
+        )
+        if refresh is not None:
+            previous = refresh.access_token
+            return "refresh_token", (
+                selectors.grant_for_access_token(access_token=previous) if previous is not None else None
+            )
+        return None

@@ -1,0 +1,391 @@
+"""Customer pages about consent: the OAuth consent screen, "share my data", "my grants", access history.
+
+Every view resolves the logged-in customer first and reads only through selectors scoped to that
+customer, so another customer's grant, usage point or history answers exactly like an unknown id: 404.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.cache import never_cache
+from django.views.generic import FormView, TemplateView
+from oauth2_provider.exceptions import OAuthToolkitError
+from oauth2_provider.oauth2_backends import _add_iss_to_redirect
+from oauth2_provider.settings import oauth2_settings
+from oauth2_provider.views import AuthorizationView
+from oauth2_provider.views.mixins import OAuthLibMixin
+
+from custodian.exceptions import NotFound
+from custodian.selectors import audit_events_for_customer, usage_point_get_for_customer, usage_point_list_for_customer
+from grants import selectors, services
+from grants.forms import ConsentForm, OAuthConsentForm
+from grants.models import BulkUser, ThirdParty
+from grants.scopes import (
+    REQUIRED_FUNCTION_BLOCKS,
+    EspiScope,
+    ScopeError,
+    describe_duration,
+    describe_function_blocks,
+    describe_interval,
+)
+
+
+def _customer_or_404(request):
+    try:
+        return selectors.customer_for_user(user=request.user)
+    except NotFound:
+        raise Http404("No retail customer for this login.") from None
+
+
+def _max_until() -> date:
+    return timezone.localdate() + timedelta(days=settings.GRANT_DEFAULT_DAYS)
+
+
+def consent_context(*, third_party: ThirdParty, requested: EspiScope, bulk_user: BulkUser | None) -> dict[str, Any]:
+    """Return what the consent screen shows, in plain words; also recorded as consent evidence."""
+    required = sorted(requested.function_blocks & REQUIRED_FUNCTION_BLOCKS)
+    return {
+        "third_party_name": third_party.name,
+        "purpose": third_party.description,
+        "third_party_uri": third_party.client_uri,
+        "scope_requested": requested.format(),
+        "data": describe_function_blocks(sorted(requested.function_blocks)),
+        "data_always": describe_function_blocks(required),
+        "interval": describe_interval(requested),
+        "history": describe_duration(requested.history_length),
+        "until_offered": _max_until().isoformat(),
+        "bulk": (
+            {"bulk_id": bulk_user.bulk_id, "name": bulk_user.name, "description": bulk_user.description}
+            if bulk_user is not None
+            else None
+        ),
+    }
+
+
+def consent_evidence(*, request, shown: dict[str, Any], form: ConsentForm, flow: str) -> dict[str, Any]:
+    """Return the consent record kept on the grant: what was shown, what was chosen, when, from where."""
+    return {
+        "flow": flow,
+        "shown": shown,
+        "chosen": {
+            "usage_points": list(form.cleaned_data.get("usage_points", [])),
+            "function_blocks": sorted(form.chosen_scope.function_blocks),
+            "scope": form.chosen_scope.format(),
+            "until": form.cleaned_data["until"].isoformat(),
+        },
+        "at": timezone.now().isoformat(),
+        "client_ip": request.META.get("REMOTE_ADDR", ""),
+        "user_agent": request.META.get("HTTP_USER_AGENT", "")[:256],
+    }
+
+
+@method_decorator(never_cache, name="dispatch")
+class ConsentView(AuthorizationView):
+    """``/oauth/authorize``: the Third-Party-initiated consent screen (RFC 6749 section 4.1.1).
+
+    Unlike django-oauth-toolkit's view, consent is always asked (no ``approval_prompt=auto``, no
+    ``skip_authorization``), approving creates the grant before the code is issued, and error
+    redirects carry ``iss`` too (RFC 9207 section 2). An unknown client or an unregistered redirect
+    URI is shown as an error page and never redirected to (RFC 6749 section 4.1.2.1).
+    """
+
+    template_name = "oauth2_provider/authorize.html"
+    form_class = OAuthConsentForm
+
+    def get(self, request, *args, **kwargs):
+        try:
+            scopes, credentials = self.validate_authorization_request(request)
+        except OAuthToolkitError as error:
+            return self.error_response(error, application=None)
+        application = ThirdParty.objects.get(client_id=credentials["client_id"])
+        try:
+            customer = selectors.customer_for_user(user=request.user)
+        except NotFound:
+            return self._error_page("Only retail customers can share their data.", status=403)
+        self.customer = customer
+        self.application = application
+        self.requested = selectors.scope_validate_for_client(third_party=application, scope_text="".join(scopes))
+        self.bulk_user = self._bulk_user(application, self.requested)
+        self.oauth2_data = {
+            "scope": scopes,
+            "client_id": credentials["client_id"],
+            "redirect_uri": credentials["redirect_uri"],
+            "response_type": credentials["response_type"],
+            "state": credentials["state"],
+            "code_challenge": credentials.get("code_challenge"),
+            "code_challenge_method": credentials.get("code_challenge_method"),
+        }
+        return self.render_to_response(self.get_context_data())
+
+    def post(self, request, *args, **kwargs):
+        try:
+            self.customer = selectors.customer_for_user(user=request.user)
+        except NotFound:
+            return self._error_page("Only retail customers can share their data.", status=403)
+        # The hidden fields can be tampered with: the client, its redirect URI and the scope are checked
+        # again here (an error page, never a redirect), and oauthlib validates the whole request once more.
+        application = ThirdParty.objects.filter(
+            client_id=request.POST.get("client_id", ""), role=ThirdParty.Role.THIRD_PARTY
+        ).first()
+        if application is None or not application.is_usable(None):
+            return self._error_page("This application is not known or not accepting new grants.", status=400)
+        if not application.redirect_uri_allowed(request.POST.get("redirect_uri", "")):
+            return self._error_page("The redirect URI is not registered for this application.", status=400)
+        try:
+            self.requested = selectors.scope_validate_for_client(
+                third_party=application, scope_text=request.POST.get("scope", "")
+            )
+        except ScopeError:
+            return self._error_page("The requested scope is not valid for this application.", status=400)
+        self.application = application
+        self.bulk_user = self._bulk_user(application, self.requested)
+        return FormView.post(self, request, *args, **kwargs)
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs.update(
+            customer_usage_points=list(usage_point_list_for_customer(customer=self.customer)),
+            requested=self.requested,
+            max_until=_max_until(),
+        )
+        return kwargs
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["consent"] = consent_context(
+            third_party=self.application, requested=self.requested, bulk_user=self.bulk_user
+        )
+        context["application"] = self.application
+        return context
+
+    def form_valid(self, form):
+        credentials = {
+            "client_id": form.cleaned_data["client_id"],
+            "redirect_uri": form.cleaned_data["redirect_uri"],
+            "response_type": form.cleaned_data.get("response_type"),
+            "state": form.cleaned_data.get("state") or None,
+        }
+        if form.cleaned_data.get("code_challenge"):
+            credentials["code_challenge"] = form.cleaned_data["code_challenge"]
+        if form.cleaned_data.get("code_challenge_method"):
+            credentials["code_challenge_method"] = form.cleaned_data["code_challenge_method"]
+        if not form.cleaned_data.get("allow"):
+            services.grant_record_denial(
+                customer=self.customer,
+                third_party=self.application,
+                scope=self.requested.format(),
+                bulk_user=self.bulk_user,
+                actor=self.request.user,
+            )
+            try:
+                self.create_authorization_response(
+                    request=self.request, scopes=self.requested.format(), credentials=credentials, allow=False
+                )
+            except OAuthToolkitError as error:
+                return self.error_response(error, self.application)
+            return self._error_page("The request was denied.", status=400)  # unreachable: denial always raises
+
+        shown = consent_context(third_party=self.application, requested=self.requested, bulk_user=self.bulk_user)
+
+        def issue_code(grant):
+            return self.create_authorization_response(
+                request=self.request,
+                scopes=form.chosen_scope.format(),
+                credentials={**credentials, "espi_grant": grant},
+                allow=True,
+            )
+
+        try:
+            _grant, (uri, _headers, _body, _status) = services.grant_consent_approve(
+                customer=self.customer,
+                third_party=self.application,
+                usage_points=form.chosen_usage_points,
+                scope=form.chosen_scope,
+                authorized_end=form.authorized_end,
+                bulk_user=self.bulk_user,
+                consent=consent_evidence(request=self.request, shown=shown, form=form, flow="oauth"),
+                actor=self.request.user,
+                issue_code=issue_code,
+            )
+        except OAuthToolkitError as error:
+            return self.error_response(error, self.application)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            return self.form_invalid(form)
+        return self.redirect(uri, self.application)
+
+    def error_response(self, error, application, **kwargs):
+        redirect_to_client, error_response = OAuthLibMixin.error_response(self, error, **kwargs)
+        if redirect_to_client:
+            issuer = oauth2_settings.oauth2_authorization_server_issuer(self.request)
+            return self.redirect(_add_iss_to_redirect(error_response["url"], issuer), application)
+        return self.render_to_response(error_response, status=error_response["error"].status_code)
+
+    def _error_page(self, message: str, *, status: int):
+        return self.render_to_response({"error_message": message}, status=status)
+
+    @staticmethod
+    def _bulk_user(application: ThirdParty, requested: EspiScope) -> BulkUser | None:
+        if requested.bulk_id is None:
+            return None
+        return selectors.bulk_user_get(third_party=application, bulk_id=requested.bulk_id)
+
+
+class ShareListView(LoginRequiredMixin, TemplateView):
+    """ "Share my data": Third Parties in Production and their bulk users."""
+
+    template_name = "grants/share_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        _customer_or_404(self.request)
+        context["third_parties"] = selectors.third_party_list_in_production()
+        return context
+
+
+@method_decorator(never_cache, name="dispatch")
+class ShareBulkView(LoginRequiredMixin, FormView):
+    """The customer-initiated consent form for joining a Third Party's bulk user.
+
+    The same form, template and grant service as ``/oauth/authorize``; no OAuth redirect follows,
+    because the Third Party reaches bulk members with its client token on ``Batch/Bulk/{bulkId}``.
+    """
+
+    template_name = "oauth2_provider/authorize.html"
+    form_class = ConsentForm
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        self.customer = _customer_or_404(request)
+        try:
+            self.application = selectors.third_party_get_in_production(public_id=kwargs["third_party_id"])
+            self.bulk_user = selectors.bulk_user_get(third_party=self.application, bulk_id=kwargs["bulk_id"])
+            self.requested = selectors.bulk_share_scope(third_party=self.application, bulk_user=self.bulk_user)
+        except NotFound:
+            raise Http404("No such bulk user.") from None
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs.update(
+            customer_usage_points=list(usage_point_list_for_customer(customer=self.customer)),
+            requested=self.requested,
+            max_until=_max_until(),
+        )
+        return kwargs
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["consent"] = consent_context(
+            third_party=self.application, requested=self.requested, bulk_user=self.bulk_user
+        )
+        context["application"] = self.application
+        context["portal_initiated"] = True
+        return context
+
+    def form_valid(self, form):
+        if not form.cleaned_data.get("allow"):
+            messages.info(self.request, f"Nothing was shared with {self.application.name}.")
+            return redirect("share")
+        shown = consent_context(third_party=self.application, requested=self.requested, bulk_user=self.bulk_user)
+        try:
+            services.grant_create(
+                customer=self.customer,
+                third_party=self.application,
+                usage_points=form.chosen_usage_points,
+                scope=form.chosen_scope,
+                authorized_end=form.authorized_end,
+                bulk_user=self.bulk_user,
+                consent=consent_evidence(request=self.request, shown=shown, form=form, flow="portal"),
+                actor=self.request.user,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            return self.form_invalid(form)
+        messages.success(
+            self.request, f"You are now sharing data with {self.application.name} ({self.bulk_user.name})."
+        )
+        return redirect("grant-list")
+
+
+class GrantListView(LoginRequiredMixin, TemplateView):
+    """ "My grants": every grant with its usage points, data, period and status."""
+
+    template_name = "grants/grant_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        customer = _customer_or_404(self.request)
+        rows = []
+        for grant in selectors.grant_list_for_customer(customer=customer):
+            rows.append(
+                {
+                    "grant": grant,
+                    "is_active": grant.is_active,
+                    "data": describe_function_blocks(grant.function_blocks),
+                    "history": describe_duration(grant.history_length),
+                    "links": list(grant.grant_usage_points.all()),
+                }
+            )
+        context["rows"] = rows
+        return context
+
+
+class GrantRevokeView(LoginRequiredMixin, View):
+    """Revoke one of the customer's grants (POST only)."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, grant_id: str):
+        customer = _customer_or_404(request)
+        try:
+            grant = selectors.grant_get_for_customer(customer=customer, public_id=grant_id)
+        except NotFound:
+            raise Http404("No such grant.") from None
+        services.grant_revoke(grant=grant, actor=request.user, reason="Revoked by the customer")
+        messages.success(request, f"Access for {grant.third_party.name} was revoked.")
+        return HttpResponseRedirect(reverse("grant-list"))
+
+
+class GrantUsagePointRevokeView(LoginRequiredMixin, View):
+    """Take one usage point back from one of the customer's grants (POST only)."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, grant_id: str, usage_point_id: str):
+        customer = _customer_or_404(request)
+        try:
+            grant = selectors.grant_get_for_customer(customer=customer, public_id=grant_id)
+            usage_point = usage_point_get_for_customer(customer=customer, public_id=usage_point_id)
+            services.grant_revoke_usage_point(grant=grant, usage_point=usage_point, actor=request.user)
+        except (NotFound, ValidationError):
+            raise Http404("No such usage point in this grant.") from None
+        messages.success(
+            request, f"{usage_point.title or 'The usage point'} is no longer shared with {grant.third_party.name}."
+        )
+        return HttpResponseRedirect(reverse("grant-list"))
+
+
+class AccessHistoryView(LoginRequiredMixin, TemplateView):
+    """Who read, uploaded or changed the customer's data or consent, and when."""
+
+    template_name = "grants/history.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        customer = _customer_or_404(self.request)
+        context["events"] = audit_events_for_customer(customer=customer)
+        return context
