@@ -77,7 +77,11 @@ class EspiOAuth2Validator(OAuth2Validator):
             return False
         try:
             # oauthlib splits on spaces; ESPI scope strings are atomic, so rejoin them.
-            parsed = selectors.scope_validate_for_client(third_party=client, scope_text="".join(scopes))
+            parsed = selectors.scope_validate_for_client(
+                third_party=client,
+                scope_text="".join(scopes),
+                client_token=request.grant_type == "client_credentials",
+            )
         except ScopeError:
             return False
         request.scopes = [parsed.format()]

@@ -151,14 +151,20 @@ def third_party_offered_scopes(*, third_party: ThirdParty) -> list[EspiScope]:
     return offered
 
 
-def scope_validate_for_client(*, third_party: ThirdParty, scope_text: str) -> EspiScope:
+def scope_validate_for_client(*, third_party: ThirdParty, scope_text: str, client_token: bool = False) -> EspiScope:
     """Parse a requested scope and accept it only within one the client registered; raise ScopeError.
 
     Compared term by term (never as substrings). A ``BR=`` term must name exactly one of the
     Third Party's own bulk users: ``BR=1`` is not bulk ``10``. Back-office clients name no bulk.
+    A client-credentials token (``client_token``) reaches no customer's data by itself, so only
+    its function blocks and bulk are compared, not interval or history terms.
     """
     requested = parse_scope(scope_text)
-    if not any(requested.is_within(offered) for offered in third_party_offered_scopes(third_party=third_party)):
+    offered_scopes = third_party_offered_scopes(third_party=third_party)
+    if client_token:
+        requested = EspiScope(function_blocks=requested.function_blocks, bulk_id=requested.bulk_id)
+        offered_scopes = [EspiScope(function_blocks=o.function_blocks, bulk_id=o.bulk_id) for o in offered_scopes]
+    if not any(requested.is_within(offered) for offered in offered_scopes):
         raise ScopeError("The scope is not within any scope this client registered.")
     if requested.bulk_id is not None:
         if third_party.role != ThirdParty.Role.THIRD_PARTY:

@@ -18,7 +18,13 @@ def pkce_pair() -> tuple[str, str]:
 
 
 def authorize_url(*, client_id: str, scope: str, challenge: str | None, method: str | None = "S256", **extra) -> str:
-    params = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI, "scope": scope, "state": "st-1"}
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT_URI,
+        "scope": scope,
+        "state": "st-1",
+    }
     if challenge is not None:
         params["code_challenge"] = challenge
     if method is not None:
