@@ -17,7 +17,8 @@ from oauth2_provider.models import (
 )
 
 from grants import services
-from grants.models import BulkUser, Grant, GrantUsagePoint, ThirdParty
+from grants.models import BulkUser, Grant, GrantUsagePoint, Notification, ThirdParty
+from grants.notifications import notification_retry
 
 
 def _mask(value: str) -> str:
@@ -239,3 +240,57 @@ class RefreshTokenAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    """The notification outbox, read-only; failed deliveries can be queued again with "retry now"."""
+
+    list_display = (
+        "id",
+        "third_party",
+        "kind",
+        "status",
+        "attempts",
+        "last_status",
+        "short_error",
+        "next_attempt_at",
+        "created_at",
+        "delivered_at",
+    )
+    list_filter = ("status", "kind", "third_party")
+    list_select_related = ("third_party",)
+    search_fields = ("third_party__name", "last_error")
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "third_party",
+        "grant",
+        "bulk_user",
+        "kind",
+        "resources",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_attempt_at",
+        "last_status",
+        "last_error",
+        "created_at",
+        "delivered_at",
+    )
+    actions = ["retry_now"]
+
+    @admin.display(description="last error")
+    def short_error(self, obj) -> str:
+        return obj.last_error[:120]
+
+    def has_add_permission(self, request):
+        # Rows come only from the services, in the transaction of the change they announce.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Retry now (fresh attempt budget)", permissions=["change"])
+    def retry_now(self, request, queryset):
+        count = notification_retry(notifications=queryset, actor=request.user)
+        self.message_user(request, f"{count} notification(s) queued for delivery now.", messages.SUCCESS)
