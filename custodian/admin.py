@@ -59,6 +59,15 @@ class RetailCustomerAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     inlines = [UsagePointInline]
 
+    def get_urls(self):
+        from django.urls import path
+
+        from custodian.admin_import import import_greenbutton_view
+
+        view = self.admin_site.admin_view(lambda request, object_id: import_greenbutton_view(self, request, object_id))
+        extra = [path("<path:object_id>/import/", view, name="custodian_retailcustomer_import")]
+        return extra + super().get_urls()
+
 
 class MeterReadingInline(admin.TabularInline):
     model = MeterReading

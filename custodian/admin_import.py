@@ -1,0 +1,59 @@
+"""Admin view: staff upload a Green Button file for a customer, through the same import service."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+
+from custodian.espi.errors import EspiError
+from custodian.imports import ImportFailed, customer_feed_import
+from custodian.models import RetailCustomer
+
+
+class GreenButtonUploadForm(forms.Form):
+    file = forms.FileField(help_text="A Green Button (ESPI Atom) XML file, UTF-8.")
+    lenient = forms.BooleanField(
+        required=False,
+        help_text="Accept known deviations of old files (2013 casing, date-only updated, untyped links).",
+    )
+
+
+def import_greenbutton_view(model_admin, request, object_id: str):
+    """Show the upload form, and import the uploaded file for the customer (all or nothing)."""
+    if not model_admin.has_change_permission(request):
+        raise PermissionDenied
+    customer = get_object_or_404(RetailCustomer, pk=object_id)
+    rejected = []
+    if request.method == "POST":
+        form = GreenButtonUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                plan, result = customer_feed_import(
+                    customer=customer, source=upload, lenient=form.cleaned_data["lenient"], actor=request.user
+                )
+            except (EspiError, ImportFailed) as exc:
+                form.add_error("file", str(exc))
+            else:
+                if result is None:
+                    rejected = [entry.describe() for entry in plan.rejected[:100]]
+                    form.add_error("file", f"Nothing imported: {len(plan.rejected)} entries cannot be imported.")
+                else:
+                    messages.success(
+                        request, f"Imported {len(plan.entries)} entries and {result.readings} readings for {customer}."
+                    )
+                    return redirect("admin:custodian_retailcustomer_change", customer.pk)
+    else:
+        form = GreenButtonUploadForm()
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "original": customer,
+        "title": f"Import Green Button data for {customer}",
+        "form": form,
+        "rejected": rejected,
+    }
+    return TemplateResponse(request, "admin/custodian/retailcustomer/import_greenbutton.html", context)

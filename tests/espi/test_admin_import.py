@@ -1,0 +1,50 @@
+"""Staff upload a Green Button file for a customer in the admin; the import service does the work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from custodian.models import AuditEvent, IntervalReading, UsagePoint
+
+SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "espi" / "samples"
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):
+    staff = django_user_model.objects.create_superuser(username="staff", password="pw-staff-123", email="s@x.test")
+    client.force_login(staff)
+    return client
+
+
+@pytest.mark.django_db
+def test_staff_upload_imports_for_the_customer(staff_client, customer):
+    url = reverse("admin:custodian_retailcustomer_import", args=[customer.pk])
+    assert staff_client.get(url).status_code == 200
+    upload = SimpleUploadedFile("gb.xml", (SAMPLES / "sample_greenbutton_data.xml").read_bytes())
+    response = staff_client.post(url, {"file": upload})
+    assert response.status_code == 302
+    assert UsagePoint.objects.filter(customer=customer).count() == 1
+    assert IntervalReading.objects.filter(block__meter_reading__usage_point__customer=customer).exists()
+    event = AuditEvent.objects.get(action=AuditEvent.Action.DATA_IMPORTED, customer=customer)
+    assert event.actor_user.username == "staff"
+
+
+@pytest.mark.django_db
+def test_staff_upload_shows_the_rejected_entries(staff_client, customer):
+    url = reverse("admin:custodian_retailcustomer_import", args=[customer.pk])
+    upload = SimpleUploadedFile("gb.xml", (SAMPLES / "Multiple-Authorization-Feed-Anonymized.xml").read_bytes())
+    response = staff_client.post(url, {"file": upload})
+    assert response.status_code == 200
+    assert b"Authorization): unsupported: Authorization cannot be imported" in response.content
+    assert not UsagePoint.objects.filter(customer=customer).exists()
+
+
+@pytest.mark.django_db
+def test_customers_cannot_reach_the_upload(client, customer):
+    client.login(username="alice", password="correct-horse-battery")
+    response = client.get(reverse("admin:custodian_retailcustomer_import", args=[customer.pk]))
+    assert response.status_code == 302 and "/login/" in response["Location"]
