@@ -123,19 +123,19 @@ class _TokenKindPermission(BasePermission):
 class HasGrantAccessToken(_TokenKindPermission):
     """Allow an access_token bound to an active grant; ``request_grant(request)`` returns that grant."""
 
-    kind = selectors.KIND_GRANT
+    kind = selectors.TOKEN_KIND_ACCESS
     message = "This resource needs an access token of a customer's grant."
 
 
 class IsThirdPartyClientToken(_TokenKindPermission):
     """Allow a client_access_token (client credentials) of a Third Party in Production."""
 
-    kind = selectors.KIND_CLIENT
+    kind = selectors.TOKEN_KIND_CLIENT
     message = "This resource needs the Third Party's client access token."
 
 
 class IsCustodianClientToken(_TokenKindPermission):
     """Allow the utility's back-office token (client credentials of a custodian client)."""
 
-    kind = selectors.KIND_CUSTODIAN
+    kind = selectors.TOKEN_KIND_CUSTODIAN
     message = "This resource needs the Data Custodian back-office token."

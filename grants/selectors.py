@@ -107,9 +107,9 @@ def third_party_list_in_production() -> QuerySet[ThirdParty]:
 
 
 # Token kinds of PRODUCT "Tokens and what each reaches".
-KIND_GRANT = "access_token"
-KIND_CLIENT = "client_access_token"
-KIND_CUSTODIAN = "custodian"
+TOKEN_KIND_ACCESS = "access_token"  # noqa: S105 (a kind name, not a secret)
+TOKEN_KIND_CLIENT = "client_access_token"  # noqa: S105
+TOKEN_KIND_CUSTODIAN = "custodian"  # noqa: S105
 
 # The scope of a back-office client that registered none: upload of meter data (OpenESPI "FB=45").
 CUSTODIAN_FALLBACK_SCOPE = "FB=45"
@@ -192,13 +192,13 @@ def token_kind(*, access_token, grant: Grant | None) -> str | None:
     if application is None:
         return None
     if grant is not None:
-        return KIND_GRANT if application.role == ThirdParty.Role.THIRD_PARTY else None
+        return TOKEN_KIND_ACCESS if application.role == ThirdParty.Role.THIRD_PARTY else None
     if access_token.user_id is not None:
         # A token issued for a customer but bound to no grant reaches nothing (fail closed).
         return None
     if application.role == ThirdParty.Role.CUSTODIAN:
-        return KIND_CUSTODIAN
-    return KIND_CLIENT
+        return TOKEN_KIND_CUSTODIAN
+    return TOKEN_KIND_CLIENT
 
 
 def token_response_extras(*, third_party: ThirdParty, grant: Grant | None, scope: str) -> dict[str, str]:
