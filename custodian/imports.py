@@ -24,7 +24,7 @@ from django.utils import timezone
 from custodian.espi import content as espi_content
 from custodian.espi.errors import EspiError
 from custodian.espi.hrefs import href_ids
-from custodian.espi.parser import Entry, iter_entries
+from custodian.espi.parser import Entry, EntrySelector, iter_entries
 from custodian.espi.validate import EntryValidator
 from custodian.models import (
     AuditEvent,
@@ -215,10 +215,17 @@ def _open(source: Any) -> Iterator[_Opened]:
 
 
 def _entries(
-    source: Any, *, lenient: bool, max_bytes: int | None, validator: EntryValidator | None
+    source: Any,
+    *,
+    lenient: bool,
+    max_bytes: int | None,
+    validator: EntryValidator | None,
+    select: EntrySelector | None = None,
 ) -> Iterator[tuple[Entry, _Opened]]:
     for opened in _open(source):
-        for entry in iter_entries(opened.reader, max_bytes=max_bytes, lenient=lenient, validator=validator):
+        for entry in iter_entries(
+            opened.reader, max_bytes=max_bytes, lenient=lenient, validator=validator, select=select
+        ):
             yield entry, opened
 
 
@@ -238,6 +245,8 @@ def _plan_entry(entry: Entry, seen: set[UUID]) -> EntryPlan:
     if hard:
         plan.reject(INVALID, "; ".join(hard))
     plan.warnings = [p for p in entry.problems if p.startswith("lenient:")]
+    if entry.skipped:
+        plan.reject(NOT_GRANTED, "not selected for this import")
     if entry.content is None and plan.status == OK:
         plan.reject(INVALID, "the content could not be read")
     ids = href_ids(entry.up_href)
@@ -314,14 +323,19 @@ def import_plan(
     lenient: bool = False,
     max_bytes: int | None = None,
     progress: Callable[[ImportProgress], None] | None = None,
+    select: EntrySelector | None = None,
 ) -> ImportPlan:
-    """Stream the feed once and plan every entry; raise EspiError if the feed itself is refused."""
+    """Stream the feed once and plan every entry; raise EspiError if the feed itself is refused.
+
+    ``select`` (see ``iter_entries``) lets a caller skip entries it will reject from their hrefs
+    alone; they are planned ``not_granted`` without parsing or validating their content.
+    """
     validator = EntryValidator()
     plans: list[EntryPlan] = []
     seen: set[UUID] = set()
     readings = 0
     bytes_read = 0
-    for entry, opened in _entries(source, lenient=lenient, max_bytes=max_bytes, validator=validator):
+    for entry, opened in _entries(source, lenient=lenient, max_bytes=max_bytes, validator=validator, select=select):
         plan = _plan_entry(entry, seen)
         plans.append(plan)
         readings += plan.readings
@@ -687,9 +701,17 @@ def import_apply(
             raise ImportFailed(f"entry #{index} was not planned as importable")
     applier = _Applier(plan, customer)
     entries = 0
+    accepted_ids = {by_index[index].atom_id for index in accepted}
+
+    def select(kind: str, atom_id: str, links: Any) -> bool:
+        # Only accepted entries need their content parsed again.
+        return atom_id in accepted_ids
+
     with transaction.atomic():
         try:
-            for entry, opened in _entries(source, lenient=plan.lenient, max_bytes=max_bytes, validator=None):
+            for entry, opened in _entries(
+                source, lenient=plan.lenient, max_bytes=max_bytes, validator=None, select=select
+            ):
                 p = by_index.get(entry.index)
                 if p is None or p.uuid != entry.uuid or p.kind != entry.kind:
                     raise ImportFailed(f"the feed changed between plan and apply (entry #{entry.index})")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -104,6 +104,10 @@ class Link:
     type: str | None = None
 
 
+# select(kind, atom_id, links) -> whether to parse and validate the entry's content (see iter_entries).
+EntrySelector = Callable[[str, str, tuple[Link, ...]], bool]
+
+
 @dataclass(slots=True)
 class Entry:
     """One Atom entry of a feed, with its ESPI content parsed."""
@@ -122,6 +126,7 @@ class Entry:
     content_xml: bytes | None = None
     problems: list[str] = field(default_factory=list)
     schema_errors: list[str] | None = None
+    skipped: bool = False
 
     @property
     def self_href(self) -> str | None:
@@ -298,6 +303,7 @@ def _read_entry(
     lenient: bool,
     validator: EntryValidator | None,
     keep_block_xml: bool,
+    select: EntrySelector | None = None,
 ) -> Entry:
     problems: list[str] = []
     atom_id = (elem.findtext(_ID) or "").strip()
@@ -319,6 +325,23 @@ def _read_entry(
     else:
         qname = etree.QName(element)
         kind, namespace = qname.localname, qname.namespace
+        if select is not None and not select(kind, atom_id, links):
+            # The caller will not use this entry (e.g. the batch filter rejects it from its hrefs):
+            # skip content parsing and schema validation, the expensive part of a big entry.
+            return Entry(
+                index=index,
+                line=elem.sourceline or 0,
+                atom_id=atom_id,
+                uuid=uuid,
+                title="",
+                published=None,
+                updated=None,
+                links=links,
+                kind=kind,
+                namespace=namespace,
+                problems=problems,
+                skipped=True,
+            )
         if lenient and namespace == ESPI and kind == "UsagePoint":
             _normalize_lenient(element, problems)
         if namespace == ESPI:
@@ -358,6 +381,7 @@ def iter_entries(
     validator: EntryValidator | None = None,
     keep_block_xml: bool = False,
     chunk_size: int = CHUNK_SIZE,
+    select: EntrySelector | None = None,
 ) -> Iterator[Entry]:
     """Yield the entries of an Atom feed one at a time, refusing anything unsafe with an EspiError.
 
@@ -366,6 +390,8 @@ def iter_entries(
     apply all or nothing (imports, the batch filter) consume the whole iterator before writing.
     ``validator`` (see ``custodian.espi.validate``) fills ``Entry.schema_errors``. IntervalBlock
     content is not serialised unless ``keep_block_xml`` (it is the bulk of a feed).
+    ``select(kind, atom_id, links)`` returning False yields the entry with ``skipped=True`` and
+    no content, title, times or schema errors (its content is neither parsed nor validated).
     """
     max_bytes = max_bytes or DEFAULT_MAX_BYTES
     max_depth = max_depth or _setting("ESPI_MAX_DEPTH", DEFAULT_MAX_DEPTH)
@@ -402,7 +428,9 @@ def iter_entries(
                 raise TooDeep(f"nesting deeper than {max_depth} levels", line=elem.sourceline or 0)
             if text_probe(elem):
                 raise TooLarge(f"a text node or attribute longer than {max_text} characters", line=elem.sourceline or 0)
-            yield _read_entry(elem, index, lenient=lenient, validator=validator, keep_block_xml=keep_block_xml)
+            yield _read_entry(
+                elem, index, lenient=lenient, validator=validator, keep_block_xml=keep_block_xml, select=select
+            )
             index += 1
             elem.clear(keep_tail=False)
             while elem.getprevious() is not None:
