@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from custodian.espi.namespaces import ESPI
@@ -14,6 +14,7 @@ from custodian.espi.parser import parse_small_document
 from grants.models import Notification
 from grants.notifications import backoff_delay, notification_deliver_due
 from tests import factories
+from tests.conftest import requires_postgres
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -164,3 +165,31 @@ def test_unreachable_receiver_is_an_error_not_a_crash(debug_on, notified_party, 
 def test_delivery_refuses_to_run_inside_a_transaction(notified_party):
     with pytest.raises(RuntimeError, match="outside any transaction"), transaction.atomic():
         notification_deliver_due()
+
+
+@requires_postgres
+def test_rows_locked_by_another_worker_are_skipped(debug_on, receiver, notified_party, customer, usage_point):
+    factories.make_grant(customer=customer, third_party=notified_party, usage_points=[usage_point])
+    row = Notification.objects.get()
+    locked = threading.Event()
+    release = threading.Event()
+
+    def other_worker() -> None:
+        try:
+            with transaction.atomic():
+                Notification.objects.select_for_update().get(pk=row.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    try:
+        assert locked.wait(10)
+        assert notification_deliver_due().posts == 0  # SKIP LOCKED: no waiting, no double send
+    finally:
+        release.set()
+        thread.join(10)
+    assert notification_deliver_due().delivered == 1
+    assert len(receiver.received) == 1
