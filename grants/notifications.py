@@ -10,6 +10,7 @@ records the outcome: delivered on 2xx, otherwise retried with exponential backof
 
 from __future__ import annotations
 
+import http.client
 import random
 import urllib.error
 import urllib.request
@@ -209,10 +210,14 @@ def check_notify_uri(uri: str) -> None:
     """Refuse a notify URI that is empty, not http(s), or plain http outside DEBUG."""
     if not uri:
         raise NotifyUriRefused("The Third Party has no notify URI (thirdPartyNotifyUri).")
-    parts = urlsplit(uri)
-    if parts.scheme == "https" and parts.hostname:
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+    except ValueError:
+        raise NotifyUriRefused("The notify URI is not a valid URL.") from None
+    if parts.scheme == "https" and host:
         return
-    if parts.scheme == "http" and parts.hostname and settings.DEBUG:
+    if parts.scheme == "http" and host and settings.DEBUG:
         return
     raise NotifyUriRefused(
         f"Refused notify URI scheme {parts.scheme or '(none)'!r}: notifications go only to https URIs "
@@ -264,8 +269,9 @@ def post_batch_list(*, uri: str, body: bytes, timeout: float | None = None) -> P
         return PostResult(status=status, error=f"HTTP {status} {exc.reason}{hint}")
     except urllib.error.URLError as exc:
         return PostResult(status=None, error=f"Connection failed: {exc.reason}")
-    except (TimeoutError, OSError) as exc:
-        return PostResult(status=None, error=f"Connection failed: {type(exc).__name__}: {exc}")
+    except (TimeoutError, OSError, http.client.HTTPException) as exc:
+        # HTTPException: a receiver that answers something other than HTTP (BadStatusLine and kin).
+        return PostResult(status=None, error=f"Connection failed: {type(exc).__name__}: {exc}"[:500])
 
 
 @dataclass(slots=True)
