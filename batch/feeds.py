@@ -1,17 +1,131 @@
-"""Batch GET endpoints (Atom feeds streamed from the database)."""
+"""Batch GET endpoints: Atom feeds streamed from the database.
+
+Each view checks the token kind (``grants.permissions``), resolves the path id to something the
+caller owns (else the same 404 as an unknown id), parses the query (else 400), records one "data
+read" audit row per grant, and only then starts streaming: no error can follow the first byte but
+a broken connection.
+"""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
+from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
+from custodian import reach as reach_selectors
+from custodian.atom_http import atom_stream, feed_uuid, query_params
+from custodian.espi import writer
+from custodian.espi.parser import Link
+from custodian.exceptions import NotFound
+from custodian.feed_entries import usage_point_tree_entries
+from custodian.feed_params import parse_feed_params
+from custodian.models import RetailCustomer
+from custodian.services_reads import customer_data_read_record, data_read_record
+from grants.permissions import (
+    EspiBearerAuthentication,
+    HasGrantAccessToken,
+    IsCustodianClientToken,
+    IsThirdPartyClientToken,
+    bulk_user_for_request,
+    grant_for_subscription,
+    request_third_party,
+)
+from grants.selectors import espi_resource_base
 
-class BulkFeedApi(APIView):
-    """GET Batch/Bulk/{bulkId}: to be built (issue 6)."""
+
+class _FeedApi(APIView):
+    authentication_classes = [EspiBearerAuthentication]
+    renderer_classes = [JSONRenderer]  # errors are JSON; feeds bypass renderers
 
 
-class SubscriptionFeedApi(APIView):
-    """GET Batch/Subscription/{subscriptionId}: to be built (issue 6)."""
+class SubscriptionFeedApi(_FeedApi):
+    """GET Batch/Subscription/{subscriptionId}: one grant's data, with the access token of that grant only."""
+
+    permission_classes = [HasGrantAccessToken]
+
+    def get(self, request, subscription_id: str):
+        grant = grant_for_subscription(request, subscription_id)
+        params = parse_feed_params(query=query_params(request))
+        reaches = reach_selectors.reach_for_grant(grant=grant)
+        data_read_record(grants=[grant], client=grant.third_party, path=request.get_full_path())
+        base = espi_resource_base()
+        path = f"Batch/Subscription/{grant.subscription_id}"
+        paths = writer.ResourcePaths(base=base)
+        return atom_stream(
+            writer.feed_chunks(
+                feed_uuid=feed_uuid(path),
+                title=f"Green Button data, Subscription {grant.subscription_id}",
+                updated=timezone.now(),
+                links=[paths.feed_self("Batch", "Subscription", grant.subscription_id)],
+                entries=usage_point_tree_entries(reaches=reaches, params=params, base=base),
+            )
+        )
 
 
-class RetailCustomerFeedApi(APIView):
-    """GET Batch/RetailCustomer/{retailCustomerId}/UsagePoint: to be built (issue 6)."""
+class BulkFeedApi(_FeedApi):
+    """GET Batch/Bulk/{bulkId}: the data of every active member grant, paged over usage points.
+
+    Paging: ``start-index`` (1-based, default 1) and ``max-results`` (default and maximum
+    ``ESPI_BULK_MAX_RESULTS`` usage points) over the bulk's usage points in a stable order; a
+    ``rel="next"`` link says where the next page starts and is absent on the last one.
+    """
+
+    permission_classes = [IsThirdPartyClientToken]
+
+    def get(self, request, bulk_id: str):
+        bulk_user = bulk_user_for_request(request, bulk_id)
+        params = parse_feed_params(query=query_params(request), paging=True)
+        assert params.max_results is not None  # noqa: S101 - paging=True always sets it
+        page = reach_selectors.reach_for_bulk_page(
+            bulk_user=bulk_user, start_index=params.start_index, max_results=params.max_results
+        )
+        data_read_record(grants=page.grants, client=request_third_party(request), path=request.get_full_path())
+        base = espi_resource_base()
+        paths = writer.ResourcePaths(base=base)
+        self_link = paths.feed_self("Batch", "Bulk", bulk_user.bulk_id)
+        query = request.GET.urlencode()
+        links = [Link(self_link.rel, self_link.href + (f"?{query}" if query else ""), self_link.type)]
+        if page.has_more:
+            following = [
+                *params.query_items(),
+                ("start-index", str(params.start_index + params.max_results)),
+                ("max-results", str(params.max_results)),
+            ]
+            links.append(Link("next", f"{self_link.href}?{urlencode(following)}", self_link.type))
+        return atom_stream(
+            writer.feed_chunks(
+                feed_uuid=feed_uuid(f"Batch/Bulk/{request_third_party(request).public_id}/{bulk_user.bulk_id}"),
+                title=f"Green Button data, Bulk {bulk_user.bulk_id}",
+                updated=timezone.now(),
+                links=links,
+                entries=usage_point_tree_entries(reaches=page.reaches, params=params, base=base),
+            )
+        )
+
+
+class RetailCustomerFeedApi(_FeedApi):
+    """GET Batch/RetailCustomer/{retailCustomerId}/UsagePoint: all of a customer's data, back-office token only."""
+
+    permission_classes = [IsCustodianClientToken]
+
+    def get(self, request, retail_customer_id: str):
+        customer = RetailCustomer.objects.filter(public_id=retail_customer_id).first()
+        if customer is None:
+            raise NotFound("No such retail customer.")
+        params = parse_feed_params(query=query_params(request))
+        customer_data_read_record(customer=customer, client=request_third_party(request), path=request.get_full_path())
+        base = espi_resource_base()
+        paths = writer.ResourcePaths(base=base)
+        return atom_stream(
+            writer.feed_chunks(
+                feed_uuid=feed_uuid(f"Batch/RetailCustomer/{customer.public_id}/UsagePoint"),
+                title=f"Green Button data, RetailCustomer {customer.public_id}",
+                updated=timezone.now(),
+                links=[paths.feed_self("Batch", "RetailCustomer", customer.public_id, "UsagePoint")],
+                entries=usage_point_tree_entries(
+                    reaches=reach_selectors.reach_for_customer(customer=customer), params=params, base=base
+                ),
+            )
+        )

@@ -7,4 +7,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("grants.urls_espi")),
     path("", include("batch.urls")),
+    path("", include("custodian.urls_resources")),
 ]

@@ -2,4 +2,17 @@
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from grants import espi_apis
+
+urlpatterns = [
+    path(
+        "ApplicationInformation/<str:application_information_id>",
+        espi_apis.ApplicationInformationApi.as_view(),
+        name="espi-application-information",
+    ),
+    path("Authorization", espi_apis.AuthorizationListApi.as_view(), name="espi-authorization-list"),
+    path("Authorization/<str:authorization_id>", espi_apis.AuthorizationApi.as_view(), name="espi-authorization"),
+    path("ReadServiceStatus", espi_apis.ReadServiceStatusApi.as_view(), name="espi-read-service-status"),
+]

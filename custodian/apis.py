@@ -1,0 +1,239 @@
+"""Resource-level ESPI reads (FB_32): Subscription/{id}/UsagePoint/..., ReadingType/{id}, LocalTimeParameters/{id}.
+
+Every path id is matched as a whole string in the database query, below the grant the access
+token is bound to; anything else (unknown, another grant's, taken back, outside the history
+window) is the same 404. Collections are Atom feeds, members standalone Atom entries.
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
+
+from custodian import reach as reach_selectors
+from custodian.atom_http import atom_stream, feed_uuid, query_params
+from custodian.espi import writer
+from custodian.exceptions import NotFound
+from custodian.feed_entries import (
+    interval_block_entries,
+    local_time_parameters_entry,
+    meter_reading_entry,
+    reading_type_entry,
+    usage_point_entries,
+    usage_point_entry,
+)
+from custodian.feed_params import parse_feed_params
+from custodian.models import LocalTimeParameters, MeterReading, ReadingType, UsagePoint
+from custodian.services_reads import data_read_record
+from grants.models import Grant
+from grants.permissions import (
+    EspiBearerAuthentication,
+    HasGrantAccessToken,
+    IsCustodianClientToken,
+    grant_for_subscription,
+    request_token_kind,
+)
+from grants.selectors import TOKEN_KIND_CUSTODIAN, espi_resource_base
+
+# One answer for "does not exist" and "not yours", whatever the resource (PRODUCT "Bad input").
+NOT_FOUND = "Not found."
+
+
+def _usage_point(request, subscription_id: str, usage_point_id: str):
+    grant = grant_for_subscription(request, subscription_id)
+    try:
+        point, reach = reach_selectors.reach_usage_point_for_grant(grant=grant, usage_point_public_id=usage_point_id)
+    except UsagePoint.DoesNotExist:
+        raise NotFound(NOT_FOUND) from None
+    return grant, point, reach
+
+
+def _meter_reading(point: UsagePoint, meter_reading_id: str) -> MeterReading:
+    found = (
+        MeterReading.objects.select_related("reading_type")
+        .filter(usage_point=point, public_id=meter_reading_id)
+        .first()
+    )
+    if found is None:
+        raise NotFound(NOT_FOUND)
+    return found
+
+
+def _read(request, grant: Grant) -> None:
+    data_read_record(grants=[grant], client=grant.third_party, path=request.get_full_path())
+
+
+def _feed(*, path: str, title: str, entries, kind: str):
+    base = espi_resource_base()
+    paths = writer.ResourcePaths(base=base)
+    return atom_stream(
+        writer.feed_chunks(
+            feed_uuid=feed_uuid(path),
+            title=title,
+            updated=timezone.now(),
+            links=[paths.feed_self(*path.split("/"), kind=kind)],
+            entries=entries,
+        )
+    )
+
+
+def _entry(entry: writer.AtomEntry):
+    return atom_stream(writer.entry_chunks(entry, standalone=True))
+
+
+class _ResourceApi(APIView):
+    authentication_classes = [EspiBearerAuthentication]
+    permission_classes = [HasGrantAccessToken]
+    renderer_classes = [JSONRenderer]  # errors are JSON; Atom bypasses renderers
+
+
+class UsagePointListApi(_ResourceApi):
+    """GET Subscription/{subscriptionId}/UsagePoint: the grant's usage points."""
+
+    def get(self, request, subscription_id: str):
+        grant = grant_for_subscription(request, subscription_id)
+        parse_feed_params(query=query_params(request))
+        reaches = reach_selectors.reach_for_grant(grant=grant)
+        _read(request, grant)
+        return _feed(
+            path=f"Subscription/{grant.subscription_id}/UsagePoint",
+            title="Usage points",
+            entries=usage_point_entries(reaches=reaches, base=espi_resource_base()),
+            kind="UsagePoint",
+        )
+
+
+class UsagePointApi(_ResourceApi):
+    """GET Subscription/{subscriptionId}/UsagePoint/{usagePointId}."""
+
+    def get(self, request, subscription_id: str, usage_point_id: str):
+        grant, point, reach = _usage_point(request, subscription_id, usage_point_id)
+        parse_feed_params(query=query_params(request))
+        _read(request, grant)
+        return _entry(usage_point_entry(usage_point=point, reach=reach, base=espi_resource_base()))
+
+
+class MeterReadingListApi(_ResourceApi):
+    """GET Subscription/{subscriptionId}/UsagePoint/{usagePointId}/MeterReading."""
+
+    def get(self, request, subscription_id: str, usage_point_id: str):
+        grant, point, reach = _usage_point(request, subscription_id, usage_point_id)
+        parse_feed_params(query=query_params(request))
+        _read(request, grant)
+        base = espi_resource_base()
+        readings = MeterReading.objects.filter(usage_point=point).select_related("reading_type").order_by("pk")
+        entries = (
+            meter_reading_entry(meter_reading=mr, usage_point_public_id=point.public_id, reach=reach, base=base)
+            for mr in readings.iterator(chunk_size=500)
+        )
+        return _feed(
+            path=f"{reach.scope}/UsagePoint/{point.public_id}/MeterReading",
+            title="Meter readings",
+            entries=entries,
+            kind="MeterReading",
+        )
+
+
+class MeterReadingApi(_ResourceApi):
+    """GET Subscription/{subscriptionId}/UsagePoint/{usagePointId}/MeterReading/{meterReadingId}."""
+
+    def get(self, request, subscription_id: str, usage_point_id: str, meter_reading_id: str):
+        grant, point, reach = _usage_point(request, subscription_id, usage_point_id)
+        meter_reading = _meter_reading(point, meter_reading_id)
+        parse_feed_params(query=query_params(request))
+        _read(request, grant)
+        return _entry(
+            meter_reading_entry(
+                meter_reading=meter_reading,
+                usage_point_public_id=point.public_id,
+                reach=reach,
+                base=espi_resource_base(),
+            )
+        )
+
+
+class IntervalBlockListApi(_ResourceApi):
+    """GET .../MeterReading/{meterReadingId}/IntervalBlock: blocks inside the grant's window and the query."""
+
+    def get(self, request, subscription_id: str, usage_point_id: str, meter_reading_id: str):
+        grant, point, reach = _usage_point(request, subscription_id, usage_point_id)
+        meter_reading = _meter_reading(point, meter_reading_id)
+        params = parse_feed_params(query=query_params(request))
+        _read(request, grant)
+        return _feed(
+            path=f"{reach.scope}/UsagePoint/{point.public_id}/MeterReading/{meter_reading.public_id}/IntervalBlock",
+            title="Interval blocks",
+            entries=interval_block_entries(
+                meter_reading=meter_reading,
+                usage_point_public_id=point.public_id,
+                reach=reach,
+                params=params,
+                base=espi_resource_base(),
+            ),
+            kind="IntervalBlock",
+        )
+
+
+class IntervalBlockApi(_ResourceApi):
+    """GET .../MeterReading/{meterReadingId}/IntervalBlock/{intervalBlockId}: 404 outside the grant's window."""
+
+    def get(self, request, subscription_id: str, usage_point_id: str, meter_reading_id: str, interval_block_id: str):
+        grant, point, reach = _usage_point(request, subscription_id, usage_point_id)
+        meter_reading = _meter_reading(point, meter_reading_id)
+        params = parse_feed_params(query=query_params(request))
+        entries = interval_block_entries(
+            meter_reading=meter_reading,
+            usage_point_public_id=point.public_id,
+            reach=reach,
+            params=params,
+            base=espi_resource_base(),
+            only_public_id=interval_block_id,
+        )
+        # Look before streaming: a block outside the window must be a 404, not an empty 200.
+        entry = next(entries, None)
+        if entry is None:
+            raise NotFound(NOT_FOUND)
+        _read(request, grant)
+        return _entry(entry)
+
+
+class _SharedResourceApi(_ResourceApi):
+    """A root-level resource: an access token reaches it only if its grant's data uses it; the back office always."""
+
+    permission_classes = [HasGrantAccessToken | IsCustodianClientToken]
+
+    def _scoped(self, request, queryset, grant_q):
+        if request_token_kind(request) == TOKEN_KIND_CUSTODIAN:
+            return queryset
+        return queryset.filter(grant_q(grant=request.espi_grant)).distinct()
+
+
+class ReadingTypeApi(_SharedResourceApi):
+    """GET ReadingType/{readingTypeId}."""
+
+    def get(self, request, reading_type_id: str):
+        parse_feed_params(query=query_params(request))
+        queryset = self._scoped(
+            request, ReadingType.objects.filter(public_id=reading_type_id), reach_selectors.grant_reading_type_q
+        )
+        found = queryset.first()
+        if found is None:
+            raise NotFound(NOT_FOUND)
+        return _entry(reading_type_entry(reading_type=found, base=espi_resource_base()))
+
+
+class LocalTimeParametersApi(_SharedResourceApi):
+    """GET LocalTimeParameters/{localTimeParametersId}."""
+
+    def get(self, request, local_time_parameters_id: str):
+        parse_feed_params(query=query_params(request))
+        queryset = self._scoped(
+            request,
+            LocalTimeParameters.objects.filter(public_id=local_time_parameters_id),
+            reach_selectors.grant_local_time_parameters_q,
+        )
+        found = queryset.first()
+        if found is None:
+            raise NotFound(NOT_FOUND)
+        return _entry(local_time_parameters_entry(ltp=found, base=espi_resource_base()))
