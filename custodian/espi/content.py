@@ -67,6 +67,9 @@ class IntervalBlockContent:
     start: int | None
     duration: int | None
     readings: list[Reading] = field(default_factory=list)
+    # How many elements the block holds below itself when every one was read by the fast path, else None.
+    # The reader compares it with a C-level count to skip its depth probe on well-formed blocks.
+    elements: int | None = None
 
 
 @dataclass(slots=True)
@@ -120,13 +123,8 @@ def _interval(element: Any, name: str) -> tuple[int | None, int | None]:
     return _child_int(node, "start"), _child_int(node, "duration")
 
 
-def _column(values: list[str], n: int, name: str) -> Any:
-    if not values:
-        return repeat(None, n)
-    try:
-        return map(int, values)
-    except ValueError:  # pragma: no cover - map is lazy; errors surface in list() below
-        raise
+def _column(values: list[str], n: int) -> Any:
+    return map(int, values) if values else repeat(None, n)
 
 
 def _interval_block(element: Any) -> IntervalBlockContent:
@@ -144,15 +142,19 @@ def _interval_block(element: Any) -> IntervalBlockContent:
                 zip(
                     map(int, starts),
                     map(int, durations),
-                    _column(values, n, "value"),
-                    _column(costs, n, "cost"),
-                    _column(qualities, n, "quality"),
-                    _column(tous, n, "tou"),
+                    _column(values, n),
+                    _column(costs, n),
+                    _column(qualities, n),
+                    _column(tous, n),
                     strict=True,
                 )
             )
         except ValueError as exc:
             raise ValueError(f"IntervalReading: {exc}") from None
+        interval = element.find(f"{{{ESPI}}}interval")
+        elements = (len(interval) + 1 if interval is not None else 0) + 4 * n
+        elements += len(values) + len(costs) + 2 * len(qualities) + len(tous)
+        return IntervalBlockContent(start=start, duration=duration, readings=readings, elements=elements)
     else:
         readings = []
         for reading in _R_ALL(element):

@@ -83,9 +83,11 @@ def make_pull_parser(*, events: Iterable[str] = ("end",), tag: str | Iterable[st
 
 def parse_small_document(data: bytes, *, max_bytes: int = 4 * 1024 * 1024) -> Any:
     """Parse a small, whole document (a schema, a single entry, a test fixture) safely; return its root."""
+    etree.clear_error_log()
     parser = make_pull_parser(events=("start",))
     root = None
-    for chunk in _checked_chunks(_source_chunks(data, CHUNK_SIZE), max_bytes):
+    guard = _ByteGuard(max_bytes=max_bytes, max_text=_setting("ESPI_MAX_TEXT_BYTES", DEFAULT_MAX_TEXT_BYTES))
+    for chunk in _checked_chunks(_source_chunks(data, CHUNK_SIZE), guard):
         _feed(parser, chunk)
         for _event, elem in parser.read_events():
             if root is None:
@@ -94,7 +96,7 @@ def parse_small_document(data: bytes, *, max_bytes: int = 4 * 1024 * 1024) -> An
     try:
         return parser.close()
     except etree.XMLSyntaxError as exc:
-        raise _translate(exc) from None
+        raise _translate(exc, parser) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +180,9 @@ def _source_chunks(source: Any, chunk_size: int) -> Iterator[bytes]:
 
 def _sniff(head: bytes) -> None:
     """Refuse gzip, UTF-16/32 and non-UTF-8 declarations before parsing anything."""
+    if b"<!DOCTYPE" in head:
+        # Refused before anything else reads the document (the tree check below also catches later ones).
+        raise ForbiddenXml("a DOCTYPE is not allowed", line=1, column=1)
     if head[:2] == b"\x1f\x8b":
         raise BadEncoding("the body is gzip-compressed: send uncompressed UTF-8 XML", line=1, column=1)
     if head[:2] in (b"\xff\xfe", b"\xfe\xff") or head[:4] in (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00"):
@@ -191,41 +196,92 @@ def _sniff(head: bytes) -> None:
         raise BadEncoding(f"the XML declaration says encoding={name!r}: UTF-8 is required", line=1, column=1)
 
 
-def _checked_chunks(chunks: Iterator[bytes], max_bytes: int) -> Iterator[bytes]:
-    """Sniff the head, cap the total, and refuse the XInclude namespace anywhere (also across chunk edges)."""
-    total = 0
-    tail = b""
+class _ByteGuard:
+    """Byte-level checks over the raw stream: size cap, XInclude, and the longest run without ``<``.
+
+    Every text node, attribute value and tag lies between two ``<``, so no run longer than
+    ``max_text`` bytes means no text node longer than that (CDATA, which may hold ``<``, is flagged
+    so that the reader falls back to checking text nodes in the tree). Costs a few memchr per chunk.
+    """
+
+    def __init__(self, *, max_bytes: int, max_text: int) -> None:
+        self.max_bytes = max_bytes
+        self.max_text = max_text
+        self.window = max(1, max_text // 2)
+        self.offset = 0
+        self.run_start = 0
+        self.tail = b""
+        self.cdata = False
+
+    def _too_long(self) -> TooLarge:
+        return TooLarge(f"a text node, attribute or tag is longer than {self.max_text} bytes")
+
+    def check(self, chunk: bytes) -> None:
+        base, size = self.offset, len(chunk)
+        if base + size > self.max_bytes:
+            raise TooLarge(f"the body is larger than the limit of {self.max_bytes} bytes")
+        edge = self.tail + chunk
+        if _XINCLUDE in edge:
+            raise ForbiddenXml("XInclude is not allowed")
+        if b"<![CDATA[" in edge:
+            self.cdata = True
+        self.tail = chunk[-(len(_XINCLUDE) - 1) :]
+        first = chunk.find(b"<")
+        if first == -1:
+            if base + size - self.run_start > self.max_text:
+                raise self._too_long()
+        else:
+            if base + first - self.run_start > self.max_text:
+                raise self._too_long()
+            # A run longer than 2*window contains a whole aligned window without "<".
+            for k in range(0, size, self.window):
+                if chunk.find(b"<", k, k + self.window) == -1:
+                    left = chunk.rfind(b"<", 0, k)
+                    right = chunk.find(b"<", k + self.window)
+                    gap_start = base + left + 1 if left != -1 else self.run_start
+                    gap_end = base + right if right != -1 else base + size
+                    if gap_end - gap_start > self.max_text:
+                        raise self._too_long()
+            self.run_start = base + chunk.rfind(b"<") + 1
+        self.offset += size
+
+
+def _checked_chunks(chunks: Iterator[bytes], guard: _ByteGuard) -> Iterator[bytes]:
+    """Sniff the head for gzip and encodings, then pass every chunk through the byte guard."""
     head = b""
     sniffed = False
     for chunk in chunks:
-        total += len(chunk)
-        if total > max_bytes:
-            raise TooLarge(f"the body is larger than the limit of {max_bytes} bytes")
         if not sniffed:
             head += chunk
             if len(head) < 512:
+                if len(head) > guard.max_bytes:
+                    guard.check(head)
                 continue
             _sniff(head)
             sniffed = True
             chunk, head = head, b""
-        window = tail + chunk
-        if _XINCLUDE in window:
-            raise ForbiddenXml("XInclude is not allowed")
-        tail = chunk[-(len(_XINCLUDE) - 1) :]
+        guard.check(chunk)
         yield chunk
     if not sniffed:
         if not head.strip():
             raise MalformedXml("the body is empty", line=1, column=1)
         _sniff(head)
-        if _XINCLUDE in head:
-            raise ForbiddenXml("XInclude is not allowed")
+        guard.check(head)
         yield head
 
 
-def _translate(exc: etree.XMLSyntaxError) -> EspiError:
-    """Map a libxml2 error to our codes, keeping its position."""
+def _translate(exc: etree.XMLSyntaxError, parser: Any = None, *, prolog_has_doctype: bool = False) -> EspiError:
+    """Map a libxml2 error to our codes, keeping its position (the first fatal error is the cause)."""
     message = str(exc.msg if getattr(exc, "msg", None) else exc)
     line, column = (exc.position if getattr(exc, "position", None) else (0, 0)) or (0, 0)
+    # libxml2 reports some errors only at close() ("no element found"); the real cause is in the
+    # exception's log, which the reader clears when it starts so no other parse's errors are in it.
+    log = list(parser.error_log) if parser is not None else []
+    fatal = [e for e in (log or getattr(exc, "error_log", None) or ()) if e.level_name == "FATAL"]
+    if fatal:
+        message, line, column = fatal[0].message, fatal[0].line, fatal[0].column
+    if prolog_has_doctype:
+        return ForbiddenXml(f"a DOCTYPE is not allowed ({message})", line=line, column=column)
     low = message.lower()
     if "depth" in low:
         return TooDeep(message, line=line, column=column)
@@ -238,11 +294,11 @@ def _translate(exc: etree.XMLSyntaxError) -> EspiError:
     return MalformedXml(message, line=line, column=column)
 
 
-def _feed(parser: Any, chunk: bytes) -> None:
+def _feed(parser: Any, chunk: bytes, *, prolog_has_doctype: bool = False) -> None:
     try:
         parser.feed(chunk)
     except etree.XMLSyntaxError as exc:
-        raise _translate(exc) from None
+        raise _translate(exc, parser, prolog_has_doctype=prolog_has_doctype) from None
 
 
 def _refuse_doctype(root: Any) -> None:
@@ -255,6 +311,9 @@ def _refuse_doctype(root: Any) -> None:
 def _depth_probe(steps: int) -> Any:
     # One C-level query per entry: is any element more than `steps` levels below the entry?
     return etree.XPath("boolean(" + "/".join(["*"] * steps) + ")")
+
+
+_COUNT_ELEMENTS = etree.XPath("count(.//*)")
 
 
 @lru_cache(maxsize=8)
@@ -398,14 +457,20 @@ def iter_entries(
     max_text = max_text_bytes or _setting("ESPI_MAX_TEXT_BYTES", DEFAULT_MAX_TEXT_BYTES)
     depth_probe = _depth_probe(max(1, max_depth - 1))
     text_probe = _text_probe(max_text)
+    etree.clear_error_log()
     sniffer = make_pull_parser(events=("start",))
     parser = make_pull_parser(events=("end",), tag=_ENTRY)
     root = None
+    prolog_doctype = False
     index = 0
-    for chunk in _checked_chunks(_source_chunks(source, chunk_size), max_bytes):
+    guard = _ByteGuard(max_bytes=max_bytes, max_text=max_text)
+    count_probe = _COUNT_ELEMENTS
+    for chunk in _checked_chunks(_source_chunks(source, chunk_size), guard):
         if root is None:
             # A throwaway parser finds the root (and any DOCTYPE) before the real one hands anything out.
-            _feed(sniffer, chunk)
+            # A DOCTYPE the parser chokes on (a parameter entity) is still reported as forbidden.
+            prolog_doctype = prolog_doctype or b"<!DOCTYPE" in chunk
+            _feed(sniffer, chunk, prolog_has_doctype=prolog_doctype)
             for _event, elem in sniffer.read_events():
                 root = elem
                 _refuse_doctype(elem)
@@ -424,13 +489,18 @@ def iter_entries(
             parent = elem.getparent()
             if parent is None or parent.tag != _FEED or parent.getparent() is not None:
                 continue  # an entry nested in content: it belongs to its outer entry
-            if depth_probe(elem):
-                raise TooDeep(f"nesting deeper than {max_depth} levels", line=elem.sourceline or 0)
-            if text_probe(elem):
-                raise TooLarge(f"a text node or attribute longer than {max_text} characters", line=elem.sourceline or 0)
-            yield _read_entry(
+            entry = _read_entry(
                 elem, index, lenient=lenient, validator=validator, keep_block_xml=keep_block_xml, select=select
             )
+            # Depth: a block read entirely by the fast path has a known shape, so an exact element count
+            # proves there is nothing deeper; anything else gets the full probe.
+            block = entry.content if entry.kind == "IntervalBlock" else None
+            known = getattr(block, "elements", None)
+            if (known is None or count_probe(elem) != len(elem) + 1 + known) and depth_probe(elem):
+                raise TooDeep(f"nesting deeper than {max_depth} levels", line=elem.sourceline or 0)
+            if guard.cdata and text_probe(elem):
+                raise TooLarge(f"a text node longer than {max_text} characters", line=elem.sourceline or 0)
+            yield entry
             index += 1
             elem.clear(keep_tail=False)
             while elem.getprevious() is not None:
@@ -439,9 +509,9 @@ def iter_entries(
         try:
             (sniffer or parser).close()
         except etree.XMLSyntaxError as exc:
-            raise _translate(exc) from None
+            raise _translate(exc, sniffer or parser, prolog_has_doctype=prolog_doctype) from None
         raise MalformedXml("no root element", line=1, column=1)
     try:
         parser.close()
     except etree.XMLSyntaxError as exc:
-        raise _translate(exc) from None
+        raise _translate(exc, parser) from None
