@@ -1,3 +1,90 @@
 """Batch submissions: one row per batch POST as received (see batch.services)."""
 
 from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from custodian.models import PublicIdField
+
+
+def payload_upload_to(instance: Submission, filename: str) -> str:
+    """Return where a raw payload is stored under MEDIA_ROOT (never a client-chosen name)."""
+    return f"batch/{timezone.now():%Y/%m}/{instance.public_id}.xml"
+
+
+class Submission(models.Model):
+    """One batch POST: who sent what to which target, what became of each entry, and the raw bytes.
+
+    The row is inserted (``in_progress``) in its own transaction before anything is applied, so a
+    concurrent request with the same ``Idempotency-Key`` hits the unique constraint and gets 409.
+    """
+
+    class TargetKind(models.TextChoices):
+        BULK = "bulk", "Batch/Bulk"
+        SUBSCRIPTION = "subscription", "Batch/Subscription"
+        RETAIL_CUSTOMER = "retail_customer", "Batch/RetailCustomer"
+
+    class Outcome(models.TextChoices):
+        IN_PROGRESS = "in_progress", "in progress"
+        APPLIED = "applied", "applied"
+        REJECTED = "rejected", "rejected (nothing applied)"
+        DRY_RUN = "dry_run", "dry run (nothing applied)"
+        MALFORMED = "malformed", "malformed body (nothing applied)"
+        FAILED = "failed", "failed (nothing applied)"
+
+    public_id = PublicIdField()
+    caller = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.PROTECT, related_name="batch_submissions"
+    )
+    token_kind = models.CharField(max_length=24, help_text="access_token, client_access_token or custodian.")
+    grant = models.ForeignKey(
+        "grants.Grant", on_delete=models.SET_NULL, null=True, blank=True, related_name="batch_submissions"
+    )
+    target_kind = models.CharField(max_length=16, choices=TargetKind.choices)
+    target_id = models.CharField(max_length=64, help_text="The bulk, subscription or retail customer id in the URL.")
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    mode = models.CharField(max_length=8, default="partial", help_text="partial or strict")
+    dry_run = models.BooleanField(default=False)
+    bytes = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    payload = models.FileField(upload_to=payload_upload_to, blank=True, max_length=200)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.IN_PROGRESS, db_index=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    received_count = models.PositiveIntegerField(default=0)
+    accepted_count = models.PositiveIntegerField(default=0)
+    rejected_count = models.PositiveIntegerField(default=0)
+    applied_count = models.PositiveIntegerField(default=0)
+    readings_written = models.PositiveBigIntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True, help_text="The response body as sent (JSON report).")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["caller", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="submission_idempotency_key_unique_per_caller",
+            ),
+            models.CheckConstraint(
+                condition=Q(accepted_count__lte=models.F("received_count"))
+                & Q(rejected_count__lte=models.F("received_count")),
+                name="submission_counts_bounded",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Submission {self.public_id} ({self.target_kind} {self.target_id}, {self.outcome})"
+
+    @property
+    def report_uuid(self) -> uuid.UUID:
+        """Return the stable Atom id of this submission's report feed."""
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"urn:x-portal:submission:{self.public_id}")

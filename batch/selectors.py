@@ -1,0 +1,217 @@
+"""Reads for the batch filter: what a caller reaches, and where existing resources live."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from batch.models import Submission
+from custodian.exceptions import NotFound
+from custodian.models import (
+    ElectricPowerQualitySummary,
+    IntervalBlock,
+    LocalTimeParameters,
+    MeterReading,
+    ReadingType,
+    RetailCustomer,
+    UsagePoint,
+    UsageSummary,
+)
+from grants.models import BulkUser, Grant, GrantUsagePoint
+
+# Every function block; the utility's back-office upload is not limited by a grant.
+ALL_FUNCTION_BLOCKS: frozenset[int] = frozenset(range(1, 100))
+
+_CHUNK = 2000
+
+
+@dataclass(slots=True)
+class Reach:
+    """The usage points a caller may write to now, with the function blocks that cover each.
+
+    ``usage_points`` maps a usage point primary key to the union of the function blocks of the
+    caller's active grants naming it; ``grants_by_usage_point`` names those grants (for notices
+    and audit). ``may_create_usage_points`` is only true for the utility's back-office upload.
+    """
+
+    usage_points: dict[int, frozenset[int]] = field(default_factory=dict)
+    grants_by_usage_point: dict[int, list[int]] = field(default_factory=dict)
+    customer: RetailCustomer | None = None
+    may_create_usage_points: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where an existing resource lives (``usage_point_id`` is None for shared resources)."""
+
+    table: str
+    pk: int
+    usage_point_id: int | None
+    meter_reading_id: int | None = None
+    public_id: str = ""
+
+
+def _reach_from_links(links: Iterable[tuple[int, int, list[int]]]) -> Reach:
+    reach = Reach()
+    blocks: dict[int, set[int]] = {}
+    for usage_point_id, grant_id, function_blocks in links:
+        blocks.setdefault(usage_point_id, set()).update(int(fb) for fb in function_blocks or ())
+        reach.grants_by_usage_point.setdefault(usage_point_id, []).append(grant_id)
+    reach.usage_points = {up: frozenset(fbs) for up, fbs in blocks.items()}
+    return reach
+
+
+def reach_for_grants(*, grants: Iterable[Grant], at: datetime | None = None) -> Reach:
+    """Return what these (already locked) grants reach now: only active ones, only usage points not taken back."""
+    moment = at or timezone.now()
+    active = [grant for grant in grants if grant.is_active_at(moment)]
+    by_id = {grant.pk: grant for grant in active}
+    links = GrantUsagePoint.objects.filter(grant_id__in=list(by_id), revoked_at__isnull=True).values_list(
+        "usage_point_id", "grant_id"
+    )
+    return _reach_from_links((up, grant_id, by_id[grant_id].function_blocks) for up, grant_id in links)
+
+
+def reach_for_customer(*, customer: RetailCustomer) -> Reach:
+    """Return the back-office reach of one customer's upload: that customer's usage points only."""
+    ids = UsagePoint.objects.filter(customer=customer).values_list("pk", flat=True)
+    return Reach(
+        usage_points=dict.fromkeys(ids, ALL_FUNCTION_BLOCKS),
+        customer=customer,
+        may_create_usage_points=True,
+    )
+
+
+def bulk_member_grant_ids(*, bulk_user: BulkUser) -> list[int]:
+    """Return the ids of the bulk's grants that are active now (to lock, then check again under the lock)."""
+    return list(
+        Grant.objects.filter(
+            bulk_user=bulk_user, third_party=bulk_user.third_party, status=Grant.Status.ACTIVE
+        ).values_list("pk", flat=True)
+    )
+
+
+def usage_points_by_public_id(*, public_ids: Iterable[str]) -> dict[str, tuple[int, UUID]]:
+    """Return ``public_id -> (pk, uuid)`` for the usage points that exist among ``public_ids``."""
+    wanted = sorted(set(public_ids))
+    found: dict[str, tuple[int, UUID]] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        for pk, public_id, uuid in UsagePoint.objects.filter(public_id__in=chunk).values_list(
+            "pk", "public_id", "uuid"
+        ):
+            found[public_id] = (pk, uuid)
+    return found
+
+
+def meter_readings_by_public_id(*, public_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """Return ``public_id -> (pk, usage_point_id)`` for existing meter readings among ``public_ids``."""
+    wanted = sorted(set(public_ids))
+    found: dict[str, tuple[int, int]] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        rows = MeterReading.objects.filter(public_id__in=wanted[start : start + _CHUNK]).values_list(
+            "pk", "public_id", "usage_point_id"
+        )
+        for pk, public_id, usage_point_id in rows:
+            found[public_id] = (pk, usage_point_id)
+    return found
+
+
+def shared_by_public_id(
+    *, model: type[ReadingType] | type[LocalTimeParameters], public_ids: Iterable[str]
+) -> dict[str, UUID]:
+    """Return ``public_id -> uuid`` of existing shared resources (ReadingType, LocalTimeParameters)."""
+    wanted = sorted(set(public_ids))
+    found: dict[str, UUID] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        for public_id, uuid in model.objects.filter(public_id__in=wanted[start : start + _CHUNK]).values_list(
+            "public_id", "uuid"
+        ):
+            found[public_id] = uuid
+    return found
+
+
+def resources_by_uuid(*, uuids: Iterable[UUID]) -> dict[UUID, Location]:
+    """Return where each existing resource among ``uuids`` lives, searching every ESPI table."""
+    wanted = sorted(set(uuids), key=str)
+    found: dict[UUID, Location] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        for pk, uuid, public_id in UsagePoint.objects.filter(uuid__in=chunk).values_list("pk", "uuid", "public_id"):
+            found[uuid] = Location("UsagePoint", pk, pk, public_id=public_id)
+        for pk, uuid, up, public_id in MeterReading.objects.filter(uuid__in=chunk).values_list(
+            "pk", "uuid", "usage_point_id", "public_id"
+        ):
+            found[uuid] = Location("MeterReading", pk, up, pk, public_id=public_id)
+        for pk, uuid, up, mr in IntervalBlock.objects.filter(uuid__in=chunk).values_list(
+            "pk", "uuid", "meter_reading__usage_point_id", "meter_reading_id"
+        ):
+            found[uuid] = Location("IntervalBlock", pk, up, mr)
+        for pk, uuid, up in UsageSummary.objects.filter(uuid__in=chunk).values_list("pk", "uuid", "usage_point_id"):
+            found[uuid] = Location("UsageSummary", pk, up)
+        for pk, uuid, up in ElectricPowerQualitySummary.objects.filter(uuid__in=chunk).values_list(
+            "pk", "uuid", "usage_point_id"
+        ):
+            found[uuid] = Location("ElectricPowerQualitySummary", pk, up)
+        for pk, uuid, public_id in ReadingType.objects.filter(uuid__in=chunk).values_list("pk", "uuid", "public_id"):
+            found[uuid] = Location("ReadingType", pk, None, public_id=public_id)
+        for pk, uuid, public_id in LocalTimeParameters.objects.filter(uuid__in=chunk).values_list(
+            "pk", "uuid", "public_id"
+        ):
+            found[uuid] = Location("LocalTimeParameters", pk, None, public_id=public_id)
+    return found
+
+
+def shared_used_outside(*, table: str, pks: Iterable[int], usage_point_ids: Iterable[int]) -> set[int]:
+    """Return the shared resources among ``pks`` that data outside ``usage_point_ids`` uses."""
+    wanted = list(set(pks))
+    if not wanted:
+        return set()
+    inside = list(set(usage_point_ids))
+    if table == "ReadingType":
+        users = MeterReading.objects.filter(reading_type_id__in=wanted).exclude(usage_point_id__in=inside)
+        return set(users.values_list("reading_type_id", flat=True))
+    users = UsagePoint.objects.filter(local_time_parameters_id__in=wanted).exclude(pk__in=inside)
+    return set(users.values_list("local_time_parameters_id", flat=True))
+
+
+def reading_type_fields(*, pks: Iterable[int]) -> dict[int, dict[str, object]]:
+    """Return the stored key fields of reading types (to tell whether an upload would change one)."""
+    return {row["pk"]: row for row in ReadingType.objects.filter(pk__in=list(pks)).values()}
+
+
+def local_time_parameters_fields(*, pks: Iterable[int]) -> dict[int, dict[str, object]]:
+    """Return the stored fields of local time parameters (to tell whether an upload would change them)."""
+    return {row["pk"]: row for row in LocalTimeParameters.objects.filter(pk__in=list(pks)).values()}
+
+
+def usage_point_customers(*, pks: Iterable[int]) -> dict[int, int]:
+    """Return ``usage point pk -> customer pk``."""
+    return dict(UsagePoint.objects.filter(pk__in=list(pks)).values_list("pk", "customer_id"))
+
+
+def submission_get_by_key(*, caller_id: int, idempotency_key: str) -> Submission | None:
+    """Return the caller's submission recorded under ``idempotency_key``, if any."""
+    return Submission.objects.filter(caller_id=caller_id, idempotency_key=idempotency_key).first()
+
+
+def submission_list() -> QuerySet[Submission]:
+    return Submission.objects.select_related("caller", "grant")
+
+
+def retail_customer_get(*, public_id: str) -> RetailCustomer:
+    """Return the retail customer with this URL id; an unknown id is NotFound."""
+    customer = RetailCustomer.objects.filter(public_id=public_id).first()
+    if customer is None:
+        raise NotFound("No such retail customer.")
+    return customer
+
+
+def usage_point_public_ids(*, pks: Iterable[int]) -> dict[str, int]:
+    """Return ``public_id -> pk`` for these usage points."""
+    return dict(UsagePoint.objects.filter(pk__in=list(pks)).values_list("public_id", "pk"))

@@ -1,0 +1,525 @@
+"""The batch POST filter: every entry applied only where the caller holds a grant.
+
+One service, :func:`batch_submit`, serves the three upload endpoints (PRODUCT "The batch POST
+filter"). It streams the body to disk while hashing it (rule 9), plans every entry with the import
+service (``custodian.imports``: one streaming pass through the hardened reader, rule 1), narrows the
+plan to the caller's reach (rules 2-6), and applies the accepted entries with ``import_apply`` in
+one transaction that holds the grant locks and checks the grants again under them (rule 7).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from batch import selectors
+from batch.models import Submission
+from custodian import imports
+from custodian.espi.errors import EspiError
+from custodian.espi.hrefs import href_ids
+from custodian.exceptions import DomainError
+from custodian.models import AuditEvent, RetailCustomer
+from custodian.services import audit_record
+from grants.models import BulkUser, Grant, ThirdParty
+from grants.services import grant_lock
+
+ACCEPTED = "accepted"
+REJECTED = "rejected"
+
+NOT_GRANTED = "not_granted"
+SCOPE = "scope"
+CONFLICT = "conflict"
+DUPLICATE = "duplicate"
+INVALID = "invalid"
+UNSUPPORTED = "unsupported"
+REASONS = (NOT_GRANTED, SCOPE, CONFLICT, DUPLICATE, INVALID, UNSUPPORTED)
+# Reasons that mean "you may not", as opposed to "this is not a valid entry" (403 versus 400).
+AUTHORIZATION_REASONS = frozenset({NOT_GRANTED, SCOPE, CONFLICT})
+
+# One fixed text per reason, so a rejection never says more than its code (no existence oracle).
+REASON_TEXT = {
+    NOT_GRANTED: "The entry's usage point is unknown or not in an active grant of the caller.",
+    SCOPE: "The grant's function blocks do not cover this kind of resource.",
+    CONFLICT: "The entry's id belongs to a resource elsewhere, or it would change data outside your grants.",
+    DUPLICATE: "The same id appears earlier in this feed.",
+    INVALID: "The entry fails the ESPI schema or lacks the links to place it.",
+    UNSUPPORTED: "This kind of resource cannot be uploaded.",
+}
+
+# ESPI BatchItemInfo statusCode per outcome (espi.xsd StatusCode is an open UInt16 union).
+STATUS_CODES = {ACCEPTED: 200, NOT_GRANTED: 403, SCOPE: 403, CONFLICT: 409, DUPLICATE: 400, INVALID: 400}
+STATUS_CODES[UNSUPPORTED] = 400
+
+# Function blocks a grant needs for each kind (PRODUCT rule 3); kinds not listed are core.
+FUNCTION_BLOCKS_NEEDED: dict[str, frozenset[int]] = {
+    "IntervalBlock": frozenset({4}),
+    "UsageSummary": frozenset({15, 16}),
+    "ElectricPowerUsageSummary": frozenset({15, 16}),
+    "ElectricPowerQualitySummary": frozenset({17}),
+}
+SHARED_KINDS = frozenset({"ReadingType", "LocalTimeParameters"})
+
+_CHUNK = 256 * 1024
+
+# Called as observer(stage=..., submission=...) at "planned" (before the grant locks), "locked" (locks held,
+# grants checked again) and "applied" (entries written, not yet committed). Tests use them to
+# interleave a revocation or inject a failure; production registers none.
+apply_observers: list[Callable[..., None]] = []
+
+
+class PayloadTooLarge(DomainError):
+    code = "too_large"
+    status_code = 413
+
+
+@dataclass(frozen=True, slots=True)
+class BatchTarget:
+    """Who posts, to which endpoint: resolved by the API from the URL and the token."""
+
+    kind: str
+    target_id: str
+    caller: ThirdParty
+    token_kind: str
+    grant: Grant | None = None
+    bulk_user: BulkUser | None = None
+    customer: RetailCustomer | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOptions:
+    strict: bool = False
+    dry_run: bool = False
+    idempotency_key: str = ""
+    content_type: str = ""
+
+
+@dataclass(slots=True)
+class BatchResult:
+    submission: Submission
+    http_status: int
+    report: dict[str, Any]
+    replayed: bool = False
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Stored:
+    path: Path
+    size: int
+    sha256: str
+
+
+def _notify(stage: str, submission: Submission) -> None:
+    for observer in list(apply_observers):
+        observer(stage=stage, submission=submission)
+
+
+def _spool_dir() -> Path:
+    directory = Path(settings.MEDIA_ROOT) / "batch" / "spool"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def payload_store(*, stream: IO[bytes], content_length: int, max_bytes: int) -> _Stored:
+    """Stream the body to a spool file while hashing it; never more than ``max_bytes`` and never all in memory."""
+    path = _spool_dir() / f"{secrets.token_hex(16)}.part"
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(path, "wb") as handle:
+            while True:
+                chunk = stream.read(min(_CHUNK, max(content_length - size, 0)) or _CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > max_bytes:
+                    raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes.")
+                digest.update(chunk)
+                handle.write(chunk)
+                if size >= content_length:
+                    break
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    if size < content_length:
+        path.unlink(missing_ok=True)
+        raise DomainError(
+            f"The body ended after {size} of {content_length} bytes.", code="malformed", extra={"line": 0, "column": 0}
+        )
+    return _Stored(path=path, size=size, sha256=digest.hexdigest())
+
+
+def _submission_open(*, target: BatchTarget, options: BatchOptions, stored: _Stored) -> Submission | BatchResult:
+    """Insert the in-progress submission in its own transaction, or answer a retry of an earlier one."""
+    submission = Submission(
+        caller=target.caller,
+        token_kind=target.token_kind,
+        grant=target.grant,
+        target_kind=target.kind,
+        target_id=target.target_id,
+        idempotency_key=options.idempotency_key,
+        content_type=options.content_type[:100],
+        mode="strict" if options.strict else "partial",
+        dry_run=options.dry_run,
+        bytes=stored.size,
+        sha256=stored.sha256,
+    )
+    try:
+        with transaction.atomic():
+            submission.save()
+    except IntegrityError:
+        earlier = selectors.submission_get_by_key(caller_id=target.caller.pk, idempotency_key=options.idempotency_key)
+        stored.path.unlink(missing_ok=True)
+        if earlier is None:  # pragma: no cover - the constraint names (caller, key); the row exists
+            raise
+        if (
+            earlier.sha256 != stored.sha256
+            or earlier.target_kind != target.kind
+            or earlier.target_id != target.target_id
+        ):
+            raise DomainError(
+                "This Idempotency-Key was used with another request body.",
+                code="idempotency_key_reused",
+                status_code=422,
+            ) from None
+        if earlier.outcome == Submission.Outcome.IN_PROGRESS:
+            raise DomainError(
+                "A request with this Idempotency-Key is still being processed.",
+                code="idempotency_in_progress",
+                status_code=409,
+            ) from None
+        return BatchResult(
+            submission=earlier, http_status=earlier.http_status or 200, report=earlier.report, replayed=True
+        )
+    final = Path(settings.MEDIA_ROOT) / submission.payload.field.upload_to(submission, "payload.xml")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(stored.path, final)
+    submission.payload.name = str(final.relative_to(Path(settings.MEDIA_ROOT)))
+    Submission.objects.filter(pk=submission.pk).update(payload=submission.payload.name)
+    return submission
+
+
+def _target_grants(target: BatchTarget) -> list[int]:
+    if target.kind == Submission.TargetKind.SUBSCRIPTION and target.grant is not None:
+        return [target.grant.pk]
+    if target.kind == Submission.TargetKind.BULK and target.bulk_user is not None:
+        return selectors.bulk_member_grant_ids(bulk_user=target.bulk_user)
+    return []
+
+
+def _reach(target: BatchTarget, grants: Iterable[Grant] | None = None) -> selectors.Reach:
+    if target.kind == Submission.TargetKind.RETAIL_CUSTOMER and target.customer is not None:
+        return selectors.reach_for_customer(customer=target.customer)
+    if grants is None:
+        grants = list(Grant.objects.select_related("third_party").filter(pk__in=_target_grants(target)))
+    if target.kind == Submission.TargetKind.BULK:
+        grants = [g for g in grants if g.bulk_user_id == target.bulk_user.pk and g.third_party_id == target.caller.pk]
+    return selectors.reach_for_grants(grants=grants)
+
+
+class _GrantResolver:
+    """The import's usage point resolver for an upload: only usage points in reach, never a new one by a Third Party."""
+
+    def __init__(self, reach: selectors.Reach, public_ids: dict[str, int]) -> None:
+        self.reach = reach
+        self.public_ids = public_ids
+        self.customer_resolver = (
+            imports.CustomerUsagePoints(reach.customer) if reach.may_create_usage_points and reach.customer else None
+        )
+
+    def resolve(self, *, ref: str, declared_uuid: UUID | None) -> imports.UsagePointTarget | None:
+        pk = self.public_ids.get(ref)
+        if pk is not None:
+            return imports.UsagePointTarget(ref=ref, usage_point_id=pk) if pk in self.reach.usage_points else None
+        if self.customer_resolver is not None:
+            return self.customer_resolver.resolve(ref=ref, declared_uuid=declared_uuid)
+        return None
+
+    def allows(self, *, usage_point_id: int) -> bool:
+        return usage_point_id in self.reach.usage_points
+
+
+def _reach_public_ids(reach: selectors.Reach) -> dict[str, int]:
+    return selectors.usage_point_public_ids(pks=reach.usage_points)
+
+
+def _selector(public_ids: dict[str, int], may_create: bool) -> Callable[[str, str, Any], bool]:
+    """Return the reader's selector: skip the content of entries whose href names a usage point out of reach."""
+
+    def select(kind: str, atom_id: str, links: Any) -> bool:
+        if may_create or kind in SHARED_KINDS:
+            return True
+        refs = {href_ids(link.href).get("UsagePoint") for link in links if link.rel in ("self", "up")}
+        refs.discard(None)
+        return not refs or bool(refs & public_ids.keys())
+
+    return select
+
+
+def _narrow(plan: imports.ImportPlan, reach: selectors.Reach, public_ids: dict[str, int]) -> dict[int, str | None]:
+    """Return ``index -> None (accepted) or reason`` for every entry: the import's plan narrowed to the reach."""
+    decision: dict[int, str | None] = {}
+    for p in plan.entries:
+        if p.status != imports.OK:
+            reason = p.status if p.status in REASONS else INVALID
+            foreign_ref = p.usage_point_ref and p.usage_point_ref not in public_ids
+            if reason == CONFLICT and foreign_ref and not reach.may_create_usage_points:
+                # An href naming a usage point out of reach is not_granted whatever else is wrong,
+                # so the answer never tells a foreign usage point from an unknown one.
+                reason = NOT_GRANTED
+            decision[p.index] = reason
+            continue
+        decision[p.index] = None
+    for p in plan.entries:
+        if decision[p.index] is not None or p.kind in SHARED_KINDS:
+            continue
+        ref_pk = public_ids.get(p.usage_point_ref) if p.usage_point_ref else None
+        if p.creates_usage_point:
+            if not reach.may_create_usage_points:
+                decision[p.index] = NOT_GRANTED
+            continue
+        if p.usage_point_id is None or p.usage_point_id not in reach.usage_points:
+            decision[p.index] = NOT_GRANTED
+            continue
+        if p.kind == "UsagePoint" and p.existing_id is None:
+            # The href names a usage point that has another id: ids are never rewritten (rule 10).
+            decision[p.index] = CONFLICT
+            continue
+        if p.usage_point_ref and ref_pk != p.usage_point_id and not reach.may_create_usage_points:
+            # The entry (or its feed's UsagePoint entry) names one usage point and its id another.
+            decision[p.index] = CONFLICT
+            continue
+        needed = FUNCTION_BLOCKS_NEEDED.get(p.kind or "")
+        if needed and not needed & reach.usage_points[p.usage_point_id]:
+            decision[p.index] = SCOPE
+    # A block is only as good as its meter reading.
+    rejected_mrs = {p.uuid for p in plan.entries if p.kind == "MeterReading" and decision[p.index] is not None}
+    for p in plan.entries:
+        if p.kind == "IntervalBlock" and decision[p.index] is None and p.meter_reading_uuid in rejected_mrs:
+            decision[p.index] = NOT_GRANTED
+    # Shared resources: only when an accepted entry of this feed refers to them (rule 4).
+    wanted = {p.reading_type_uuid for p in plan.entries if p.kind == "MeterReading" and decision[p.index] is None}
+    wanted |= {
+        p.local_time_parameters_uuid for p in plan.entries if p.kind == "UsagePoint" and decision[p.index] is None
+    }
+    for p in plan.entries:
+        if p.kind in SHARED_KINDS and decision[p.index] is None and p.uuid not in wanted:
+            decision[p.index] = NOT_GRANTED
+    return decision
+
+
+def _rows(plan: imports.ImportPlan, decision: dict[int, str | None]) -> list[dict[str, Any]]:
+    return [
+        {
+            "index": p.index,
+            "id": p.atom_id[:256],
+            "kind": p.kind,
+            "status": ACCEPTED if decision[p.index] is None else REJECTED,
+            "reason": decision[p.index],
+        }
+        for p in plan.entries
+    ]
+
+
+def _outcome_status(*, accepted: int, rows: list[dict[str, Any]], strict: bool) -> int:
+    rejected = [row["reason"] for row in rows if row["reason"]]
+    if accepted and not (strict and rejected):
+        return 200
+    if any(reason in AUTHORIZATION_REASONS for reason in rejected):
+        return 403
+    return 400
+
+
+def _report(
+    submission: Submission, rows: list[dict[str, Any]], *, applied: bool, outcome: str, readings: int = 0
+) -> dict[str, Any]:
+    accepted = sum(1 for row in rows if row["status"] == ACCEPTED)
+    reasons: dict[str, int] = {}
+    for row in rows:
+        if row["reason"]:
+            reasons[row["reason"]] = reasons.get(row["reason"], 0) + 1
+    return {
+        "submission": submission.public_id,
+        "outcome": outcome,
+        "applied": applied,
+        "mode": submission.mode,
+        "dry_run": submission.dry_run,
+        "sha256": submission.sha256,
+        "bytes": submission.bytes,
+        "counts": {
+            "received": len(rows),
+            "accepted": accepted,
+            "rejected": len(rows) - accepted,
+            "applied": accepted if applied else 0,
+            "readings_written": readings,
+            "by_reason": reasons,
+        },
+        "reasons": {reason: REASON_TEXT[reason] for reason in reasons},
+        "entries": rows,
+    }
+
+
+def _finish(submission: Submission, *, outcome: str, http_status: int, report: dict[str, Any], error: str = "") -> None:
+    counts = report.get("counts", {})
+    Submission.objects.filter(pk=submission.pk).update(
+        outcome=outcome,
+        http_status=http_status,
+        report=report,
+        finished_at=timezone.now(),
+        received_count=counts.get("received", 0),
+        accepted_count=counts.get("accepted", 0),
+        rejected_count=counts.get("rejected", 0),
+        applied_count=counts.get("applied", 0),
+        readings_written=counts.get("readings_written", 0),
+        error=error[:2000],
+    )
+    submission.refresh_from_db()
+
+
+def _audit(
+    submission: Submission, target: BatchTarget, *, report: dict[str, Any], usage_point_ids: Iterable[int]
+) -> None:
+    """Write the batch's audit row and one row per customer whose usage points received data."""
+    counts = report["counts"]
+    audit_record(
+        action=AuditEvent.Action.BATCH_RECEIVED,
+        actor_client=target.caller,
+        customer=target.customer,
+        obj=submission,
+        summary=f"Batch to {target.kind} {target.target_id}: {counts['accepted']} of {counts['received']} entries "
+        f"accepted, outcome {report['outcome']}",
+        detail={
+            "sha256": submission.sha256,
+            "bytes": submission.bytes,
+            "idempotency_key": submission.idempotency_key,
+            "counts": counts,
+            "grant": target.grant.public_id if target.grant else None,
+            "bulk_id": target.bulk_user.bulk_id if target.bulk_user else None,
+        },
+    )
+    by_customer: dict[int, int] = {}
+    for customer_id in selectors.usage_point_customers(pks=usage_point_ids).values():
+        by_customer[customer_id] = by_customer.get(customer_id, 0) + 1
+    for customer_id, points in sorted(by_customer.items()):
+        audit_record(
+            action=AuditEvent.Action.DATA_UPLOADED,
+            actor_client=target.caller,
+            customer=RetailCustomer(pk=customer_id),
+            obj=submission,
+            summary=f"{target.caller.name} uploaded data to {points} of your usage point(s)",
+            detail={"submission": submission.public_id, "usage_points": points},
+        )
+
+
+def _enqueue_new_data_notifications(*, usage_point_ids: list[int]) -> None:
+    """Queue "new data" notices for the grants covering these usage points, in the apply's transaction.
+
+    The single call site of the notification outbox for batch uploads.
+    """
+    try:
+        from grants.notifications import notification_enqueue_for_usage_points
+    except ImportError:  # pragma: no cover - the outbox ships with the grants app
+        return
+    notification_enqueue_for_usage_points(usage_point_ids=usage_point_ids)
+
+
+def batch_submit(*, target: BatchTarget, options: BatchOptions, stream: IO[bytes], content_length: int) -> BatchResult:
+    """Receive, filter and apply one batch POST; return the report and the HTTP status for it."""
+    max_bytes = settings.BATCH_MAX_BODY_BYTES
+    if content_length > max_bytes:
+        raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes.")
+    stored = payload_store(stream=stream, content_length=content_length, max_bytes=max_bytes)
+    opened = _submission_open(target=target, options=options, stored=stored)
+    if isinstance(opened, BatchResult):
+        return opened
+    submission = opened
+    path = Path(settings.MEDIA_ROOT) / submission.payload.name
+    try:
+        return _process(submission, target=target, options=options, path=path, max_bytes=max_bytes)
+    except EspiError as exc:
+        code = "malformed" if exc.code == "encoding" else exc.code
+        report = {"error": code, "detail": exc.message, "line": exc.line, "column": exc.column}
+        _finish(submission, outcome=Submission.Outcome.MALFORMED, http_status=400, report=report)
+        with transaction.atomic():
+            audit_record(
+                action=AuditEvent.Action.BATCH_RECEIVED,
+                actor_client=target.caller,
+                customer=target.customer,
+                obj=submission,
+                summary=f"Batch to {target.kind} {target.target_id} refused: {code}",
+                detail={"sha256": submission.sha256, "bytes": submission.bytes, "error": code},
+            )
+        raise DomainError(
+            exc.message, code=code, status_code=400, extra={"line": exc.line, "column": exc.column}
+        ) from None
+    except DomainError:
+        raise
+    except Exception as exc:
+        report = {"error": "apply_failed", "detail": "The batch could not be applied; nothing was written."}
+        _finish(submission, outcome=Submission.Outcome.FAILED, http_status=500, report=report, error=repr(exc))
+        raise DomainError(report["detail"], code="apply_failed", status_code=500) from exc
+
+
+def _process(
+    submission: Submission, *, target: BatchTarget, options: BatchOptions, path: Path, max_bytes: int
+) -> BatchResult:
+    reach = _reach(target)
+    public_ids = _reach_public_ids(reach)
+    plan = imports.import_plan(
+        source=path,
+        resolver=_GrantResolver(reach, public_ids),
+        max_bytes=max_bytes,
+        select=_selector(public_ids, reach.may_create_usage_points),
+    )
+    _notify("planned", submission)
+    if options.dry_run:
+        decision = _narrow(plan, reach, public_ids)
+        rows = _rows(plan, decision)
+        accepted = sum(1 for d in decision.values() if d is None)
+        status = _outcome_status(accepted=accepted, rows=rows, strict=options.strict)
+        report = _report(submission, rows, applied=False, outcome=Submission.Outcome.DRY_RUN)
+        with transaction.atomic():
+            _audit(submission, target, report=report, usage_point_ids=())
+            _finish(submission, outcome=Submission.Outcome.DRY_RUN, http_status=status, report=report)
+        return BatchResult(submission=submission, http_status=status, report=report, rows=rows)
+
+    with transaction.atomic(durable=True):
+        locked = grant_lock(grant_ids=_target_grants(target))
+        # Check the grants again under the lock: a revocation that committed since the plan wins.
+        reach_now = _reach(target, locked) if target.kind != Submission.TargetKind.RETAIL_CUSTOMER else reach
+        decision = _narrow(plan, reach_now, public_ids)
+        _notify("locked", submission)
+        rows = _rows(plan, decision)
+        accepted_indexes = [index for index, reason in decision.items() if reason is None]
+        status = _outcome_status(accepted=len(accepted_indexes), rows=rows, strict=options.strict)
+        if status != 200:
+            report = _report(submission, rows, applied=False, outcome=Submission.Outcome.REJECTED)
+            _audit(submission, target, report=report, usage_point_ids=())
+            _finish(submission, outcome=Submission.Outcome.REJECTED, http_status=status, report=report)
+            return BatchResult(submission=submission, http_status=status, report=report, rows=rows)
+        result = imports.import_apply(
+            source=path,
+            plan=plan,
+            accept=accepted_indexes,
+            customer=target.customer,
+            actor_client=target.caller,
+            max_bytes=max_bytes,
+            audit_action=AuditEvent.Action.DATA_UPLOADED,
+        )
+        report = _report(submission, rows, applied=True, outcome=Submission.Outcome.APPLIED, readings=result.readings)
+        touched = sorted(set(result.usage_point_ids))
+        _audit(submission, target, report=report, usage_point_ids=touched)
+        _enqueue_new_data_notifications(usage_point_ids=touched)
+        _notify("applied", submission)
+        _finish(submission, outcome=Submission.Outcome.APPLIED, http_status=200, report=report)
+    return BatchResult(submission=submission, http_status=200, report=report, rows=rows)
