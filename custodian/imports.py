@@ -55,7 +55,7 @@ _UP_OWNED = {
     "ElectricPowerQualitySummary",
 }
 _SHARED = {"ReadingType", "LocalTimeParameters"}
-_FLUSH_READINGS = 50_000
+_FLUSH_READINGS = 20_000
 
 
 class ImportFailed(Exception):
