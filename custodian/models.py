@@ -271,6 +271,7 @@ class AuditEvent(models.Model):
         BATCH_RECEIVED = "batch.received", "batch received"
         CUSTOMER_CREATED = "customer.created", "customer created"
         USAGE_POINT_CREATED = "usage_point.created", "usage point created"
+        NOTIFICATION_RETRIED = "notification.retried", "notification retry requested"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
     action = models.CharField(max_length=40, choices=Action.choices, db_index=True)

@@ -27,12 +27,13 @@ from django.utils import timezone
 
 from custodian.espi.hrefs import RESOURCE_ROOT
 from custodian.espi.writer import atom_time, element_document, element_xml
+from custodian.models import AuditEvent
 from custodian.services import audit_record
 from grants.models import Grant, GrantUsagePoint, Notification, ThirdParty
 from grants.selectors import active_grant_q
 
 # Audit action of a staff retry (free-form: custodian.AuditEvent.Action has no choice for it yet).
-AUDIT_NOTIFICATION_RETRIED = "notification.retried"
+AUDIT_NOTIFICATION_RETRIED = AuditEvent.Action.NOTIFICATION_RETRIED
 
 CONTENT_TYPE = "application/xml"
 # A BatchList POST names at most this many outbox rows; the rest go in the next POST.
