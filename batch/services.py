@@ -269,11 +269,13 @@ def _selector(public_ids: dict[str, int], may_create: bool) -> Callable[[str, st
 def _narrow(plan: imports.ImportPlan, reach: selectors.Reach, public_ids: dict[str, int]) -> dict[int, str | None]:
     """Return ``index -> None (accepted) or reason`` for every entry: the import's plan narrowed to the reach."""
     decision: dict[int, str | None] = {}
+    refs = {p.usage_point_ref for p in plan.entries if p.usage_point_ref} - public_ids.keys()
+    # Refs naming an existing usage point out of reach; for a Third Party every other ref is too.
+    foreign = set(selectors.usage_points_by_public_id(public_ids=refs)) if reach.may_create_usage_points else refs
     for p in plan.entries:
         if p.status != imports.OK:
             reason = p.status if p.status in REASONS else INVALID
-            foreign_ref = p.usage_point_ref and p.usage_point_ref not in public_ids
-            if reason == CONFLICT and foreign_ref and not reach.may_create_usage_points:
+            if reason == CONFLICT and p.usage_point_ref in foreign:
                 # An href naming a usage point out of reach is not_granted whatever else is wrong,
                 # so the answer never tells a foreign usage point from an unknown one.
                 reason = NOT_GRANTED
