@@ -2,8 +2,9 @@
 
 The writer (``custodian.espi.writer``) stays pure; this adapter runs the queries and hands it
 :class:`~custodian.espi.writer.AtomEntry` objects whose content may be a lazy generator of bytes.
-Every row source is a queryset iterated with ``.iterator(chunk_size=...)`` (a server-side cursor on
-PostgreSQL), so a feed of any size is written with flat memory. Filters:
+The volume (usage points, interval blocks, readings) is read through ``.iterator(chunk_size=...)``
+(a server-side cursor on PostgreSQL), so a feed of any size is written with flat memory; the few
+rows per usage point (meter readings, summaries) are plain queries. Filters:
 
 * the reach's window per kind of data (history length, authorized end; ``custodian.reach``): interval
   blocks overlapping it, readings starting inside it (the block's interval is clipped to match),
@@ -321,7 +322,9 @@ def usage_point_tree_entries(
         meter_readings = (
             MeterReading.objects.filter(usage_point_id=usage_point.pk).select_related("reading_type").order_by("pk")
         )
-        for mr in meter_readings.iterator(chunk_size=ROW_CHUNK):
+        # A usage point has a handful of meter readings and summaries: plain queries, no server-side
+        # cursor round trips. Blocks and readings, the volume, stream through cursors.
+        for mr in list(meter_readings):
             yield meter_reading_entry(
                 meter_reading=mr, usage_point_public_id=usage_point.public_id, reach=reach, base=base
             )
@@ -336,7 +339,7 @@ def usage_point_tree_entries(
             summaries = usage_summaries(
                 usage_point_id=usage_point.pk, window=reach.windows[KIND_SUMMARY], params=params
             )
-            for summary in summaries.iterator(chunk_size=ROW_CHUNK):
+            for summary in list(summaries):
                 yield usage_summary_entry(
                     summary=summary, usage_point_public_id=usage_point.public_id, reach=reach, base=base
                 )
@@ -344,7 +347,7 @@ def usage_point_tree_entries(
             qualities = power_quality_summaries(
                 usage_point_id=usage_point.pk, window=reach.windows[KIND_QUALITY], params=params
             )
-            for quality in qualities.iterator(chunk_size=ROW_CHUNK):
+            for quality in list(qualities):
                 yield power_quality_entry(
                     quality=quality, usage_point_public_id=usage_point.public_id, reach=reach, base=base
                 )
