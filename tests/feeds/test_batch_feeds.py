@@ -23,6 +23,7 @@ from tests.feeds.conftest import (
     make_point_with_data,
     midnight_today,
 )
+from tests.grants.oauth_helpers import client_credentials
 
 pytestmark = pytest.mark.django_db
 
@@ -360,3 +361,17 @@ def test_retail_customer_feed_refuses_other_tokens_and_unknown_ids(client, world
     assert get_feed(client, path, world["client"]).status_code == 403
     assert get_feed(client, path, world["tokens"]["alice"]).status_code == 403
     assert get_feed(client, "Batch/RetailCustomer/unknown/UsagePoint", world["custodian_token"]).status_code == 404
+
+
+def test_a_client_credentials_token_from_oauth_token_reads_its_bulk(client, world):
+    tp, secret = factories.make_third_party(name="Fresh Co", client_secret="fresh-secret-for-tests-only")
+    bulk = factories.make_bulk_user(third_party=tp, bulk_id="7")
+    customer = world["customers"]["bob"]
+    point = make_point_with_data(customer=customer, title="Fresh", days=2, reading_type=world["reading_type"])
+    factories.make_grant(customer=customer, third_party=tp, usage_points=[point], bulk_user=bulk)
+    response = client_credentials(client, client_id=tp.client_id, secret=secret)
+    assert response.status_code == 200, response.content
+    token = response.json()["access_token"]
+    data = body_of(get_feed(client, "Batch/Bulk/7", token))
+    assert_valid(data)
+    assert Feed.of(data).ids_of("UsagePoint") == {point.public_id}
