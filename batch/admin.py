@@ -1,0 +1,131 @@
+"""Staff view of batch submissions: who sent what, what became of each entry, and the raw payload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import admin
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from batch.models import Submission
+
+_REPORT_ROWS_SHOWN = 500
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    """Read-only: a submission is evidence of what a caller sent and what the filter decided."""
+
+    list_display = (
+        "public_id",
+        "received_at",
+        "caller",
+        "token_kind",
+        "target_kind",
+        "target_id",
+        "outcome",
+        "http_status",
+        "received_count",
+        "accepted_count",
+        "rejected_count",
+        "bytes",
+    )
+    list_filter = ("outcome", "target_kind", "token_kind", "dry_run", "mode")
+    search_fields = ("public_id", "target_id", "sha256", "idempotency_key", "caller__name")
+    list_select_related = ("caller",)
+    date_hierarchy = "received_at"
+    fields = (
+        "public_id",
+        "caller",
+        "token_kind",
+        "grant",
+        "target_kind",
+        "target_id",
+        "idempotency_key",
+        "content_type",
+        "mode",
+        "dry_run",
+        "received_at",
+        "finished_at",
+        "outcome",
+        "http_status",
+        "received_count",
+        "accepted_count",
+        "rejected_count",
+        "applied_count",
+        "readings_written",
+        "bytes",
+        "sha256",
+        "payload_download",
+        "error",
+        "report_table",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<int:pk>/payload/",
+                self.admin_site.admin_view(self.payload_view),
+                name="batch_submission_payload",
+            )
+        ]
+        return urls + super().get_urls()
+
+    def payload_view(self, request, pk: int):
+        """Send the raw payload as received (staff with view permission only; MEDIA_ROOT is never served)."""
+        submission = get_object_or_404(Submission, pk=pk)
+        if not self.has_view_permission(request, submission) or not submission.payload.name:
+            raise Http404
+        file_path = Path(settings.MEDIA_ROOT) / submission.payload.name
+        if not file_path.is_file():
+            raise Http404
+        return FileResponse(
+            open(file_path, "rb"),  # noqa: SIM115 - FileResponse closes it
+            as_attachment=True,
+            filename=f"submission-{submission.public_id}.xml",
+            content_type="application/xml",
+        )
+
+    @admin.display(description="raw payload")
+    def payload_download(self, obj: Submission) -> str:
+        if not obj.payload.name:
+            return "-"
+        url = reverse("admin:batch_submission_payload", args=[obj.pk])
+        return format_html('<a href="{}">download ({} bytes, sha256 {})</a>', url, obj.bytes, obj.sha256[:16])
+
+    @admin.display(description="per-entry report")
+    def report_table(self, obj: Submission) -> str:
+        entries = (obj.report or {}).get("entries")
+        if not entries:
+            error = (obj.report or {}).get("error")
+            return format_html("<code>{}</code>", f"{error}: {obj.report.get('detail', '')}") if error else "-"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (row["index"], row["id"], row["kind"] or "", row["status"], row["reason"] or "")
+                for row in entries[:_REPORT_ROWS_SHOWN]
+            ),
+        )
+        more = len(entries) - _REPORT_ROWS_SHOWN
+        note = format_html("<p>{} more rows in the stored report.</p>", more) if more > 0 else ""
+        return format_html(
+            "<table><thead><tr><th>#</th><th>entry id</th><th>kind</th><th>status</th><th>reason</th></tr></thead>"
+            "<tbody>{}</tbody></table>{}",
+            rows,
+            note,
+        )
