@@ -11,6 +11,7 @@ from django.conf import settings
 from batch import services
 from batch.models import Submission
 from custodian.espi.parser import parse_small_document
+from custodian.espi.validate import validate_document
 from custodian.models import AuditEvent, IntervalBlock, IntervalReading, MeterReading, ReadingType, UsageSummary
 from custodian.selectors import audit_events_for_customer
 from grants.services import grant_revoke
@@ -415,7 +416,9 @@ def test_rule8_atom_report_echoes_entries_with_batch_item_info(world):
     response = post(bulk_path("1"), body, world["tp_token"], HTTP_ACCEPT="application/atom+xml")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/atom+xml")
-    root = parse_small_document(b"".join(response.streaming_content))
+    document = b"".join(response.streaming_content)
+    assert validate_document(document, strict_links=True) == []
+    root = parse_small_document(document)
     ns = {"a": "http://www.w3.org/2005/Atom", "e": "http://naesb.org/espi"}
     codes = root.xpath("//e:batchItemInfo/e:statusCode/text()", namespaces=ns)
     reasons = root.xpath("//e:batchItemInfo/e:statusReason/text()", namespaces=ns)
