@@ -215,3 +215,8 @@ def retail_customer_get(*, public_id: str) -> RetailCustomer:
 def usage_point_public_ids(*, pks: Iterable[int]) -> dict[str, int]:
     """Return ``public_id -> pk`` for these usage points."""
     return dict(UsagePoint.objects.filter(pk__in=list(pks)).values_list("public_id", "pk"))
+
+
+def meter_reading_uuids(*, pks: Iterable[int]) -> dict[int, UUID]:
+    """Return ``pk -> uuid`` for these meter readings."""
+    return dict(MeterReading.objects.filter(pk__in=list(set(pks))).values_list("pk", "uuid"))

@@ -266,6 +266,44 @@ def _selector(public_ids: dict[str, int], may_create: bool) -> Callable[[str, st
     return select
 
 
+_UNPLACED = "no UsagePoint/{id}"
+_TABLE_OF_KIND = {
+    "MeterReading": "MeterReading",
+    "IntervalBlock": "IntervalBlock",
+    "UsageSummary": "UsageSummary",
+    "ElectricPowerUsageSummary": "UsageSummary",
+    "ElectricPowerQualitySummary": "ElectricPowerQualitySummary",
+}
+
+
+def _place_existing(plan: imports.ImportPlan) -> None:
+    """Place entries whose hrefs name no usage point where their resource already lives (rule 2).
+
+    The import plans them ``invalid`` (it places by href only); an existing resource of the same
+    kind gives them a usage point, which ``_narrow`` then checks against the reach like any other.
+    """
+    unplaced = [
+        p
+        for p in plan.entries
+        if p.status == imports.INVALID and p.reason.startswith(_UNPLACED) and p.uuid and p.kind in _TABLE_OF_KIND
+    ]
+    if not unplaced:
+        return
+    locations = selectors.resources_by_uuid(uuids=[p.uuid for p in unplaced if p.uuid])
+    parents = selectors.meter_reading_uuids(
+        pks=[loc.meter_reading_id for loc in locations.values() if loc.meter_reading_id]
+    )
+    for p in unplaced:
+        location = locations.get(p.uuid) if p.uuid else None
+        if location is None or location.table != _TABLE_OF_KIND[p.kind or ""] or location.usage_point_id is None:
+            continue
+        p.status, p.reason = imports.OK, ""
+        p.usage_point_id = location.usage_point_id
+        p.existing_id = location.pk
+        if p.kind == "IntervalBlock":
+            p.meter_reading_uuid = parents.get(location.meter_reading_id or 0)
+
+
 def _narrow(plan: imports.ImportPlan, reach: selectors.Reach, public_ids: dict[str, int]) -> dict[int, str | None]:
     """Return ``index -> None (accepted) or reason`` for every entry: the import's plan narrowed to the reach."""
     decision: dict[int, str | None] = {}
@@ -483,6 +521,7 @@ def _process(
         max_bytes=max_bytes,
         select=_selector(public_ids, reach.may_create_usage_points),
     )
+    _place_existing(plan)
     _notify("planned", submission)
     if options.dry_run:
         decision = _narrow(plan, reach, public_ids)

@@ -149,6 +149,42 @@ def test_rule2_granted_subscription_segment_with_another_customers_usage_point_i
     assert snapshot() == before
 
 
+def test_rule2_existing_resource_without_usage_point_segment_is_placed_where_it_lives(world):
+    body = sample_feed(usage_point=world["a1"], salt="live")
+    assert post(bulk_path("1"), body, world["tp_token"]).status_code == 200
+    assert (
+        post(
+            customer_path(world["bob"]), sample_feed(usage_point=world["b1"], salt="bobs"), world["custodian_token"]
+        ).status_code
+        == 200
+    )
+    a1_block, b1_block = sample_uuid("live", SAMPLE_BLOCK), sample_uuid("bobs", SAMPLE_BLOCK)
+
+    def bare_block(block_uuid, value):
+        # An IntervalBlock whose hrefs name no usage point at all.
+        return (
+            b'<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+            b"<id>urn:uuid:00000000-0000-4000-8000-000000000001</id><title>t</title><updated>2024-01-01T00:00:00Z</updated>"
+            b"<entry><id>urn:uuid:" + str(block_uuid).encode() + b"</id>"
+            b'<link rel="self" href="/espi/1_1/resource/IntervalBlock/x"/><link rel="up" href="/espi/1_1/resource/IntervalBlock"/>'
+            b'<title/><content><IntervalBlock xmlns="http://naesb.org/espi"><interval><duration>900</duration><start>1330578000</start></interval>'
+            b"<IntervalReading><timePeriod><duration>900</duration><start>1330578000</start></timePeriod><value>"
+            + value
+            + b"</value></IntervalReading>"
+            b"</IntervalBlock></content><published>2024-01-01T00:00:00Z</published><updated>2024-01-01T00:00:00Z</updated></entry></feed>"
+        )
+
+    own = post(bulk_path("1"), bare_block(a1_block, b"4242"), world["tp_token"])
+    assert own.status_code == 200
+    assert IntervalReading.objects.get(block__uuid=a1_block, start=1330578000).value == 4242
+    foreign = post(bulk_path("1"), bare_block(b1_block, b"4242"), world["tp_token"])
+    assert foreign.status_code == 403
+    assert foreign.json()["entries"][0]["reason"] == "not_granted"
+    assert IntervalReading.objects.get(block__uuid=b1_block, start=1330578000).value != 4242
+    unknown = post(bulk_path("1"), bare_block("00000000-0000-4000-8000-0000000000ff", b"1"), world["tp_token"])
+    assert unknown.json()["entries"][0]["reason"] == "invalid"
+
+
 # ---- Rule 3: active grant of the caller, function blocks ---------------------------------------
 
 
