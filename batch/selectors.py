@@ -22,7 +22,7 @@ from custodian.models import (
     UsagePoint,
     UsageSummary,
 )
-from grants.models import BulkUser, Grant, GrantUsagePoint
+from grants.models import BulkUser, Grant, GrantUsagePoint, ThirdParty
 
 # Every function block; the utility's back-office upload is not limited by a grant.
 ALL_FUNCTION_BLOCKS: frozenset[int] = frozenset(range(1, 100))
@@ -69,6 +69,11 @@ def _reach_from_links(links: Iterable[tuple[int, int, list[int]]]) -> Reach:
 def reach_for_grants(*, grants: Iterable[Grant], at: datetime | None = None) -> Reach:
     """Return what these (already locked) grants reach now: only active ones, only usage points not taken back."""
     moment = at or timezone.now()
+    grants = list(grants)
+    # One query for the Third Parties' lifecycles, not one per grant (a bulk has thousands of members).
+    third_parties = ThirdParty.objects.in_bulk({grant.third_party_id for grant in grants})
+    for grant in grants:
+        grant.third_party = third_parties[grant.third_party_id]
     active = [grant for grant in grants if grant.is_active_at(moment)]
     by_id = {grant.pk: grant for grant in active}
     links = GrantUsagePoint.objects.filter(grant_id__in=list(by_id), revoked_at__isnull=True).values_list(
