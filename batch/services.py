@@ -31,6 +31,7 @@ from custodian.exceptions import DomainError
 from custodian.models import AuditEvent, RetailCustomer
 from custodian.services import audit_record
 from grants.models import BulkUser, Grant, ThirdParty
+from grants.notifications import notification_enqueue_for_usage_points
 from grants.services import grant_lock
 
 ACCEPTED = "accepted"
@@ -466,10 +467,6 @@ def _enqueue_new_data_notifications(*, usage_point_ids: list[int]) -> None:
 
     The single call site of the notification outbox for batch uploads.
     """
-    try:
-        from grants.notifications import notification_enqueue_for_usage_points
-    except ImportError:  # pragma: no cover - the outbox ships with the grants app
-        return
     notification_enqueue_for_usage_points(usage_point_ids=usage_point_ids)
 
 
@@ -505,8 +502,14 @@ def batch_submit(*, target: BatchTarget, options: BatchOptions, stream: IO[bytes
     except DomainError:
         raise
     except Exception as exc:
-        report = {"error": "apply_failed", "detail": "The batch could not be applied; nothing was written."}
+        report = {
+            "error": "apply_failed",
+            "detail": "The batch could not be applied; nothing was written. It is safe to retry.",
+            "idempotency_key": submission.idempotency_key,
+        }
         _finish(submission, outcome=Submission.Outcome.FAILED, http_status=500, report=report, error=repr(exc))
+        # Nothing was applied, so a retry with the same key must run again rather than replay the failure.
+        Submission.objects.filter(pk=submission.pk).update(idempotency_key="")
         raise DomainError(report["detail"], code="apply_failed", status_code=500) from exc
 
 

@@ -221,10 +221,16 @@ def _entries(
     max_bytes: int | None,
     validator: EntryValidator | None,
     select: EntrySelector | None = None,
+    block_readings: bool = True,
 ) -> Iterator[tuple[Entry, _Opened]]:
     for opened in _open(source):
         for entry in iter_entries(
-            opened.reader, max_bytes=max_bytes, lenient=lenient, validator=validator, select=select
+            opened.reader,
+            max_bytes=max_bytes,
+            lenient=lenient,
+            validator=validator,
+            select=select,
+            block_readings=block_readings,
         ):
             yield entry, opened
 
@@ -255,12 +261,16 @@ def _plan_entry(entry: Entry, seen: set[UUID]) -> EntryPlan:
     if entry.kind == "IntervalBlock":
         plan.meter_reading_ref = ids.get("MeterReading")
         block = entry.content
-        if block is not None:
+        if isinstance(block, espi_content.IntervalBlockSummary):
+            plan.readings = block.reading_count
+            if block.duplicate_starts:
+                plan.reject(INVALID, "two readings of the block have the same start")
+        elif block is not None:
             plan.readings = len(block.readings)
             if len({r[0] for r in block.readings}) != plan.readings:
                 plan.reject(INVALID, "two readings of the block have the same start")
-            if block.start is None or block.duration is None:
-                plan.reject(INVALID, "the block has no interval")
+        if block is not None and (block.start is None or block.duration is None):
+            plan.reject(INVALID, "the block has no interval")
     elif entry.kind in _SHARED:
         plan._self_ref = ids.get(entry.kind)
     elif entry.kind == "MeterReading":
@@ -335,7 +345,12 @@ def import_plan(
     seen: set[UUID] = set()
     readings = 0
     bytes_read = 0
-    for entry, opened in _entries(source, lenient=lenient, max_bytes=max_bytes, validator=validator, select=select):
+    # Every entry is schema-validated here, so blocks are only summarised (count, duplicate starts):
+    # the XSD checks the types of every reading field; apply reads the readings themselves.
+    entries = _entries(
+        source, lenient=lenient, max_bytes=max_bytes, validator=validator, select=select, block_readings=False
+    )
+    for entry, opened in entries:
         plan = _plan_entry(entry, seen)
         plans.append(plan)
         readings += plan.readings

@@ -363,6 +363,7 @@ def _read_entry(
     validator: EntryValidator | None,
     keep_block_xml: bool,
     select: EntrySelector | None = None,
+    block_readings: bool = True,
 ) -> Entry:
     problems: list[str] = []
     atom_id = (elem.findtext(_ID) or "").strip()
@@ -405,7 +406,7 @@ def _read_entry(
             _normalize_lenient(element, problems)
         if namespace == ESPI:
             try:
-                content = parse_content(kind, element)
+                content = parse_content(kind, element, block_readings=block_readings)
             except ValueError as exc:
                 problems.append(f"{kind}: {exc}")
         if kind != "IntervalBlock" or keep_block_xml:
@@ -441,6 +442,7 @@ def iter_entries(
     keep_block_xml: bool = False,
     chunk_size: int = CHUNK_SIZE,
     select: EntrySelector | None = None,
+    block_readings: bool = True,
 ) -> Iterator[Entry]:
     """Yield the entries of an Atom feed one at a time, refusing anything unsafe with an EspiError.
 
@@ -451,6 +453,8 @@ def iter_entries(
     content is not serialised unless ``keep_block_xml`` (it is the bulk of a feed).
     ``select(kind, atom_id, links)`` returning False yields the entry with ``skipped=True`` and
     no content, title, times or schema errors (its content is neither parsed nor validated).
+    ``block_readings=False`` gives IntervalBlock content as a ``content.IntervalBlockSummary`` (reading
+    count and duplicate starts, no reading tuples): for callers that validate with ``validator``.
     """
     max_bytes = max_bytes or DEFAULT_MAX_BYTES
     max_depth = max_depth or _setting("ESPI_MAX_DEPTH", DEFAULT_MAX_DEPTH)
@@ -490,7 +494,13 @@ def iter_entries(
             if parent is None or parent.tag != _FEED or parent.getparent() is not None:
                 continue  # an entry nested in content: it belongs to its outer entry
             entry = _read_entry(
-                elem, index, lenient=lenient, validator=validator, keep_block_xml=keep_block_xml, select=select
+                elem,
+                index,
+                lenient=lenient,
+                validator=validator,
+                keep_block_xml=keep_block_xml,
+                select=select,
+                block_readings=block_readings,
             )
             # Depth: a block read entirely by the fast path has a known shape, so an exact element count
             # proves there is nothing deeper; anything else gets the full probe.

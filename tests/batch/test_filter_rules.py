@@ -14,6 +14,7 @@ from custodian.espi.parser import parse_small_document
 from custodian.espi.validate import validate_document
 from custodian.models import AuditEvent, IntervalBlock, IntervalReading, MeterReading, ReadingType, UsageSummary
 from custodian.selectors import audit_events_for_customer
+from grants.models import Notification
 from grants.services import grant_revoke
 from tests.batch.conftest import (
     access_token,
@@ -415,6 +416,32 @@ def test_rule7_failure_during_apply_leaves_nothing_and_marks_the_submission_fail
     assert response.json()["error"] == "apply_failed"
     assert snapshot() == before
     assert Submission.objects.get().outcome == Submission.Outcome.FAILED
+
+
+def test_rule7_failed_submission_can_be_retried_with_the_same_key(world):
+    def explode(*, stage, submission):
+        raise RuntimeError("injected")
+
+    body = sample_feed(usage_point=world["a1"], salt="retry")
+    services.apply_observers.append(explode)
+    try:
+        assert post(bulk_path("1"), body, world["tp_token"], HTTP_IDEMPOTENCY_KEY="k-retry").status_code == 500
+    finally:
+        services.apply_observers.remove(explode)
+    retry = post(bulk_path("1"), body, world["tp_token"], HTTP_IDEMPOTENCY_KEY="k-retry")
+    assert retry.status_code == 200 and "Idempotent-Replayed" not in retry
+    assert IntervalBlock.objects.filter(meter_reading__usage_point=world["a1"]).count() == 14
+
+
+def test_rule7_applied_data_enqueues_new_data_notifications_in_the_same_transaction(world):
+    world["tp"].notify_uri = "https://thirdparty.example/notify"
+    world["tp"].save(update_fields=["notify_uri"])
+    post(f"{bulk_path('1')}?dry_run=1", sample_feed(usage_point=world["a1"], salt="nt"), world["tp_token"])
+    assert not Notification.objects.exists()
+    assert post(bulk_path("1"), sample_feed(usage_point=world["a1"], salt="nt"), world["tp_token"]).status_code == 200
+    notice = Notification.objects.get()
+    assert notice.third_party == world["tp"] and notice.bulk_user == world["bulk1"]
+    assert notice.kind == Notification.Kind.NEW_DATA
 
 
 def test_rule7_grant_revoked_before_the_batch_applies_gets_nothing(world):
