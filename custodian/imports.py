@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 from uuid import UUID
@@ -37,6 +38,7 @@ from custodian.models import (
     RetailCustomer,
     UsagePoint,
     UsageSummary,
+    new_public_id,
 )
 from custodian.services import audit_record
 
@@ -475,26 +477,128 @@ def _shared_only_under(kind: str, pk: int, resolver: UsagePointResolver) -> bool
 
 
 class _ReadingSink:
-    """Buffer interval readings and write them in bulk upserts."""
+    """Write interval readings in bulk.
+
+    PostgreSQL, blocks this import creates (the bulk of any first import): their readings are streamed
+    with one binary ``COPY`` straight into the readings table while the reader parses on, so the server
+    inserts in parallel with the parsing; a new block has no readings, so nothing can conflict (the plan
+    rejected blocks with two readings at the same start, and the unique constraint still guards).
+    The blocks' own rows go in with one ``COPY`` whenever the stream pauses, with ids taken ahead from
+    the table's identity sequence. The readings' foreign key to their block is checked at commit
+    (Django creates it ``DEFERRABLE INITIALLY DEFERRED``; without that, everything takes the staged path).
+    Any other query on the connection first pauses the stream (``before_query``, an execute wrapper).
+
+    Blocks that existed already: a temp staging table and one ``INSERT ... ON CONFLICT (block_id, start)
+    DO UPDATE`` per chunk. SQLite: ``bulk_create`` upserts.
+    """
 
     _columns = ("block_id", "start", "duration", "value", "cost", "quality", "tou")
+    _types = ("int8", "int8", "int4", "int8", "int8", "int2", "int2")
+    _block_columns = (
+        "id",
+        "public_id",
+        "uuid",
+        "title",
+        "published",
+        "updated",
+        "start",
+        "duration",
+        "meter_reading_id",
+    )
 
     def __init__(self) -> None:
         self.rows: list[tuple[Any, ...]] = []
         self.written = 0
         self.postgres = connection.vendor == "postgresql"
         self.staged = False
+        self.streaming = False  # set by start(), inside the import's transaction
+        self._copy_cm: Any = None
+        self._copy: Any = None
+        self._streamed = 0  # readings sent in the open COPY
+        self._blocks: list[tuple[Any, ...]] = []  # new block rows not yet inserted
+        self._ids: list[int] = []  # block ids taken from the sequence, not used yet
+
+    def start(self) -> None:
+        """Call inside the transaction: decide whether new blocks' readings can be streamed."""
+        self.streaming = self.postgres and _defer_reading_fk()
+
+    @property
+    def count(self) -> int:
+        """Readings written or on their way (for progress)."""
+        return self.written + self._streamed + len(self.rows)
 
     def add(self, block_id: int, readings: Iterable[espi_content.Reading]) -> None:
         self.rows.extend((block_id, *reading) for reading in readings)
         if len(self.rows) >= _FLUSH_READINGS:
             self.flush()
 
+    # -- PostgreSQL streaming of new blocks --
+
+    def new_block_id(self) -> int:
+        if not self._ids:
+            self.pause()
+            table = connection.ops.quote_name(IntervalBlock._meta.db_table)
+            with connection.cursor() as cursor:
+                cursor.cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, 512]
+                )
+                self._ids = [row[0] for row in cursor.cursor.fetchall()][::-1]
+        return self._ids.pop()
+
+    def add_new_block(self, row: tuple[Any, ...], readings: Iterable[espi_content.Reading]) -> None:
+        """Queue a new block's row (``_block_columns``) and stream its readings."""
+        self._blocks.append(row)
+        if self._copy is None:
+            table = connection.ops.quote_name(IntervalReading._meta.db_table)
+            raw = connection.cursor().cursor
+            self._copy_cm = raw.copy(f"COPY {table} ({', '.join(self._columns)}) FROM STDIN (FORMAT BINARY)")  # noqa: S608 - fixed names
+            self._copy = self._copy_cm.__enter__()
+            self._copy.set_types(self._types)
+        block_id = row[0]
+        write = self._copy.write_row
+        n = 0
+        for reading in readings:
+            write((block_id, *reading))
+            n += 1
+        self._streamed += n
+
+    def pause(self) -> None:
+        """End the open COPY (the server finishes it) and insert the queued block rows."""
+        if self._copy is not None:
+            cm, self._copy_cm, self._copy = self._copy_cm, None, None
+            cm.__exit__(None, None, None)
+            self.written += self._streamed
+            self._streamed = 0
+        if self._blocks:
+            table = connection.ops.quote_name(IntervalBlock._meta.db_table)
+            columns = ", ".join(self._block_columns)
+            with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # noqa: S608 - fixed names
+                for row in self._blocks:
+                    copy.write_row(row)
+            self._blocks = []
+
+    def abort(self) -> None:
+        """On an error: cancel the open COPY so that the transaction can roll back."""
+        if self._copy is not None:
+            cm, self._copy_cm, self._copy = self._copy_cm, None, None
+            error = ImportFailed("import aborted")
+            with suppress(Exception):  # the original error is what the caller sees
+                cm.__exit__(type(error), error, None)
+        self._blocks = []
+
+    def before_query(self, execute: Any, sql: Any, params: Any, many: bool, context: Any) -> Any:
+        """Execute wrapper: any ORM query first ends the open COPY."""
+        self.pause()
+        return execute(sql, params, many, context)
+
+    # -- upserts --
+
     def flush(self) -> None:
+        self.pause()
         if not self.rows:
             return
         if self.postgres:
-            self._copy()
+            self._copy_staged()
         else:
             IntervalReading.objects.bulk_create(
                 [
@@ -509,7 +613,7 @@ class _ReadingSink:
         self.written += len(self.rows)
         self.rows = []
 
-    def _copy(self) -> None:
+    def _copy_staged(self) -> None:
         table = connection.ops.quote_name(IntervalReading._meta.db_table)
         columns = ", ".join(self._columns)
         with connection.cursor() as cursor:
@@ -531,6 +635,22 @@ class _ReadingSink:
                 "cost = EXCLUDED.cost, quality = EXCLUDED.quality, tou = EXCLUDED.tou"
             )
             raw.execute("TRUNCATE import_reading_stage")
+
+
+def _defer_reading_fk() -> bool:
+    """Make sure the readings' foreign keys to their block are deferred in this transaction; False if they cannot be."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname, condeferrable FROM pg_constraint WHERE contype = 'f' "
+            "AND conrelid = %s::regclass AND confrelid = %s::regclass",
+            [IntervalReading._meta.db_table, IntervalBlock._meta.db_table],
+        )
+        constraints = cursor.fetchall()
+        if not constraints or not all(deferrable for _name, deferrable in constraints):
+            return False
+        names = ", ".join(connection.ops.quote_name(name) for name, _deferrable in constraints)
+        cursor.execute(f"SET CONSTRAINTS {names} DEFERRED")
+    return True
 
 
 def _stamp(entry: Entry) -> dict[str, Any]:
@@ -639,8 +759,29 @@ class _Applier:
             if p.reading_type_uuid:
                 self.fk_reading_type.append((pk, p.reading_type_uuid))
         elif kind == "IntervalBlock":
+            if not isinstance(content, espi_content.IntervalBlockContent):
+                raise ImportFailed(f"the feed changed between plan and apply (entry #{entry.index})")
             up = self.usage_point_id(p)
             mr = self.meter_reading_id(p.meter_reading_uuid, up)
+            if self.sink.streaming and p.existing_id is None and p.uuid not in self.ids:
+                pk = self.sink.new_block_id()
+                self.sink.add_new_block(
+                    (
+                        pk,
+                        new_public_id(),
+                        p.uuid,
+                        stamp["title"],
+                        stamp["published"],
+                        stamp["updated"],
+                        content.start,
+                        content.duration,
+                        mr,
+                    ),
+                    content.readings,
+                )
+                self.ids[p.uuid] = pk
+                self._count("IntervalBlock", True)
+                return
             pk = self._upsert(
                 IntervalBlock,
                 p,
@@ -692,6 +833,41 @@ class _Applier:
                 UsagePoint.objects.filter(pk=pk).update(local_time_parameters_id=ltp)
 
 
+def _apply_entries(
+    source: Any,
+    plan: ImportPlan,
+    accepted: set[int],
+    applier: _Applier,
+    max_bytes: int | None,
+    progress: Callable[[ImportProgress], None] | None,
+) -> int:
+    """Read the feed again and apply the accepted entries; return how many were applied."""
+    by_index = {p.index: p for p in plan.entries}
+    accepted_ids = {by_index[index].atom_id for index in accepted}
+
+    def select(kind: str, atom_id: str, links: Any) -> bool:
+        # Only accepted entries need their content parsed again.
+        return atom_id in accepted_ids
+
+    entries = 0
+    try:
+        for entry, opened in _entries(source, lenient=plan.lenient, max_bytes=max_bytes, validator=None, select=select):
+            p = by_index.get(entry.index)
+            if p is None or p.uuid != entry.uuid or p.kind != entry.kind:
+                raise ImportFailed(f"the feed changed between plan and apply (entry #{entry.index})")
+            if entry.index in accepted:
+                applier.apply(p, entry)
+                entries += 1
+                if progress and entries % 500 == 0:
+                    read = opened.counter.count if opened.counter else opened.size
+                    progress(
+                        ImportProgress(entries=entries, readings=applier.sink.count, bytes_read=read, phase="apply")
+                    )
+    except EspiError as exc:
+        raise ImportFailed(f"the feed could not be read again: {exc}") from exc
+    return entries
+
+
 def import_apply(
     *,
     source: bytes | str | os.PathLike[str] | IO[bytes],
@@ -715,37 +891,18 @@ def import_apply(
         if index not in by_index or by_index[index].status != OK:
             raise ImportFailed(f"entry #{index} was not planned as importable")
     applier = _Applier(plan, customer)
-    entries = 0
-    accepted_ids = {by_index[index].atom_id for index in accepted}
-
-    def select(kind: str, atom_id: str, links: Any) -> bool:
-        # Only accepted entries need their content parsed again.
-        return atom_id in accepted_ids
 
     with transaction.atomic():
+        sink = applier.sink
+        sink.start()
         try:
-            for entry, opened in _entries(
-                source, lenient=plan.lenient, max_bytes=max_bytes, validator=None, select=select
-            ):
-                p = by_index.get(entry.index)
-                if p is None or p.uuid != entry.uuid or p.kind != entry.kind:
-                    raise ImportFailed(f"the feed changed between plan and apply (entry #{entry.index})")
-                if entry.index in accepted:
-                    applier.apply(p, entry)
-                    entries += 1
-                    if progress and entries % 500 == 0:
-                        read = opened.counter.count if opened.counter else opened.size
-                        progress(
-                            ImportProgress(
-                                entries=entries,
-                                readings=applier.sink.written + len(applier.sink.rows),
-                                bytes_read=read,
-                                phase="apply",
-                            )
-                        )
-        except EspiError as exc:
-            raise ImportFailed(f"the feed could not be read again: {exc}") from exc
-        applier.finish()
+            # While new blocks' readings stream in a COPY, any other query first ends the COPY.
+            with connection.execute_wrapper(sink.before_query) if sink.streaming else nullcontext():
+                entries = _apply_entries(source, plan, accepted, applier, max_bytes, progress)
+                applier.finish()
+        except BaseException:
+            sink.abort()
+            raise
         usage_point_ids = sorted(
             {p.usage_point_id for p in plan.entries if p.usage_point_id} | set(applier.new_usage_points.values())
         )
@@ -755,10 +912,10 @@ def import_apply(
             actor_client=actor_client,
             customer=customer,
             object_type="Feed",
-            summary=f"Imported {entries} entries and {applier.sink.written} readings",
+            summary=f"Imported {entries} entries and {sink.written} readings",
             detail={
                 "entries": entries,
-                "readings": applier.sink.written,
+                "readings": sink.written,
                 "created": applier.created,
                 "updated": applier.updated,
                 "rejected": [
@@ -768,11 +925,9 @@ def import_apply(
             },
         )
     if progress:
-        progress(
-            ImportProgress(entries=entries, readings=applier.sink.written, bytes_read=plan.bytes_read, phase="done")
-        )
+        progress(ImportProgress(entries=entries, readings=sink.written, bytes_read=plan.bytes_read, phase="done"))
     return ImportResult(
-        created=applier.created, updated=applier.updated, readings=applier.sink.written, usage_point_ids=usage_point_ids
+        created=applier.created, updated=applier.updated, readings=sink.written, usage_point_ids=usage_point_ids
     )
 
 

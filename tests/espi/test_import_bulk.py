@@ -1,0 +1,98 @@
+"""Bulk import paths: new blocks streamed by COPY (PostgreSQL), re-import upserts, a failed apply leaves nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from bench.gen import write_feed
+from custodian.espi.content import IntervalBlockSummary
+from custodian.espi.parser import iter_entries
+from custodian.espi.validate import EntryValidator
+from custodian.imports import CustomerUsagePoints, ImportFailed, import_apply, import_plan
+from custodian.models import IntervalBlock, IntervalReading, MeterReading
+
+
+@pytest.fixture
+def feed(tmp_path: Path) -> Path:
+    path = tmp_path / "feed.xml"
+    write_feed(path, usage_points=2, days=3, tag="bulk")
+    return path
+
+
+def _expected(path: Path) -> dict[str, list[tuple]]:
+    """atom id -> readings as the reader sees them."""
+    return {entry.atom_id: entry.content.readings for entry in iter_entries(path) if entry.kind == "IntervalBlock"}
+
+
+def _stored() -> dict[str, list[tuple]]:
+    out: dict[str, list[tuple]] = {}
+    for block in IntervalBlock.objects.all():
+        rows = block.readings.order_by("start").values_list("start", "duration", "value", "cost", "quality", "tou")
+        out[f"urn:uuid:{str(block.uuid).upper()}"] = list(rows)
+    return out
+
+
+def _import(path: Path, customer):
+    plan = import_plan(source=path, resolver=CustomerUsagePoints(customer))
+    assert not plan.rejected, plan.rejected[0].describe()
+    return plan, import_apply(source=path, plan=plan, accept=plan.ok_indexes, customer=customer)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_import_then_reimport_gives_the_readings_of_the_feed(feed, customer):
+    expected = _expected(feed)
+    plan, result = _import(feed, customer)
+    assert result.readings == plan.readings == 2 * 3 * 96
+    assert result.created == {"UsagePoint": 2, "MeterReading": 2, "ReadingType": 1, "IntervalBlock": 6}
+    assert _stored() == expected
+    blocks = dict(IntervalBlock.objects.values_list("uuid", "pk"))
+    # A second import updates the same rows in place.
+    plan, result = _import(feed, customer)
+    assert result.readings == 576 and result.updated["IntervalBlock"] == 6 and "IntervalBlock" not in result.created
+    assert dict(IntervalBlock.objects.values_list("uuid", "pk")) == blocks
+    assert _stored() == expected
+    assert IntervalReading.objects.count() == 576
+    assert all(len(pk) == 16 for pk in IntervalBlock.objects.values_list("public_id", flat=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_feed_changed_between_plan_and_apply_writes_nothing(feed, tmp_path, customer):
+    plan = import_plan(source=feed, resolver=CustomerUsagePoints(customer))
+    data = feed.read_bytes()
+    last = data.rindex(b"<id>urn:uuid:")
+    changed = tmp_path / "changed.xml"
+    # The last block gets another id: the apply has streamed the earlier blocks when it finds out.
+    changed.write_bytes(data[: last + 13] + b"00000000-0000-0000-0000-000000000000" + data[last + 13 + 36 :])
+    with pytest.raises(ImportFailed, match="changed between plan and apply"):
+        import_apply(source=changed, plan=plan, accept=plan.ok_indexes, customer=customer)
+    assert not IntervalReading.objects.exists() and not IntervalBlock.objects.exists()
+    assert not MeterReading.objects.exists()
+    with connection.cursor() as cursor:  # the connection is usable again
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
+
+
+def test_the_plan_summarises_blocks_without_reading_tuples(feed):
+    blocks = [
+        entry.content
+        for entry in iter_entries(feed, validator=EntryValidator(), block_readings=False)
+        if entry.kind == "IntervalBlock"
+    ]
+    assert len(blocks) == 6
+    assert all(isinstance(b, IntervalBlockSummary) and b.reading_count == 96 for b in blocks)
+    assert not any(b.duplicate_starts for b in blocks)
+
+
+@pytest.mark.django_db
+def test_the_plan_rejects_a_block_with_two_readings_at_one_start(feed, customer):
+    data = feed.read_bytes()
+    first = data.index(b"<start>1672531200</start>", data.index(b"<IntervalReading>"))
+    # The second reading of the first block gets the start of the first one.
+    second = data.index(b"<start>1672532100</start>")
+    assert first < second
+    data = data[:second] + b"<start>1672531200</start>" + data[second + len(b"<start>1672532100</start>") :]
+    plan = import_plan(source=data, resolver=CustomerUsagePoints(customer))
+    assert [p.reason for p in plan.rejected] == ["two readings of the block have the same start"]
