@@ -62,7 +62,9 @@ SAFE_PARSER_OPTIONS: MappingProxyType[str, Any] = MappingProxyType(
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 DEFAULT_MAX_DEPTH = 64
 DEFAULT_MAX_TEXT_BYTES = 64 * 1024
-CHUNK_SIZE = 256 * 1024
+# Each chunk is parsed into a tree before its entries are handed out and cleared: 64 KiB keeps that
+# tree under ~1 MB (256 KiB cost ~13 MB more peak RSS for the same speed).
+CHUNK_SIZE = 64 * 1024
 
 _FEED = f"{{{ATOM}}}feed"
 _ENTRY = f"{{{ATOM}}}entry"
