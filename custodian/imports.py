@@ -13,6 +13,7 @@ Interval readings go in bulk: PostgreSQL ``COPY`` into a temp staging table, the
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
@@ -237,8 +238,15 @@ def _entries(
             yield entry, opened
 
 
+def _intern(value: str | None) -> str | None:
+    # Plans are kept for every entry of a feed: kinds and usage point / meter reading ids repeat.
+    return sys.intern(value) if value is not None else None
+
+
 def _plan_entry(entry: Entry, seen: set[UUID]) -> EntryPlan:
-    plan = EntryPlan(index=entry.index, line=entry.line, atom_id=entry.atom_id, kind=entry.kind, uuid=entry.uuid)
+    plan = EntryPlan(
+        index=entry.index, line=entry.line, atom_id=entry.atom_id, kind=_intern(entry.kind), uuid=entry.uuid
+    )
     if entry.kind is None or not entry.is_espi or entry.kind not in espi_content.SUPPORTED_KINDS:
         plan.reject(UNSUPPORTED, f"{entry.kind or 'an entry without content'} cannot be imported")
     if entry.uuid is None:
@@ -259,9 +267,9 @@ def _plan_entry(entry: Entry, seen: set[UUID]) -> EntryPlan:
         plan.reject(INVALID, "the content could not be read")
     ids = href_ids(entry.up_href)
     ids.update(href_ids(entry.self_href))
-    plan.usage_point_ref = ids.get("UsagePoint")
+    plan.usage_point_ref = _intern(ids.get("UsagePoint"))
     if entry.kind == "IntervalBlock":
-        plan.meter_reading_ref = ids.get("MeterReading")
+        plan.meter_reading_ref = _intern(ids.get("MeterReading"))
         block = entry.content
         if isinstance(block, espi_content.IntervalBlockSummary):
             plan.readings = block.reading_count
@@ -675,7 +683,8 @@ class _Applier:
         bucket = self.created if created else self.updated
         bucket[kind] = bucket.get(kind, 0) + 1
 
-    def usage_point_id(self, p: EntryPlan) -> int:
+    def usage_point_id(self, p: EntryPlan, fields: dict[str, Any] | None = None) -> int:
+        """Return our usage point for the entry, creating it (with ``fields``, if given) the first time."""
         if p.usage_point_id is not None:
             return p.usage_point_id
         ref = p.usage_point_ref or ""
@@ -683,7 +692,7 @@ class _Applier:
             target = self.plan.usage_points[ref]
             if self.customer is None:
                 raise ImportFailed("creating usage points needs a customer")
-            up = UsagePoint.objects.create(customer=self.customer, uuid=target.uuid, title="")
+            up = UsagePoint.objects.create(customer=self.customer, uuid=target.uuid, **(fields or {"title": ""}))
             self.new_usage_points[ref] = up.pk
             self.ids[up.uuid] = up.pk
             self._count("UsagePoint", True)
@@ -727,6 +736,13 @@ class _Applier:
                 "content": (entry.content_xml or b"").decode(),
             }
             if p.creates_usage_point:
+                ref = p.usage_point_ref or ""
+                if ref not in self.new_usage_points and self.plan.usage_points[ref].uuid == p.uuid:
+                    # First sight of this usage point: one INSERT with its fields, no UPDATE after.
+                    pk = self.usage_point_id(p, fields)
+                    if p.local_time_parameters_uuid:
+                        self.fk_ltp.append((pk, p.local_time_parameters_uuid))
+                    return
                 # The row may exist already (an earlier entry needed it): this entry fills it in.
                 p.existing_id = self.usage_point_id(p)
             owner = {"customer": self.customer} if self.customer else {}
