@@ -771,8 +771,11 @@ class _Applier:
             self._upsert(ReadingType, p, {**stamp, **fields, "content": (entry.content_xml or b"").decode()}, {})
         elif kind == "MeterReading":
             up = self.usage_point_id(p)
-            pk = self._upsert(MeterReading, p, stamp, {"usage_point_id": up})
-            if p.reading_type_uuid:
+            rt = self.ids.get(p.reading_type_uuid) if p.reading_type_uuid else None
+            # A ReadingType this import wrote already is set right away; others are resolved in finish().
+            fields = {**stamp, "reading_type_id": rt} if rt else stamp
+            pk = self._upsert(MeterReading, p, fields, {"usage_point_id": up})
+            if p.reading_type_uuid and not rt:
                 self.fk_reading_type.append((pk, p.reading_type_uuid))
         elif kind == "IntervalBlock":
             if not isinstance(content, espi_content.IntervalBlockContent):
@@ -836,17 +839,28 @@ class _Applier:
 
     def finish(self) -> None:
         self.sink.flush()
-        for pk, rt_uuid in self.fk_reading_type:
+        # One UPDATE per shared resource (and 500 rows), not one per meter reading / usage point.
+        for rt_uuid, pks in _grouped(self.fk_reading_type).items():
             rt = self.ids.get(rt_uuid) or ReadingType.objects.filter(uuid=rt_uuid).values_list("pk", flat=True).first()
             if rt:
-                MeterReading.objects.filter(pk=pk).update(reading_type_id=rt)
-        for pk, ltp_uuid in self.fk_ltp:
+                for start in range(0, len(pks), 500):
+                    MeterReading.objects.filter(pk__in=pks[start : start + 500]).update(reading_type_id=rt)
+        for ltp_uuid, pks in _grouped(self.fk_ltp).items():
             ltp = (
                 self.ids.get(ltp_uuid)
                 or LocalTimeParameters.objects.filter(uuid=ltp_uuid).values_list("pk", flat=True).first()
             )
             if ltp:
-                UsagePoint.objects.filter(pk=pk).update(local_time_parameters_id=ltp)
+                for start in range(0, len(pks), 500):
+                    UsagePoint.objects.filter(pk__in=pks[start : start + 500]).update(local_time_parameters_id=ltp)
+
+
+def _grouped(pairs: list[tuple[int, UUID]]) -> dict[UUID, list[int]]:
+    """Return uuid -> pks from (pk, uuid) pairs."""
+    out: dict[UUID, list[int]] = {}
+    for pk, uuid in pairs:
+        out.setdefault(uuid, []).append(pk)
+    return out
 
 
 def _apply_entries(

@@ -48,6 +48,7 @@ def test_import_then_reimport_gives_the_readings_of_the_feed(feed, customer):
     assert result.readings == plan.readings == 2 * 3 * 96
     assert result.created == {"UsagePoint": 2, "MeterReading": 2, "ReadingType": 1, "IntervalBlock": 6}
     assert _stored() == expected
+    assert MeterReading.objects.filter(reading_type__isnull=False).count() == 2
     blocks = dict(IntervalBlock.objects.values_list("uuid", "pk"))
     # A second import updates the same rows in place.
     plan, result = _import(feed, customer)
