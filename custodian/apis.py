@@ -7,12 +7,13 @@ window) is the same 404. Collections are Atom feeds, members standalone Atom ent
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from custodian import reach as reach_selectors
-from custodian.atom_http import atom_stream, feed_uuid, query_params
+from custodian.atom_http import ATOM_CONTENT_TYPE, atom_stream, feed_uuid, query_params
 from custodian.espi import writer
 from custodian.exceptions import NotFound
 from custodian.feed_entries import (
@@ -190,12 +191,18 @@ class IntervalBlockApi(_ResourceApi):
             base=espi_resource_base(),
             only_public_id=interval_block_id,
         )
-        # Look before streaming: a block outside the window must be a 404, not an empty 200.
-        entry = next(entries, None)
-        if entry is None:
-            raise NotFound(NOT_FOUND)
+        # Look before answering: a block outside the window must be a 404, not an empty 200. One
+        # block is bounded (a day or a billing period of readings), so it is written whole and the
+        # cursors are closed here, not left to the garbage collector mid-way through another query.
+        try:
+            entry = next(entries, None)
+            if entry is None:
+                raise NotFound(NOT_FOUND)
+            body = b"".join(writer.entry_chunks(entry, standalone=True))
+        finally:
+            entries.close()
         _read(request, grant)
-        return _entry(entry)
+        return HttpResponse(body, content_type=ATOM_CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
 
 class _SharedResourceApi(_ResourceApi):

@@ -99,11 +99,24 @@ def bearer(token: str) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
 
-def body_of(response) -> bytes:
-    """Read a (streamed or plain) response body."""
+def fetch(client, path: str, token: str | None = None, **query):
+    """GET ``path`` and read the whole body at once, as a WSGI server would.
+
+    A streamed response left half-read keeps its server-side cursors open until the garbage
+    collector finds it, possibly in the middle of another query on the same connection; read to
+    the end, the test client closes it (without closing the test's database connection).
+    """
+    response = client.get(path, query, **(bearer(token) if token else {}))
     if getattr(response, "streaming", False):
-        return b"".join(response.streaming_content)
-    return response.content
+        response.body = b"".join(response.streaming_content)
+    else:
+        response.body = response.content
+    return response
+
+
+def body_of(response) -> bytes:
+    """Return a body read by :func:`fetch`."""
+    return response.body
 
 
 def assert_valid(data: bytes) -> None:

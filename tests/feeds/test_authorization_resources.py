@@ -7,13 +7,13 @@ import pytest
 from custodian.espi.namespaces import ESPI
 from grants.models import Grant, ThirdParty
 from tests import factories
-from tests.feeds.conftest import NS, RESOURCE, Feed, assert_valid, bearer, body_of, client_token_for
+from tests.feeds.conftest import NS, RESOURCE, Feed, assert_valid, body_of, client_token_for, fetch
 
 pytestmark = pytest.mark.django_db
 
 
 def get(client, path: str, token: str | None = None):
-    return client.get(f"{RESOURCE}/{path}", **(bearer(token) if token else {}))
+    return fetch(client, f"{RESOURCE}/{path}", token)
 
 
 def test_application_information_is_the_third_partys_own_and_never_holds_a_secret(client, db):

@@ -20,6 +20,7 @@ from tests.feeds.conftest import (
     bearer,
     body_of,
     client_token_for,
+    fetch,
     make_point_with_data,
     midnight_today,
 )
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.django_db
 
 
 def get_feed(client, path: str, token: str, **query):
-    return client.get(f"{RESOURCE}/{path}", query, **bearer(token))
+    return fetch(client, f"{RESOURCE}/{path}", token, **query)
 
 
 # ---- Batch/Subscription -------------------------------------------------------------------------

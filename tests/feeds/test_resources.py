@@ -6,13 +6,13 @@ import pytest
 
 from custodian.models import AuditEvent, IntervalBlock, LocalTimeParameters, MeterReading, ReadingType
 from tests import factories
-from tests.feeds.conftest import DAY, RESOURCE, Feed, access_token_for, assert_valid, bearer, body_of
+from tests.feeds.conftest import DAY, RESOURCE, Feed, access_token_for, assert_valid, body_of, fetch
 
 pytestmark = pytest.mark.django_db
 
 
 def get(client, path: str, token: str, **query):
-    return client.get(f"{RESOURCE}/{path}", query, **bearer(token))
+    return fetch(client, f"{RESOURCE}/{path}", token, **query)
 
 
 @pytest.fixture
