@@ -798,7 +798,8 @@ class _Applier:
                     ),
                     content.readings,
                 )
-                self.ids[p.uuid] = pk
+                # Not kept in self.ids: nothing refers to a block, and the plan admits each uuid once
+                # (the uuid's unique constraint would refuse a second row anyway).
                 self._count("IntervalBlock", True)
                 return
             pk = self._upsert(
