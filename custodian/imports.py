@@ -524,7 +524,9 @@ class _ReadingSink:
         self._copy: Any = None
         self._streamed = 0  # readings sent in the open COPY
         self._blocks: list[tuple[Any, ...]] = []  # new block rows not yet inserted
-        self._ids: list[int] = []  # block ids taken from the sequence, not used yet
+        self._objects: dict[Any, list[Any]] = {}  # model -> new rows (usage points, meter readings) not yet inserted
+        self._pools: dict[Any, list[int]] = {}  # model -> ids taken from its sequence, not used yet
+        self._pausing = False
 
     def start(self) -> None:
         """Call inside the transaction: decide whether new blocks' readings can be streamed."""
@@ -542,16 +544,26 @@ class _ReadingSink:
 
     # -- PostgreSQL streaming of new blocks --
 
-    def new_block_id(self) -> int:
-        if not self._ids:
+    def new_id(self, model: Any) -> int:
+        """Return an id for a new row of ``model`` from its identity sequence (taken ahead, 512 or 64 at a time)."""
+        pool = self._pools.setdefault(model, [])
+        if not pool:
             self.pause()
-            table = connection.ops.quote_name(IntervalBlock._meta.db_table)
+            table = connection.ops.quote_name(model._meta.db_table)
             with connection.cursor() as cursor:
                 cursor.cursor.execute(
-                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, 512]
+                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                    [table, 512 if model is IntervalBlock else 64],
                 )
-                self._ids = [row[0] for row in cursor.cursor.fetchall()][::-1]
-        return self._ids.pop()
+                pool.extend(row[0] for row in reversed(cursor.cursor.fetchall()))
+        return pool.pop()
+
+    def new_block_id(self) -> int:
+        return self.new_id(IntervalBlock)
+
+    def add_object(self, obj: Any) -> None:
+        """Queue a new model instance (its pk from ``new_id``): inserted with the next pause, before any other query."""
+        self._objects.setdefault(type(obj), []).append(obj)
 
     def add_new_block(self, row: tuple[Any, ...], readings: Iterable[espi_content.Reading]) -> None:
         """Queue a new block's row (``_block_columns``) and stream its readings."""
@@ -571,12 +583,21 @@ class _ReadingSink:
         self._streamed += n
 
     def pause(self) -> None:
-        """End the open COPY (the server finishes it) and insert the queued block rows."""
+        """End the open COPY (the server finishes it), then insert the queued rows: objects, then blocks."""
+        if self._pausing:
+            return  # the bulk_create below goes through before_query
         if self._copy is not None:
             cm, self._copy_cm, self._copy = self._copy_cm, None, None
             cm.__exit__(None, None, None)
             self.written += self._streamed
             self._streamed = 0
+        self._pausing = True
+        try:
+            objects, self._objects = self._objects, {}
+            for model, objs in objects.items():
+                model.objects.bulk_create(objs, batch_size=500)
+        finally:
+            self._pausing = False
         if self._blocks:
             table = connection.ops.quote_name(IntervalBlock._meta.db_table)
             columns = ", ".join(self._block_columns)
@@ -593,6 +614,7 @@ class _ReadingSink:
             with suppress(Exception):  # the original error is what the caller sees
                 cm.__exit__(type(error), error, None)
         self._blocks = []
+        self._objects = {}
 
     def before_query(self, execute: Any, sql: Any, params: Any, many: bool, context: Any) -> Any:
         """Execute wrapper: any ORM query first ends the open COPY."""
@@ -692,7 +714,13 @@ class _Applier:
             target = self.plan.usage_points[ref]
             if self.customer is None:
                 raise ImportFailed("creating usage points needs a customer")
-            up = UsagePoint.objects.create(customer=self.customer, uuid=target.uuid, **(fields or {"title": ""}))
+            up = UsagePoint(customer=self.customer, uuid=target.uuid, **(fields or {"title": ""}))
+            if self.sink.streaming:
+                # Inserted with the next pause of the readings COPY (in one bulk INSERT with the others).
+                up.pk = self.sink.new_id(UsagePoint)
+                self.sink.add_object(up)
+            else:
+                up.save(force_insert=True)
             self.new_usage_points[ref] = up.pk
             self.ids[up.uuid] = up.pk
             self._count("UsagePoint", True)
@@ -708,6 +736,11 @@ class _Applier:
                 raise ImportFailed(f"{p.describe()}: the stored resource changed owner during the import")
             if not fresh:
                 self._count(p.kind or "", False)
+        elif model is MeterReading and self.sink.streaming:
+            # Inserted with the next pause of the readings COPY (in one bulk INSERT with the others).
+            pk = self.sink.new_id(model)
+            self.sink.add_object(model(pk=pk, uuid=p.uuid, **owner, **fields))
+            self._count(p.kind or "", True)
         else:
             pk = model.objects.create(uuid=p.uuid, **owner, **fields).pk
             self._count(p.kind or "", True)

@@ -12,7 +12,7 @@ from custodian.espi.content import IntervalBlockSummary
 from custodian.espi.parser import iter_entries
 from custodian.espi.validate import EntryValidator
 from custodian.imports import CustomerUsagePoints, ImportFailed, import_apply, import_plan
-from custodian.models import IntervalBlock, IntervalReading, MeterReading
+from custodian.models import IntervalBlock, IntervalReading, MeterReading, UsagePoint
 
 
 @pytest.fixture
@@ -97,3 +97,27 @@ def test_the_plan_rejects_a_block_with_two_readings_at_one_start(feed, customer)
     data = data[:second] + b"<start>1672531200</start>" + data[second + len(b"<start>1672532100</start>") :]
     plan = import_plan(source=data, resolver=CustomerUsagePoints(customer))
     assert [p.reason for p in plan.rejected] == ["two readings of the block have the same start"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_blocks_before_their_meter_reading_and_usage_point_entries(feed, tmp_path, customer):
+    data = feed.read_bytes()
+    head, *entries = data.split(b"\t<entry>")
+    tail = entries[-1][entries[-1].index(b"</entry>") + len(b"</entry>\n") :]
+    entries[-1] = entries[-1][: len(entries[-1]) - len(tail)]
+    # ReadingType, then per usage point: UsagePoint, MeterReading, 3 blocks. Put the blocks first,
+    # then the meter reading, then the usage point.
+    rt, rest = entries[0], entries[1:]
+    reordered = [rt]
+    for i in range(0, len(rest), 5):
+        up, mr, *blocks = rest[i : i + 5]
+        reordered += [*blocks, mr, up]
+    changed = tmp_path / "reordered.xml"
+    changed.write_bytes(head + b"".join(b"\t<entry>" + e for e in reordered) + tail)
+    expected = _expected(feed)
+    plan, result = _import(changed, customer)
+    assert result.readings == 576
+    assert result.created == {"UsagePoint": 2, "MeterReading": 2, "ReadingType": 1, "IntervalBlock": 6}
+    assert _stored() == expected
+    assert UsagePoint.objects.filter(customer=customer, status=1).count() == 2
+    assert MeterReading.objects.filter(reading_type__isnull=False).count() == 2
