@@ -62,7 +62,7 @@ def _meter_reading(point: UsagePoint, meter_reading_id: str) -> MeterReading:
 
 
 def _read(request, grant: Grant) -> None:
-    data_read_record(grants=[grant], client=grant.third_party, path=request.get_full_path())
+    data_read_record(grants=[grant], client=request.auth.application, path=request.get_full_path())
 
 
 def _feed(*, path: str, title: str, entries, kind: str):
@@ -85,7 +85,7 @@ def _entry(entry: writer.AtomEntry):
 
 class _ResourceApi(APIView):
     authentication_classes = [EspiBearerAuthentication]
-    permission_classes = [HasGrantAccessToken]
+    permission_classes = [HasGrantAccessToken | IsCustodianClientToken]
     renderer_classes = [JSONRenderer]  # errors are JSON; Atom bypasses renderers
 
 

@@ -89,8 +89,16 @@ def request_third_party(request) -> ThirdParty:
 def grant_for_subscription(request, subscription_id: str) -> Grant:
     """Return the token's grant if it is Subscription ``subscription_id`` (whole-string match), else 404.
 
+    The back-office (custodian) token reads any active grant's subscription.
+
     "Not yours" and "does not exist" are the same 404 (PRODUCT "Bad input").
     """
+    if request_token_kind(request) == selectors.TOKEN_KIND_CUSTODIAN:
+        # The utility's back-office token reads everything, read-only (PRODUCT "Tokens").
+        grant = selectors.grant_get_by_subscription(subscription_id=subscription_id)
+        if grant is None:
+            raise NotFound("No such subscription.")
+        return grant
     grant = request_grant(request)
     if grant.subscription_id != subscription_id:
         raise NotFound("No such subscription.")

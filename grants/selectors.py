@@ -289,3 +289,13 @@ def third_party_get_in_production(*, public_id: str) -> ThirdParty:
         return third_party_list_in_production().get(public_id=public_id)
     except ThirdParty.DoesNotExist:
         raise NotFound("No such Third Party.") from None
+
+
+def grant_get_by_subscription(*, subscription_id: str) -> Grant | None:
+    """Return the active grant whose Subscription id is exactly ``subscription_id``, or None."""
+    return (
+        grant_active_list()
+        .select_related("third_party", "bulk_user", "customer")
+        .filter(subscription_id__exact=subscription_id)
+        .first()
+    )

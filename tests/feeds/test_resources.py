@@ -115,7 +115,22 @@ def test_a_block_older_than_the_history_length_is_404(client, world):
 
 def test_a_client_token_cannot_use_subscription_resources(client, world, alice):
     assert get(client, f"{alice['sub']}/UsagePoint", world["client"]).status_code == 403
-    assert get(client, f"{alice['sub']}/UsagePoint", world["custodian_token"]).status_code == 403
+
+
+def test_the_back_office_token_reads_subscription_resources_read_only(client, world, alice):
+    """PRODUCT: the custodian token reaches everything read-only."""
+    response = get(client, f"{alice['sub']}/UsagePoint", world["custodian_token"])
+    assert response.status_code == 200
+    assert Feed.of(body_of(response)).kinds() == ["UsagePoint"] * len(
+        Feed.of(body_of(get(client, f"{alice['sub']}/UsagePoint", alice["token"]))).kinds()
+    )
+    assert get(client, f"{alice['sub']}x/UsagePoint", world["custodian_token"]).status_code == 404
+    assert (
+        client.post(
+            f"/espi/1_1/resource/{alice['sub']}/UsagePoint", HTTP_AUTHORIZATION=f"Bearer {world['custodian_token']}"
+        ).status_code
+        == 405
+    )
 
 
 def test_reading_type_and_local_time_parameters_only_if_the_grants_data_uses_them(client, world, alice):
