@@ -18,6 +18,21 @@ def is_postgres() -> bool:
 requires_postgres = pytest.mark.skipif(not is_postgres(), reason="needs PostgreSQL: CI runs it with DATABASE_URL set")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_stray_connections(django_db_setup, django_db_blocker):
+    """Before the test database is dropped, end sessions that threads and subprocesses left open."""
+    yield
+    if not is_postgres():
+        return
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
