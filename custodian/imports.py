@@ -396,7 +396,9 @@ def _resolve(plan: ImportPlan, resolver: UsagePointResolver) -> None:
         declared_uuid = declared.get(ref)
         stored = existing.get(declared_uuid) if declared_uuid else None
         if stored and stored[0] == "UsagePoint":
-            target = UsagePointTarget(ref=ref, usage_point_id=stored[1], uuid=declared_uuid)
+            # Another owner's usage point is no target at all: its children must not follow it there.
+            allowed = resolver.allows(usage_point_id=stored[1])
+            target = UsagePointTarget(ref=ref, usage_point_id=stored[1], uuid=declared_uuid) if allowed else None
         else:
             target = resolver.resolve(ref=ref, declared_uuid=declared_uuid)
         if target is not None:

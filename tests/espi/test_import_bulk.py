@@ -121,3 +121,28 @@ def test_blocks_before_their_meter_reading_and_usage_point_entries(feed, tmp_pat
     assert _stored() == expected
     assert UsagePoint.objects.filter(customer=customer, status=1).count() == 2
     assert MeterReading.objects.filter(reading_type__isnull=False).count() == 2
+
+
+def _usage_point_atom_id(path: Path) -> str:
+    return next(entry.atom_id for entry in iter_entries(path) if entry.kind == "UsagePoint")
+
+
+@pytest.mark.django_db
+def test_children_never_follow_a_usage_point_id_into_another_customers_data(tmp_path, customer, other_customer):
+    """A feed declaring another customer's usage point uuid places nothing under it, children included."""
+    theirs, mine = tmp_path / "theirs.xml", tmp_path / "mine.xml"
+    write_feed(theirs, usage_points=1, days=1, tag="theirs")
+    write_feed(mine, usage_points=1, days=1, tag="mine")
+    _import(theirs, other_customer)
+    foreign = UsagePoint.objects.get(customer=other_customer)
+    before = (MeterReading.objects.count(), IntervalBlock.objects.count(), IntervalReading.objects.count())
+    hijack = mine.read_bytes().replace(_usage_point_atom_id(mine).encode(), _usage_point_atom_id(theirs).encode())
+    mine.write_bytes(hijack)
+
+    plan = import_plan(source=mine, resolver=CustomerUsagePoints(customer))
+    assert plan.rejected
+    assert all(p.usage_point_id != foreign.pk for p in plan.entries if p.status == "ok")
+    import_apply(source=mine, plan=plan, accept=plan.ok_indexes, customer=customer)
+    assert (MeterReading.objects.count(), IntervalBlock.objects.count(), IntervalReading.objects.count()) == before
+    assert not MeterReading.objects.filter(usage_point__customer=customer).exists()
+    assert MeterReading.objects.filter(usage_point=foreign).count() == 1
