@@ -19,7 +19,7 @@ from custodian.atom_http import atom_stream, feed_uuid, query_params
 from custodian.espi import writer
 from custodian.espi.parser import Link
 from custodian.exceptions import NotFound
-from custodian.feed_entries import usage_point_tree_entries
+from custodian.feed_entries import customer_feed_chunks, usage_point_tree_entries
 from custodian.feed_params import parse_feed_params
 from custodian.models import RetailCustomer
 from custodian.services_reads import customer_data_read_record, data_read_record
@@ -116,16 +116,4 @@ class RetailCustomerFeedApi(_FeedApi):
             raise NotFound("No such retail customer.")
         params = parse_feed_params(query=query_params(request))
         customer_data_read_record(customer=customer, client=request_third_party(request), path=request.get_full_path())
-        base = espi_resource_base()
-        paths = writer.ResourcePaths(base=base)
-        return atom_stream(
-            writer.feed_chunks(
-                feed_uuid=feed_uuid(f"Batch/RetailCustomer/{customer.public_id}/UsagePoint"),
-                title=f"Green Button data, RetailCustomer {customer.public_id}",
-                updated=timezone.now(),
-                links=[paths.feed_self("Batch", "RetailCustomer", customer.public_id, "UsagePoint")],
-                entries=usage_point_tree_entries(
-                    reaches=reach_selectors.reach_for_customer(customer=customer), params=params, base=base
-                ),
-            )
-        )
+        return atom_stream(customer_feed_chunks(customer=customer, base=espi_resource_base(), params=params))

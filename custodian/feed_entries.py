@@ -20,7 +20,9 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 
 from django.db.models import F, Q, QuerySet
+from django.utils import timezone
 
+from custodian.atom_http import feed_uuid
 from custodian.espi import writer
 from custodian.espi.content import (
     LocalTimeParametersContent,
@@ -37,10 +39,11 @@ from custodian.models import (
     LocalTimeParameters,
     MeterReading,
     ReadingType,
+    RetailCustomer,
     UsagePoint,
     UsageSummary,
 )
-from custodian.reach import KIND_INTERVAL, KIND_QUALITY, KIND_SUMMARY, UsagePointReach, Window
+from custodian.reach import KIND_INTERVAL, KIND_QUALITY, KIND_SUMMARY, UsagePointReach, Window, reach_for_customer
 
 READING_CHUNK = 5000
 ROW_CHUNK = 500
@@ -357,3 +360,18 @@ def usage_point_entries(*, reaches: Iterable[UsagePointReach], base: str) -> Ite
     """Yield only the UsagePoint entries of the reached usage points (the ``UsagePoint`` collection)."""
     for usage_point, reach in _usage_points_in_chunks(reaches):
         yield usage_point_entry(usage_point=usage_point, reach=reach, base=base)
+
+
+def customer_feed_chunks(*, customer: RetailCustomer, base: str, params: FeedParams | None = None) -> Iterator[bytes]:
+    """Stream all of a customer's data as one Atom feed: the ``Batch/RetailCustomer/{id}/UsagePoint`` export."""
+    paths = writer.ResourcePaths(base=base)
+    path = f"Batch/RetailCustomer/{customer.public_id}/UsagePoint"
+    return writer.feed_chunks(
+        feed_uuid=feed_uuid(path),
+        title=f"Green Button data, RetailCustomer {customer.public_id}",
+        updated=timezone.now(),
+        links=[paths.feed_self(*path.split("/"))],
+        entries=usage_point_tree_entries(
+            reaches=reach_for_customer(customer=customer), params=params or FeedParams(), base=base
+        ),
+    )

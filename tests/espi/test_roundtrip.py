@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from custodian.espi.validate import validate_document
-from custodian.exports import customer_feed_chunks
+from custodian.feed_entries import customer_feed_chunks
 from custodian.imports import customer_feed_import
 from custodian.models import (
     AuditEvent,
@@ -20,6 +20,7 @@ from custodian.models import (
     UsagePoint,
     UsageSummary,
 )
+from grants.selectors import espi_resource_base
 from tests import factories
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,7 +105,7 @@ def test_sample_round_trip(name):
     assert before["usage_points"] and before["blocks"]
     assert AuditEvent.objects.filter(action=AuditEvent.Action.DATA_IMPORTED, customer=first).count() == 1
 
-    exported = b"".join(customer_feed_chunks(customer=first))
+    exported = b"".join(customer_feed_chunks(customer=first, base=espi_resource_base()))
     assert validate_document(exported, strict_links=True) == []
 
     # Importing the same file again changes nothing (upsert by uuid within the owner).
