@@ -14,14 +14,13 @@ from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
+from batch import selectors as batch_selectors
 from custodian import reach as reach_selectors
 from custodian.atom_http import atom_stream, feed_uuid, query_params
 from custodian.espi import writer
 from custodian.espi.parser import Link
-from custodian.exceptions import NotFound
 from custodian.feed_entries import customer_feed_chunks, usage_point_tree_entries
 from custodian.feed_params import parse_feed_params
-from custodian.models import RetailCustomer
 from custodian.services_reads import customer_data_read_record, data_read_record
 from grants.permissions import (
     EspiBearerAuthentication,
@@ -111,9 +110,7 @@ class RetailCustomerFeedApi(_FeedApi):
     permission_classes = [IsCustodianClientToken]
 
     def get(self, request, retail_customer_id: str):
-        customer = RetailCustomer.objects.filter(public_id=retail_customer_id).first()
-        if customer is None:
-            raise NotFound("No such retail customer.")
+        customer = batch_selectors.retail_customer_get(public_id=retail_customer_id)
         params = parse_feed_params(query=query_params(request))
         customer_data_read_record(customer=customer, client=request_third_party(request), path=request.get_full_path())
         return atom_stream(customer_feed_chunks(customer=customer, base=espi_resource_base(), params=params))

@@ -13,7 +13,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from grants import selectors
-from grants.models import GrantUsagePoint
 from grants.permissions import (
     EspiBearerAuthentication,
     HasGrantAccessToken,
@@ -77,9 +76,7 @@ class TokenGrantApi(APIView):
                     "subscription_id": grant.subscription_id,
                     "bulk_id": grant.bulk_user.bulk_id if grant.bulk_user_id else None,
                     "usage_points": sorted(
-                        GrantUsagePoint.objects.filter(grant=grant, revoked_at__isnull=True).values_list(
-                            "usage_point__public_id", flat=True
-                        )
+                        selectors.grant_usage_points(grant=grant).values_list("public_id", flat=True)
                     ),
                 }
             )

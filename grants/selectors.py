@@ -299,3 +299,8 @@ def grant_get_by_subscription(*, subscription_id: str) -> Grant | None:
         .filter(subscription_id__exact=subscription_id)
         .first()
     )
+
+
+def third_party_get_by_client_id(*, client_id: str) -> ThirdParty | None:
+    """Return the Third Party (never a back-office client) with this OAuth client id, or None."""
+    return ThirdParty.objects.filter(client_id=client_id, role=ThirdParty.Role.THIRD_PARTY).first()

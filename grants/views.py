@@ -109,7 +109,9 @@ class ConsentView(AuthorizationView):
             scopes, credentials = self.validate_authorization_request(request)
         except OAuthToolkitError as error:
             return self.error_response(error, application=None)
-        application = ThirdParty.objects.get(client_id=credentials["client_id"])
+        application = selectors.third_party_get_by_client_id(client_id=credentials["client_id"])
+        if application is None:
+            return self._error_page("This application is not known or not accepting new grants.", status=400)
         try:
             customer = selectors.customer_for_user(user=request.user)
         except NotFound:
@@ -136,9 +138,7 @@ class ConsentView(AuthorizationView):
             return self._error_page("Only retail customers can share their data.", status=403)
         # The hidden fields can be tampered with: the client, its redirect URI and the scope are checked
         # again here (an error page, never a redirect), and oauthlib validates the whole request once more.
-        application = ThirdParty.objects.filter(
-            client_id=request.POST.get("client_id", ""), role=ThirdParty.Role.THIRD_PARTY
-        ).first()
+        application = selectors.third_party_get_by_client_id(client_id=request.POST.get("client_id", ""))
         if application is None or not application.is_usable(None):
             return self._error_page("This application is not known or not accepting new grants.", status=400)
         if not application.redirect_uri_allowed(request.POST.get("redirect_uri", "")):
