@@ -528,6 +528,8 @@ class _ReadingSink:
         self._blocks: list[tuple[Any, ...]] = []  # new block rows not yet inserted
         self._objects: dict[Any, list[Any]] = {}  # model -> new rows (usage points, meter readings) not yet inserted
         self._pools: dict[Any, list[int]] = {}  # model -> ids taken from its sequence, not used yet
+        # UPDATEs of rows that exist already, run at the next pause (a query each would end the COPY).
+        self._updates: list[tuple[Any, int, dict[str, Any], dict[str, Any], str]] = []
         self._pausing = False
 
     def start(self) -> None:
@@ -567,6 +569,10 @@ class _ReadingSink:
         """Queue a new model instance (its pk from ``new_id``): inserted with the next pause, before any other query."""
         self._objects.setdefault(type(obj), []).append(obj)
 
+    def add_update(self, model: Any, pk: int, owner: dict[str, Any], fields: dict[str, Any], what: str) -> None:
+        """Queue ``UPDATE model SET fields WHERE pk AND owner``: run with the next pause, before any other query."""
+        self._updates.append((model, pk, owner, fields, what))
+
     def add_new_block(self, row: tuple[Any, ...], readings: Iterable[espi_content.Reading]) -> None:
         """Queue a new block's row (``_block_columns``) and stream its readings."""
         self._blocks.append(row)
@@ -598,15 +604,20 @@ class _ReadingSink:
             objects, self._objects = self._objects, {}
             for model, objs in objects.items():
                 model.objects.bulk_create(objs, batch_size=500)
+            if self._blocks:
+                table = connection.ops.quote_name(IntervalBlock._meta.db_table)
+                columns = ", ".join(self._block_columns)
+                with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # noqa: S608 - fixed names
+                    for row in self._blocks:
+                        copy.write_row(row)
+                self._blocks = []
+            updates, self._updates = self._updates, []
+            for model, pk, owner, fields, what in updates:
+                # The owner filter makes the update a no-op if the row moved since the plan.
+                if not model.objects.filter(pk=pk, **owner).update(**fields):
+                    raise ImportFailed(f"{what}: the stored resource changed owner during the import")
         finally:
             self._pausing = False
-        if self._blocks:
-            table = connection.ops.quote_name(IntervalBlock._meta.db_table)
-            columns = ", ".join(self._block_columns)
-            with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # noqa: S608 - fixed names
-                for row in self._blocks:
-                    copy.write_row(row)
-            self._blocks = []
 
     def abort(self) -> None:
         """On an error: cancel the open COPY so that the transaction can roll back."""
@@ -617,6 +628,7 @@ class _ReadingSink:
                 cm.__exit__(type(error), error, None)
         self._blocks = []
         self._objects = {}
+        self._updates = []
 
     def before_query(self, execute: Any, sql: Any, params: Any, many: bool, context: Any) -> Any:
         """Execute wrapper: any ORM query first ends the open COPY."""
@@ -732,9 +744,12 @@ class _Applier:
         pk = p.existing_id or self.ids.get(p.uuid)
         fresh = p.creates_usage_point and model is UsagePoint
         if pk is not None:
-            # The owner filter makes the update a no-op if the row moved since the plan.
-            changed = model.objects.filter(pk=pk, **owner).update(**fields)
-            if not changed:
+            if self.sink.streaming:
+                # Run with the next pause of the readings COPY: one query per existing usage point would
+                # end the COPY each time (the server then finishes it while the reader waits).
+                self.sink.add_update(model, pk, owner, fields, p.describe())
+            elif not model.objects.filter(pk=pk, **owner).update(**fields):
+                # The owner filter makes the update a no-op if the row moved since the plan.
                 raise ImportFailed(f"{p.describe()}: the stored resource changed owner during the import")
             if not fresh:
                 self._count(p.kind or "", False)

@@ -146,3 +146,20 @@ def test_children_never_follow_a_usage_point_id_into_another_customers_data(tmp_
     assert (MeterReading.objects.count(), IntervalBlock.objects.count(), IntervalReading.objects.count()) == before
     assert not MeterReading.objects.filter(usage_point__customer=customer).exists()
     assert MeterReading.objects.filter(usage_point=foreign).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_usage_point_moved_to_another_owner_between_plan_and_apply_fails_the_import(feed, customer, other_customer):
+    """On PostgreSQL the UPDATE of an existing row waits for a pause of the COPY; it still refuses a moved row."""
+    _import(feed, customer)
+    before = (IntervalBlock.objects.count(), IntervalReading.objects.count())
+    plan = import_plan(source=feed, resolver=CustomerUsagePoints(customer))
+    assert not plan.rejected
+    UsagePoint.objects.filter(customer=customer).update(customer=other_customer)
+    with pytest.raises(ImportFailed, match="changed owner"):
+        import_apply(source=feed, plan=plan, accept=plan.ok_indexes, customer=customer)
+    assert (IntervalBlock.objects.count(), IntervalReading.objects.count()) == before
+    assert not UsagePoint.objects.filter(customer=customer).exists()
+    with connection.cursor() as cursor:  # the connection is usable again
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
