@@ -71,6 +71,15 @@ class EspiServer(Server):
 class EspiOAuth2Validator(OAuth2Validator):
     """django-oauth-toolkit's validator with ESPI scopes and grant-bound tokens."""
 
+    def _load_application(self, client_id, request):
+        """Treat a client id with a NUL character as unknown (HTTP Basic credentials can carry one).
+
+        PostgreSQL refuses NUL in a text parameter, so looking it up would end in a 500, not a 401.
+        """
+        if client_id and "\x00" in client_id:
+            return None
+        return super()._load_application(client_id, request)
+
     def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs) -> bool:
         """Accept exactly one ESPI scope string within one the client registered, in canonical form."""
         if not scopes or client is None:
