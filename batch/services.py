@@ -69,6 +69,17 @@ FUNCTION_BLOCKS_NEEDED: dict[str, frozenset[int]] = {
     "ElectricPowerQualitySummary": frozenset({17}),
 }
 SHARED_KINDS = frozenset({"ReadingType", "LocalTimeParameters"})
+# What the reach reads of a grant (Grant.is_active_at, the bulk check, function blocks): a bulk has
+# thousands of member grants, and their other columns (consent evidence, scope) are not needed.
+REACH_GRANT_FIELDS = (
+    "pk",
+    "status",
+    "authorized_start",
+    "authorized_end",
+    "third_party_id",
+    "bulk_user_id",
+    "function_blocks",
+)
 
 _CHUNK = 256 * 1024
 
@@ -222,7 +233,7 @@ def _reach(target: BatchTarget, grants: Iterable[Grant] | None = None) -> select
     if target.kind == Submission.TargetKind.RETAIL_CUSTOMER and target.customer is not None:
         return selectors.reach_for_customer(customer=target.customer)
     if grants is None:
-        grants = list(Grant.objects.select_related("third_party").filter(pk__in=_target_grants(target)))
+        grants = list(Grant.objects.filter(pk__in=_target_grants(target)).only(*REACH_GRANT_FIELDS))
     if target.kind == Submission.TargetKind.BULK:
         grants = [g for g in grants if g.bulk_user_id == target.bulk_user.pk and g.third_party_id == target.caller.pk]
     return selectors.reach_for_grants(grants=grants)
@@ -538,7 +549,7 @@ def _process(
         return BatchResult(submission=submission, http_status=status, report=report, rows=rows)
 
     with transaction.atomic(durable=True):
-        locked = grant_lock(grant_ids=_target_grants(target))
+        locked = grant_lock(grant_ids=_target_grants(target), fields=REACH_GRANT_FIELDS)
         # Check the grants again under the lock: a revocation that committed since the plan wins.
         reach_now = _reach(target, locked) if target.kind != Submission.TargetKind.RETAIL_CUSTOMER else reach
         decision = _narrow(plan, reach_now, public_ids)

@@ -258,9 +258,13 @@ def grant_record_denial(
     )
 
 
-def grant_lock(*, grant_ids: Iterable[int]) -> list[Grant]:
-    """Lock grant rows for the rest of the transaction (revocations wait behind the lock)."""
-    return list(Grant.objects.select_for_update().filter(pk__in=list(grant_ids)).order_by("pk"))
+def grant_lock(*, grant_ids: Iterable[int], fields: Iterable[str] | None = None) -> list[Grant]:
+    """Lock grant rows for the rest of the transaction (revocations wait behind the lock).
+
+    ``fields`` loads only those columns of the locked rows (the row lock is the same).
+    """
+    locked = Grant.objects.select_for_update().filter(pk__in=list(grant_ids)).order_by("pk")
+    return list(locked.only(*fields) if fields else locked)
 
 
 @transaction.atomic
