@@ -244,6 +244,9 @@ BATCH_MAX_BODY_BYTES = env_int("BATCH_MAX_BODY_BYTES", 512 * 1024 * 1024)
 ESPI_MAX_DEPTH = env_int("ESPI_MAX_DEPTH", 64)
 ESPI_MAX_TEXT_BYTES = env_int("ESPI_MAX_TEXT_BYTES", 64 * 1024)
 
+# Error reports (500 mails, debug pages) never show credential form fields.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "custodian.error_reports.CredentialSafeExceptionReporterFilter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

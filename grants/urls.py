@@ -8,16 +8,25 @@ both forms are accepted.
 from __future__ import annotations
 
 from django.urls import include, path, re_path
+from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider import views as oauth_views
 
 from grants import apis, views
+
+# Every field of the revocation and introspection endpoints is a credential or names one: error
+# reports show none of them. The token endpoint's own decorator (django-oauth-toolkit) narrows the
+# list to password and client_secret; custodian.error_reports hides code, code_verifier and
+# refresh_token there too.
+_credentials_hidden = sensitive_post_parameters()
 
 oauth_patterns = (
     [
         re_path(r"^oauth/authorize/?$", views.ConsentView.as_view(), name="authorize"),
         re_path(r"^oauth/token/?$", oauth_views.TokenView.as_view(), name="token"),
-        re_path(r"^oauth/revoke_token/?$", oauth_views.RevokeTokenView.as_view(), name="revoke-token"),
-        re_path(r"^oauth/introspect/?$", apis.IntrospectApi.as_view(), name="introspect"),
+        re_path(
+            r"^oauth/revoke_token/?$", _credentials_hidden(oauth_views.RevokeTokenView.as_view()), name="revoke-token"
+        ),
+        re_path(r"^oauth/introspect/?$", _credentials_hidden(apis.IntrospectApi.as_view()), name="introspect"),
         path(
             ".well-known/oauth-authorization-server",
             oauth_views.OAuthServerMetadataView.as_view(),
