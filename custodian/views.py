@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
 from custodian.charts import usage_chart
@@ -12,6 +14,7 @@ from custodian.selectors import usage_point_list_for_customer, usage_point_recen
 from grants.selectors import customer_for_user
 
 
+@method_decorator(never_cache, name="dispatch")
 class DashboardView(LoginRequiredMixin, TemplateView):
     """Each of the customer's usage points with its recent usage as a chart."""
 

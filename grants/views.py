@@ -243,6 +243,7 @@ class ConsentView(AuthorizationView):
         return selectors.bulk_user_get(third_party=application, bulk_id=requested.bulk_id)
 
 
+@method_decorator(never_cache, name="dispatch")
 class ShareListView(LoginRequiredMixin, TemplateView):
     """ "Share my data": Third Parties in Production and their bulk users."""
 
@@ -321,6 +322,7 @@ class ShareBulkView(LoginRequiredMixin, FormView):
         return redirect("grant-list")
 
 
+@method_decorator(never_cache, name="dispatch")
 class GrantListView(LoginRequiredMixin, TemplateView):
     """ "My grants": every grant with its usage points, data, period and status."""
 
@@ -344,6 +346,7 @@ class GrantListView(LoginRequiredMixin, TemplateView):
         return context
 
 
+@method_decorator(never_cache, name="dispatch")
 class GrantRevokeView(LoginRequiredMixin, View):
     """Revoke one of the customer's grants (POST only)."""
 
@@ -360,6 +363,7 @@ class GrantRevokeView(LoginRequiredMixin, View):
         return HttpResponseRedirect(reverse("grant-list"))
 
 
+@method_decorator(never_cache, name="dispatch")
 class GrantUsagePointRevokeView(LoginRequiredMixin, View):
     """Take one usage point back from one of the customer's grants (POST only)."""
 
@@ -379,6 +383,7 @@ class GrantUsagePointRevokeView(LoginRequiredMixin, View):
         return HttpResponseRedirect(reverse("grant-list"))
 
 
+@method_decorator(never_cache, name="dispatch")
 class AccessHistoryView(LoginRequiredMixin, TemplateView):
     """Who read, uploaded or changed the customer's data or consent, and when."""
 
