@@ -53,6 +53,15 @@ def _max_until() -> date:
     return timezone.localdate() + timedelta(days=settings.GRANT_DEFAULT_DAYS)
 
 
+def _consent_form_invalid(view, form):
+    """Show the consent form again with its errors, as a 400: nothing was granted.
+
+    A usage point that is not the customer's, a function block that was not asked for, or a date
+    in the past or beyond the offered end is a refused request, not a page to cache as a success.
+    """
+    return view.render_to_response(view.get_context_data(form=form), status=400)
+
+
 def consent_context(*, third_party: ThirdParty, requested: EspiScope, bulk_user: BulkUser | None) -> dict[str, Any]:
     """Return what the consent screen shows, in plain words; also recorded as consent evidence."""
     required = sorted(requested.function_blocks & REQUIRED_FUNCTION_BLOCKS)
@@ -226,6 +235,9 @@ class ConsentView(AuthorizationView):
             return self.form_invalid(form)
         return self.redirect(uri, self.application)
 
+    def form_invalid(self, form):
+        return _consent_form_invalid(self, form)
+
     def error_response(self, error, application, **kwargs):
         redirect_to_client, error_response = OAuthLibMixin.error_response(self, error, **kwargs)
         if redirect_to_client:
@@ -296,6 +308,9 @@ class ShareBulkView(LoginRequiredMixin, FormView):
         context["application"] = self.application
         context["portal_initiated"] = True
         return context
+
+    def form_invalid(self, form):
+        return _consent_form_invalid(self, form)
 
     def form_valid(self, form):
         if not form.cleaned_data.get("allow"):

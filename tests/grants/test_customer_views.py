@@ -71,7 +71,7 @@ def test_consent_cannot_name_another_customers_usage_point(customer_client, othe
     page = customer_client.get(authorize_url(client_id=tp.client_id, scope=BULK_SCOPE, challenge=challenge))
     assert bobs.public_id.encode() not in page.content
     response = customer_client.post("/oauth/authorize", consent_post_data(page, usage_points=[bobs]))
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "usage_points" in response.context["form"].errors
     assert not Grant.objects.exists()
 
