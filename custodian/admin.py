@@ -91,6 +91,11 @@ class UsagePointAdmin(admin.ModelAdmin):
     list_select_related = ("customer",)
     inlines = [MeterReadingInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        # Data never moves between owners: the grants of the customer who owns a usage point name
+        # it, so giving it to another customer would hand that customer's data to those grants.
+        return (*self.readonly_fields, "customer") if obj is not None else self.readonly_fields
+
 
 @admin.register(MeterReading)
 class MeterReadingAdmin(ReadOnlyImportedMixin, admin.ModelAdmin):

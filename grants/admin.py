@@ -26,11 +26,21 @@ def _mask(value: str) -> str:
 
 
 class BulkUserInline(admin.TabularInline):
+    """The Third Party's bulk users, read-only here: they are created through the bulk user admin.
+
+    A Bulk ID is part of scopes already issued and consented to, so it never changes; and creating
+    one goes through ``services.bulk_user_create``, which audits it.
+    """
+
     model = BulkUser
     fields = ("bulk_id", "name", "description", "created_at")
-    readonly_fields = ("created_at",)
+    readonly_fields = fields
     extra = 0
     can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 if admin.site.is_registered(ThirdParty):
@@ -70,6 +80,11 @@ class ThirdPartyAdmin(admin.ModelAdmin):
     )
     inlines = [BulkUserInline]
     actions = ["approve_to_production", "put_on_hold", "revoke"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The role is chosen at registration: turning a Third Party into a back-office client would
+        # give its client token every customer's data, without an audit row.
+        return (*self.readonly_fields, "role") if obj is not None else self.readonly_fields
 
     def has_add_permission(self, request):
         # Registration goes through services.third_party_register, which hands out the secret once.
