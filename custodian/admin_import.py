@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 
@@ -25,7 +26,9 @@ def import_greenbutton_view(model_admin, request, object_id: str):
     """Show the upload form, and import the uploaded file for the customer (all or nothing)."""
     if not model_admin.has_change_permission(request):
         raise PermissionDenied
-    customer = get_object_or_404(RetailCustomer, pk=object_id)
+    if not object_id.isdigit():
+        raise Http404("No such customer.")  # the admin's own URLs answer a malformed id the same way
+    customer = get_object_or_404(RetailCustomer, pk=int(object_id))
     rejected = []
     if request.method == "POST":
         form = GreenButtonUploadForm(request.POST, request.FILES)

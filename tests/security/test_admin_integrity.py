@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from custodian.models import UsagePoint
@@ -91,3 +92,13 @@ def test_a_new_usage_point_still_gets_its_customer(admin_client, customer):
     page = admin_client.get(reverse("admin:custodian_usagepoint_add"))
     assert "customer" in page.context["adminform"].form.fields
     factories.make_usage_point(customer=customer)
+
+
+@pytest.mark.parametrize("object_id", ["abc", "1abc", "-1", "1.0", "%C3%A9", "9" * 40])
+def test_import_page_with_a_malformed_customer_id_is_404(admin_user, customer, object_id):
+    staff = Client(raise_request_exception=False)
+    staff.force_login(admin_user)
+    response = staff.get(f"/admin/custodian/retailcustomer/{object_id}/import/")
+    assert response.status_code == 404
+    assert b"Server Error" not in response.content
+    assert staff.get(f"/admin/custodian/retailcustomer/{customer.pk}/import/").status_code == 200
