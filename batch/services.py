@@ -529,12 +529,40 @@ def _process(
 ) -> BatchResult:
     reach = _reach(target)
     public_ids = _reach_public_ids(reach)
+    # One parse: the entries the plan reads are spooled for the apply (the stored payload cannot change).
     plan = imports.import_plan(
         source=path,
         resolver=_GrantResolver(reach, public_ids),
         max_bytes=max_bytes,
         select=_selector(public_ids, reach.may_create_usage_points),
+        spool=not options.dry_run,
     )
+    try:
+        return _decide_and_apply(
+            submission,
+            plan,
+            target=target,
+            options=options,
+            path=path,
+            max_bytes=max_bytes,
+            reach=reach,
+            public_ids=public_ids,
+        )
+    finally:
+        plan.close()
+
+
+def _decide_and_apply(
+    submission: Submission,
+    plan: imports.ImportPlan,
+    *,
+    target: BatchTarget,
+    options: BatchOptions,
+    path: Path,
+    max_bytes: int,
+    reach: selectors.Reach,
+    public_ids: dict[str, int],
+) -> BatchResult:
     _place_existing(plan)
     _notify("planned", submission)
     if options.dry_run:

@@ -13,7 +13,9 @@ Interval readings go in bulk: PostgreSQL ``COPY`` into a temp staging table, the
 from __future__ import annotations
 
 import os
+import pickle  # noqa: S403 - only for the plan's own spool file, written and read by this process
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
@@ -147,12 +149,52 @@ class EntryPlan:
         return f"entry #{self.index} ({self.atom_id or 'no id'}, line {self.line}, {self.kind or 'no content'}): {self.status}: {self.reason}"
 
 
+class EntrySpool:
+    """The entries read by the plan pass, kept on disk for the apply: the feed is parsed once, not twice.
+
+    ``import_plan(spool=True)`` pickles every entry whose content it read (the reader's ``Entry``, with
+    its IntervalBlock readings) into an anonymous temporary file; ``import_apply`` then replays the
+    accepted ones from it instead of parsing the source again. The file is unlinked from the start
+    (no other process can open it) and only this process writes and reads it. One entry is in memory
+    at a time, as with the reader.
+    """
+
+    def __init__(self) -> None:
+        self._file: Any = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close(), kept for the apply
+        self._offsets: dict[int, int] = {}
+
+    def add(self, entry: Entry) -> None:
+        self._offsets[entry.index] = self._file.tell()
+        pickle.dump(entry, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def __contains__(self, index: object) -> bool:
+        return index in self._offsets
+
+    def entries(self, indexes: Iterable[int]) -> Iterator[Entry]:
+        """Yield the spooled entries of ``indexes`` in feed order."""
+        self._file.flush()
+        for index in sorted(indexes):
+            self._file.seek(self._offsets[index])
+            yield pickle.load(self._file)  # noqa: S301 - our own spool file, see the class docstring
+
+    def close(self) -> None:
+        self._file.close()
+        self._offsets = {}
+
+
 @dataclass(slots=True)
 class ImportPlan:
     entries: list[EntryPlan]
     usage_points: dict[str, UsagePointTarget]
     lenient: bool
     bytes_read: int = 0
+    spool: EntrySpool | None = None  # import_plan(spool=True): what the apply reads instead of the source
+
+    def close(self) -> None:
+        """Drop the spool, if any (the apply does it itself; call it when a plan is not applied)."""
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
 
     @property
     def ok_indexes(self) -> set[int]:
@@ -344,31 +386,43 @@ def import_plan(
     max_bytes: int | None = None,
     progress: Callable[[ImportProgress], None] | None = None,
     select: EntrySelector | None = None,
+    spool: bool = False,
 ) -> ImportPlan:
     """Stream the feed once and plan every entry; raise EspiError if the feed itself is refused.
 
     ``select`` (see ``iter_entries``) lets a caller skip entries it will reject from their hrefs
     alone; they are planned ``not_granted`` without parsing or validating their content.
+    ``spool=True`` keeps the entries read here in an :class:`EntrySpool` (``plan.spool``) that
+    ``import_apply`` replays instead of parsing the source again; close the plan if it is not applied.
     """
     validator = EntryValidator()
     plans: list[EntryPlan] = []
     seen: set[UUID] = set()
     readings = 0
     bytes_read = 0
-    # Every entry is schema-validated here, so blocks are only summarised (count, duplicate starts):
-    # the XSD checks the types of every reading field; apply reads the readings themselves.
+    # Every entry is schema-validated here, so without a spool blocks are only summarised (count,
+    # duplicate starts): the XSD checks the types of every reading field; apply reads the readings.
+    # With a spool the readings are read here, once, for the apply.
     entries = _entries(
-        source, lenient=lenient, max_bytes=max_bytes, validator=validator, select=select, block_readings=False
+        source, lenient=lenient, max_bytes=max_bytes, validator=validator, select=select, block_readings=spool
     )
-    for entry, opened in entries:
-        plan = _plan_entry(entry, seen)
-        plans.append(plan)
-        readings += plan.readings
-        bytes_read = opened.counter.count if opened.counter else opened.size
-        if progress and entry.index % 500 == 0:
-            progress(ImportProgress(entries=len(plans), readings=readings, bytes_read=bytes_read, phase="plan"))
-    plan = ImportPlan(entries=plans, usage_points={}, lenient=lenient, bytes_read=bytes_read)
-    _resolve(plan, resolver)
+    spooled = EntrySpool() if spool else None
+    try:
+        for entry, opened in entries:
+            plan = _plan_entry(entry, seen)
+            plans.append(plan)
+            if spooled is not None and not entry.skipped:
+                spooled.add(entry)
+            readings += plan.readings
+            bytes_read = opened.counter.count if opened.counter else opened.size
+            if progress and entry.index % 500 == 0:
+                progress(ImportProgress(entries=len(plans), readings=readings, bytes_read=bytes_read, phase="plan"))
+        plan = ImportPlan(entries=plans, usage_points={}, lenient=lenient, bytes_read=bytes_read, spool=spooled)
+        _resolve(plan, resolver)
+    except BaseException:
+        if spooled is not None:
+            spooled.close()
+        raise
     if progress:
         progress(ImportProgress(entries=len(plans), readings=readings, bytes_read=bytes_read, phase="planned"))
     return plan
@@ -922,7 +976,7 @@ def _apply_entries(
     max_bytes: int | None,
     progress: Callable[[ImportProgress], None] | None,
 ) -> int:
-    """Read the feed again and apply the accepted entries; return how many were applied."""
+    """Read the feed again (or replay the plan's spool) and apply the accepted entries; return how many."""
     by_index = {p.index: p for p in plan.entries}
     accepted_ids = {by_index[index].atom_id for index in accepted}
 
@@ -930,9 +984,17 @@ def _apply_entries(
         # Only accepted entries need their content parsed again.
         return atom_id in accepted_ids
 
+    stream: Iterable[tuple[Entry, _Opened | None]]
+    if plan.spool is not None:
+        missing = [index for index in accepted if index not in plan.spool]
+        if missing:
+            raise ImportFailed(f"entry #{min(missing)} was not read by the plan")
+        stream = ((entry, None) for entry in plan.spool.entries(accepted))
+    else:
+        stream = _entries(source, lenient=plan.lenient, max_bytes=max_bytes, validator=None, select=select)
     entries = 0
     try:
-        for entry, opened in _entries(source, lenient=plan.lenient, max_bytes=max_bytes, validator=None, select=select):
+        for entry, opened in stream:
             p = by_index.get(entry.index)
             if p is None or p.uuid != entry.uuid or p.kind != entry.kind:
                 raise ImportFailed(f"the feed changed between plan and apply (entry #{entry.index})")
@@ -940,7 +1002,10 @@ def _apply_entries(
                 applier.apply(p, entry)
                 entries += 1
                 if progress and entries % 500 == 0:
-                    read = opened.counter.count if opened.counter else opened.size
+                    if opened is None:
+                        read = plan.bytes_read
+                    else:
+                        read = opened.counter.count if opened.counter else opened.size
                     progress(
                         ImportProgress(entries=entries, readings=applier.sink.count, bytes_read=read, phase="apply")
                     )
@@ -965,7 +1030,37 @@ def import_apply(
 
     ``customer`` owns usage points the import creates (a customer import); the batch filter passes
     only existing usage points and may leave it None. Only entries planned ``ok`` can be accepted.
+    A plan made with ``spool=True`` is applied from its spool (``source`` is not read again) and
+    closed afterwards.
     """
+    try:
+        return _import_apply(
+            source=source,
+            plan=plan,
+            accept=accept,
+            customer=customer,
+            actor=actor,
+            actor_client=actor_client,
+            max_bytes=max_bytes,
+            progress=progress,
+            audit_action=audit_action,
+        )
+    finally:
+        plan.close()
+
+
+def _import_apply(
+    *,
+    source: Any,
+    plan: ImportPlan,
+    accept: Iterable[int],
+    customer: RetailCustomer | None,
+    actor: Any,
+    actor_client: Any,
+    max_bytes: int | None,
+    progress: Callable[[ImportProgress], None] | None,
+    audit_action: str,
+) -> ImportResult:
     accepted = set(accept)
     by_index = {p.index: p for p in plan.entries}
     for index in accepted:

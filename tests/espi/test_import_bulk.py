@@ -163,3 +163,16 @@ def test_a_usage_point_moved_to_another_owner_between_plan_and_apply_fails_the_i
     with connection.cursor() as cursor:  # the connection is usable again
         cursor.execute("SELECT 1")
         assert cursor.fetchone() == (1,)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_spooled_plan_is_applied_from_its_spool_without_parsing_the_source_again(feed, customer):
+    expected = _expected(feed)
+    plan = import_plan(source=feed, resolver=CustomerUsagePoints(customer), spool=True)
+    assert not plan.rejected and plan.spool is not None
+    assert plan.readings == 2 * 3 * 96
+    # The source is not read again: the entries come from the spool, readings included.
+    result = import_apply(source=b"<not-a-feed/>", plan=plan, accept=plan.ok_indexes, customer=customer)
+    assert result.readings == 2 * 3 * 96
+    assert _stored() == expected
+    assert plan.spool is None  # closed by the apply
