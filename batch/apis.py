@@ -87,7 +87,7 @@ def _check_request(request: Any) -> tuple[int, services.BatchOptions]:
         allowed = QUERY_PARAMETERS.get(name)
         if allowed is None or len(values) != 1 or values[0].lower() not in allowed:
             raise DomainError(
-                f"Query parameter {name!r} is not one of mode=strict|partial, dry_run=0|1.",
+                f"Query parameter {name[:40]!r} is not one of mode=strict|partial, dry_run=0|1.",
                 code="bad_query",
                 status_code=400,
             )
