@@ -11,3 +11,5 @@ urlpatterns = [
     path("", include("grants.urls")),
     path("espi/1_1/resource/", include("custodian.urls_espi")),
 ]
+
+handler404 = "custodian.views.page_not_found"

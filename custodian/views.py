@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.utils.decorators import method_decorator
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
@@ -32,3 +33,10 @@ class DashboardView(LoginRequiredMixin, TemplateView):
             for point in usage_point_list_for_customer(customer=customer)
         ]
         return context
+
+
+def page_not_found(request, exception=None):
+    """Answer an unmatched ESPI URL with the API's JSON 404, and any other with the HTML page."""
+    if request.path.startswith("/espi/"):
+        return JsonResponse({"error": "not_found", "detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)
