@@ -29,7 +29,7 @@ from custodian.espi.errors import EspiError
 from custodian.espi.hrefs import href_ids
 from custodian.exceptions import DomainError
 from custodian.models import AuditEvent, RetailCustomer
-from custodian.services import audit_record
+from custodian.services import audit_record, audit_record_many
 from grants.models import BulkUser, Grant, ThirdParty
 from grants.notifications import notification_enqueue_for_usage_points
 from grants.services import grant_lock
@@ -462,15 +462,20 @@ def _audit(
     by_customer: dict[int, int] = {}
     for customer_id in selectors.usage_point_customers(pks=usage_point_ids).values():
         by_customer[customer_id] = by_customer.get(customer_id, 0) + 1
-    for customer_id, points in sorted(by_customer.items()):
-        audit_record(
-            action=AuditEvent.Action.DATA_UPLOADED,
-            actor_client=target.caller,
-            customer=RetailCustomer(pk=customer_id),
-            obj=submission,
-            summary=f"{target.caller.name} uploaded data to {points} of your usage point(s)",
-            detail={"submission": submission.public_id, "usage_points": points},
+    # One row per customer (a bulk upload reaches thousands): inserted together.
+    audit_record_many(
+        events=(
+            {
+                "action": AuditEvent.Action.DATA_UPLOADED,
+                "actor_client": target.caller,
+                "customer": RetailCustomer(pk=customer_id),
+                "obj": submission,
+                "summary": f"{target.caller.name} uploaded data to {points} of your usage point(s)",
+                "detail": {"submission": submission.public_id, "usage_points": points},
+            }
+            for customer_id, points in sorted(by_customer.items())
         )
+    )
 
 
 def _enqueue_new_data_notifications(*, usage_point_ids: list[int]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -23,10 +24,43 @@ def audit_record(
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one audit row. Call it inside the transaction of the change it records."""
+    event = _audit_event(
+        action=action,
+        summary=summary,
+        actor_user=actor_user,
+        actor_client=actor_client,
+        customer=customer,
+        obj=obj,
+        object_type=object_type,
+        object_id=object_id,
+        detail=detail,
+    )
+    event.save(force_insert=True)
+    return event
+
+
+def audit_record_many(*, events: Iterable[dict[str, Any]]) -> list[AuditEvent]:
+    """Append many audit rows with one INSERT per 500; each dict takes ``audit_record``'s arguments."""
+    rows = [_audit_event(**event) for event in events]
+    return AuditEvent.objects.bulk_create(rows, batch_size=500) if rows else []
+
+
+def _audit_event(
+    *,
+    action: str,
+    summary: str = "",
+    actor_user: Any = None,
+    actor_client: Any = None,
+    customer: RetailCustomer | None = None,
+    obj: Any = None,
+    object_type: str = "",
+    object_id: str = "",
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
     if obj is not None:
         object_type = object_type or type(obj).__name__
         object_id = object_id or str(getattr(obj, "public_id", None) or obj.pk)
-    return AuditEvent.objects.create(
+    return AuditEvent(
         action=action,
         summary=summary[:300],
         actor_user=actor_user if getattr(actor_user, "is_authenticated", False) else None,
