@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
 RESOURCE_ROOT = "/espi/1_1/resource"
@@ -28,8 +29,22 @@ def href_ids(href: str | None) -> dict[str, str]:
     """Return every ``Name/{id}`` pair of an href as a dict (the last occurrence wins)."""
     if not href:
         return {}
+    if len(href) <= _CACHED_HREF_LENGTH:
+        return dict(_href_id_pairs(href))
+    return dict(_id_pairs(href))
+
+
+# A feed repeats its hrefs (every block of a meter reading has the same "up"): short ones are cached.
+# Bounded: at most 4096 hrefs of at most 512 characters.
+_CACHED_HREF_LENGTH = 512
+
+
+def _id_pairs(href: str) -> tuple[tuple[str, str], ...]:
     parts = href_segments(href)
-    return {parts[i]: parts[i + 1] for i in range(len(parts) - 1) if parts[i][:1].isupper()}
+    return tuple({parts[i]: parts[i + 1] for i in range(len(parts) - 1) if parts[i][:1].isupper()}.items())
+
+
+_href_id_pairs = lru_cache(maxsize=4096)(_id_pairs)
 
 
 def href_last_segment(href: str | None) -> str | None:
