@@ -534,13 +534,14 @@ def _process(
 ) -> BatchResult:
     reach = _reach(target)
     public_ids = _reach_public_ids(reach)
-    # One parse: the entries the plan reads are spooled for the apply (the stored payload cannot change).
+    # One parse: the entries the plan reads are spooled for the apply (the stored payload cannot change),
+    # on the payload's disk.
     plan = imports.import_plan(
         source=path,
         resolver=_GrantResolver(reach, public_ids),
         max_bytes=max_bytes,
         select=_selector(public_ids, reach.may_create_usage_points),
-        spool=not options.dry_run,
+        spool=_spool_dir() if not options.dry_run else False,
     )
     try:
         return _decide_and_apply(

@@ -159,8 +159,9 @@ class EntrySpool:
     at a time, as with the reader.
     """
 
-    def __init__(self) -> None:
-        self._file: Any = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close(), kept for the apply
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        # In ``directory`` (default: the system's temporary directory), on disk rather than in memory.
+        self._file: Any = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed by close()
         self._offsets: dict[int, int] = {}
 
     def add(self, entry: Entry) -> None:
@@ -386,14 +387,15 @@ def import_plan(
     max_bytes: int | None = None,
     progress: Callable[[ImportProgress], None] | None = None,
     select: EntrySelector | None = None,
-    spool: bool = False,
+    spool: bool | str | os.PathLike[str] = False,
 ) -> ImportPlan:
     """Stream the feed once and plan every entry; raise EspiError if the feed itself is refused.
 
     ``select`` (see ``iter_entries``) lets a caller skip entries it will reject from their hrefs
     alone; they are planned ``not_granted`` without parsing or validating their content.
-    ``spool=True`` keeps the entries read here in an :class:`EntrySpool` (``plan.spool``) that
-    ``import_apply`` replays instead of parsing the source again; close the plan if it is not applied.
+    ``spool=True`` (or a directory for the spool file) keeps the entries read here in an
+    :class:`EntrySpool` (``plan.spool``) that ``import_apply`` replays instead of parsing the source
+    again; close the plan if it is not applied.
     """
     validator = EntryValidator()
     plans: list[EntryPlan] = []
@@ -404,9 +406,9 @@ def import_plan(
     # duplicate starts): the XSD checks the types of every reading field; apply reads the readings.
     # With a spool the readings are read here, once, for the apply.
     entries = _entries(
-        source, lenient=lenient, max_bytes=max_bytes, validator=validator, select=select, block_readings=spool
+        source, lenient=lenient, max_bytes=max_bytes, validator=validator, select=select, block_readings=bool(spool)
     )
-    spooled = EntrySpool() if spool else None
+    spooled = EntrySpool(None if spool is True else spool) if spool else None
     try:
         for entry, opened in entries:
             plan = _plan_entry(entry, seen)
