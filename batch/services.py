@@ -4,7 +4,8 @@ One service, :func:`batch_submit`, serves the three upload endpoints (PRODUCT "T
 filter"). It streams the body to disk while hashing it (rule 9), plans every entry with the import
 service (``custodian.imports``: one streaming pass through the hardened reader, rule 1), narrows the
 plan to the caller's reach (rules 2-6), and applies the accepted entries with ``import_apply`` in
-one transaction that holds the grant locks and checks the grants again under them (rule 7).
+one transaction that holds the grant locks and checks the grants again under them (rule 7). The plan
+spools the entries it read, so the apply does not parse the payload again.
 """
 
 from __future__ import annotations
