@@ -11,6 +11,7 @@ spools the entries it read, so the apply does not parse the payload again.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
 from collections.abc import Callable, Iterable
@@ -34,6 +35,8 @@ from custodian.services import audit_record, audit_record_many
 from grants.models import BulkUser, Grant, ThirdParty
 from grants.notifications import notification_enqueue_for_usage_points
 from grants.services import grant_lock
+
+logger = logging.getLogger(__name__)
 
 ACCEPTED = "accepted"
 REJECTED = "rejected"
@@ -519,6 +522,8 @@ def batch_submit(*, target: BatchTarget, options: BatchOptions, stream: IO[bytes
     except DomainError:
         raise
     except Exception as exc:
+        # Operators need the cause; the payload and the request's headers (the token) stay out of the log.
+        logger.exception("Batch submission %s failed; nothing was applied", submission.public_id)
         report = {
             "error": "apply_failed",
             "detail": "The batch could not be applied; nothing was written. It is safe to retry.",

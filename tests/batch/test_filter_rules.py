@@ -401,7 +401,7 @@ def test_rule6_kinds_that_cannot_be_uploaded_are_unsupported(world):
 # ---- Rule 7: all or none, under the grant locks --------------------------------------------------
 
 
-def test_rule7_failure_during_apply_leaves_nothing_and_marks_the_submission_failed(world):
+def test_rule7_failure_during_apply_leaves_nothing_and_marks_the_submission_failed(world, caplog):
     def explode(*, stage, submission):
         if stage == "applied":
             raise RuntimeError("injected failure after the entries were written")
@@ -414,8 +414,15 @@ def test_rule7_failure_during_apply_leaves_nothing_and_marks_the_submission_fail
         services.apply_observers.remove(explode)
     assert response.status_code == 500
     assert response.json()["error"] == "apply_failed"
+    assert "injected" not in response.content.decode()
     assert snapshot() == before
-    assert Submission.objects.get().outcome == Submission.Outcome.FAILED
+    submission = Submission.objects.get()
+    assert submission.outcome == Submission.Outcome.FAILED
+    # The cause is logged for operators, without the token.
+    logged = [r for r in caplog.records if r.name == "batch.services"]
+    assert logged and submission.public_id in logged[0].getMessage()
+    assert "injected failure" in logged[0].exc_text or "injected failure" in str(logged[0].exc_info[1])
+    assert world["tp_token"] not in caplog.text
 
 
 def test_rule7_failed_submission_can_be_retried_with_the_same_key(world):
