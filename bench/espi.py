@@ -1,8 +1,9 @@
 """ESPI reader and import benchmark: ratios against raw lxml in the same run, readings/s, peak memory.
 
 Sizes come from ``BENCH_ESPI_SIZES_MB`` (default ``20,200``); every measurement runs in a fresh
-subprocess that reports its own peak RSS (``ru_maxrss``). The import runs on ``DATABASE_URL`` inside
-a transaction that is rolled back, so the database is left as it was (it must be migrated).
+subprocess that reports its own peak RSS (``ru_maxrss``). The import runs on a dedicated PostgreSQL
+database (``BENCH_ESPI_DATABASE_URL``, default ``postgresql://postgres@127.0.0.1:5432/bench_espi``),
+created and migrated afresh, inside a transaction that is rolled back.
 Results go to ``bench/out/espi.json``.
 """
 
@@ -119,9 +120,14 @@ def run_import(path: str) -> dict:
     return result
 
 
+def _database_url() -> str:
+    return os.environ.get("BENCH_ESPI_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/bench_espi")
+
+
 def _child(mode: str, path: Path) -> dict:
+    env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_LOG_LEVEL": "WARNING"}
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.espi", mode, str(path)], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "bench.espi", mode, str(path)], capture_output=True, text=True, check=False, env=env
     )
     if proc.returncode != 0:
         raise RuntimeError(f"bench.espi {mode} failed:\n{proc.stderr[-3000:]}")
@@ -129,7 +135,18 @@ def _child(mode: str, path: Path) -> dict:
 
 
 def main() -> None:
+    from bench.batch_feed import _recreate_database
+
     OUT.mkdir(exist_ok=True)
+    database_url = _database_url()
+    _recreate_database(database_url)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, "DATABASE_URL": database_url},
+        check=True,
+    )
+    print(f"database {database_url}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     sizes = [int(s) for s in os.environ.get("BENCH_ESPI_SIZES_MB", "20,200").split(",") if s.strip()]
     report = []
     for size in sizes:
