@@ -1123,10 +1123,17 @@ def customer_feed_import(
     Returns the plan and, if every entry was importable, the result. Raises EspiError for a feed the
     reader refuses as a whole.
     """
+    # One parse: the plan spools what it read and the apply replays it (the file cannot change between).
     plan = import_plan(
-        source=source, resolver=CustomerUsagePoints(customer), lenient=lenient, max_bytes=max_bytes, progress=progress
+        source=source,
+        resolver=CustomerUsagePoints(customer),
+        lenient=lenient,
+        max_bytes=max_bytes,
+        progress=progress,
+        spool=True,
     )
     if plan.rejected or not plan.entries:
+        plan.close()
         return plan, None
     result = import_apply(
         source=source,
