@@ -100,8 +100,33 @@ def consent_evidence(*, request, shown: dict[str, Any], form: ConsentForm, flow:
     }
 
 
+class ConsentFormMixin:
+    """The consent form and its plain-language context, shared by both ways into it.
+
+    The view sets ``customer``, ``application``, ``requested`` (the scope asked for) and ``bulk_user``
+    before the form is built.
+    """
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs.update(
+            customer_usage_points=list(usage_point_list_for_customer(customer=self.customer)),
+            requested=self.requested,
+            max_until=_max_until(),
+        )
+        return kwargs
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["consent"] = consent_context(
+            third_party=self.application, requested=self.requested, bulk_user=self.bulk_user
+        )
+        context["application"] = self.application
+        return context
+
+
 @method_decorator(never_cache, name="dispatch")
-class ConsentView(AuthorizationView):
+class ConsentView(ConsentFormMixin, AuthorizationView):
     """``/oauth/authorize``: the Third-Party-initiated consent screen (RFC 6749 section 4.1.1).
 
     Unlike django-oauth-toolkit's view, consent is always asked (no ``approval_prompt=auto``, no
@@ -161,23 +186,6 @@ class ConsentView(AuthorizationView):
         self.application = application
         self.bulk_user = self._bulk_user(application, self.requested)
         return FormView.post(self, request, *args, **kwargs)
-
-    def get_form_kwargs(self):
-        kwargs = super().get_form_kwargs()
-        kwargs.update(
-            customer_usage_points=list(usage_point_list_for_customer(customer=self.customer)),
-            requested=self.requested,
-            max_until=_max_until(),
-        )
-        return kwargs
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context["consent"] = consent_context(
-            third_party=self.application, requested=self.requested, bulk_user=self.bulk_user
-        )
-        context["application"] = self.application
-        return context
 
     def form_valid(self, form):
         credentials = {
@@ -269,7 +277,7 @@ class ShareListView(LoginRequiredMixin, TemplateView):
 
 
 @method_decorator(never_cache, name="dispatch")
-class ShareBulkView(LoginRequiredMixin, FormView):
+class ShareBulkView(LoginRequiredMixin, ConsentFormMixin, FormView):
     """The customer-initiated consent form for joining a Third Party's bulk user.
 
     The same form, template and grant service as ``/oauth/authorize``; no OAuth redirect follows,
@@ -291,23 +299,8 @@ class ShareBulkView(LoginRequiredMixin, FormView):
             raise Http404("No such bulk user.") from None
         return super().dispatch(request, *args, **kwargs)
 
-    def get_form_kwargs(self):
-        kwargs = super().get_form_kwargs()
-        kwargs.update(
-            customer_usage_points=list(usage_point_list_for_customer(customer=self.customer)),
-            requested=self.requested,
-            max_until=_max_until(),
-        )
-        return kwargs
-
     def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context["consent"] = consent_context(
-            third_party=self.application, requested=self.requested, bulk_user=self.bulk_user
-        )
-        context["application"] = self.application
-        context["portal_initiated"] = True
-        return context
+        return {**super().get_context_data(**kwargs), "portal_initiated": True}
 
     def form_invalid(self, form):
         return _consent_form_invalid(self, form)
