@@ -48,3 +48,18 @@ def usage_chart(*, readings, width: int = 720, height: int = 160) -> UsageChart 
         total=sum(value for _start, value in values),
         count=len(values),
     )
+
+
+# ESPI UnitSymbolKind codes customers meet (espi.xsd UnitSymbolKind), and the SI prefixes of
+# ReadingType.powerOfTenMultiplier.
+_UNITS = {72: "Wh", 38: "W", 169: "therm", 42: "m³", 128: "ft³", 29: "V", 5: "A", 73: "VArh", 71: "VAh"}
+_PREFIXES = {-3: "m", 0: "", 3: "k", 6: "M", 9: "G"}
+
+
+def unit_label(*, uom: int | None, power_of_ten_multiplier: int | None) -> str:
+    """Return the unit readings are in (``kWh``, ``Wh``, ``therm``), or "meter units" when unknown."""
+    unit = _UNITS.get(uom) if uom is not None else None
+    prefix = _PREFIXES.get(power_of_ten_multiplier or 0)
+    if unit is None or prefix is None:
+        return "meter units"
+    return prefix + unit

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from custodian.exceptions import NotFound
-from custodian.models import AuditEvent, IntervalReading, RetailCustomer, UsagePoint
+from custodian.models import AuditEvent, IntervalReading, ReadingType, RetailCustomer, UsagePoint
 
 
 def usage_point_list_for_customer(*, customer: RetailCustomer) -> QuerySet[UsagePoint]:
@@ -35,3 +35,8 @@ def usage_point_recent_readings(*, usage_point: UsagePoint, limit: int = 96 * 7)
 def audit_events_for_customer(*, customer: RetailCustomer, limit: int = 200) -> QuerySet[AuditEvent]:
     """Return the customer's access history: who read, uploaded or changed what, newest first."""
     return AuditEvent.objects.filter(customer=customer).select_related("actor_client", "actor_user")[:limit]
+
+
+def usage_point_reading_type(*, usage_point: UsagePoint) -> ReadingType | None:
+    """Return the reading type of the usage point's first meter reading, if any (for chart units)."""
+    return ReadingType.objects.filter(meter_readings__usage_point=usage_point).order_by("meter_readings__pk").first()

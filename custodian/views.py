@@ -9,9 +9,13 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
-from custodian.charts import usage_chart
+from custodian.charts import unit_label, usage_chart
 from custodian.exceptions import NotFound
-from custodian.selectors import usage_point_list_for_customer, usage_point_recent_readings
+from custodian.selectors import (
+    usage_point_list_for_customer,
+    usage_point_reading_type,
+    usage_point_recent_readings,
+)
 from grants.selectors import customer_for_user
 
 
@@ -29,10 +33,21 @@ class DashboardView(LoginRequiredMixin, TemplateView):
             raise Http404("No retail customer for this login.") from None
         context["customer"] = customer
         context["usage_points"] = [
-            {"usage_point": point, "chart": usage_chart(readings=usage_point_recent_readings(usage_point=point))}
+            {
+                "usage_point": point,
+                "chart": usage_chart(readings=usage_point_recent_readings(usage_point=point)),
+                "unit": _unit(point),
+            }
             for point in usage_point_list_for_customer(customer=customer)
         ]
         return context
+
+
+def _unit(point) -> str:
+    reading_type = usage_point_reading_type(usage_point=point)
+    if reading_type is None:
+        return unit_label(uom=None, power_of_ten_multiplier=None)
+    return unit_label(uom=reading_type.uom, power_of_ten_multiplier=reading_type.power_of_ten_multiplier)
 
 
 def page_not_found(request, exception=None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from pathlib import Path
@@ -10,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.test import Client as HttpClient
 
-from custodian.models import IntervalBlock, IntervalReading, MeterReading
+from custodian.models import IntervalBlock, IntervalReading, MeterReading, ReadingType
 from grants.models import Grant
 from tests import factories
 from tests.grants.oauth_helpers import REDIRECT_URI, authorize_url, exchange_code, pkce_pair
@@ -53,18 +54,25 @@ def browser_page():
 
 
 def _seed(customer, points):
-    """Give the first usage point a day of quarter-hour readings so the dashboard has a chart."""
-    reading = MeterReading.objects.create(usage_point=points[0], title="Energy delivered")
-    start = 1_767_225_600
-    block = IntervalBlock.objects.create(meter_reading=reading, start=start, duration=96 * 900)
-    IntervalReading.objects.bulk_create(
-        [
-            IntervalReading(
-                block=block, start=start + i * 900, duration=900, value=200 + (i % 48) * 15 + (i // 48) * 90
-            )
-            for i in range(96)
-        ]
-    )
+    """Give the first usage point two days of realistic quarter-hour readings (Wh) for the dashboard chart."""
+    reading_type = ReadingType.objects.create(title="Energy delivered, Wh", uom=72, power_of_ten_multiplier=0)
+    reading = MeterReading.objects.create(usage_point=points[0], title="Energy delivered", reading_type=reading_type)
+    for day in range(2):
+        start = 1_767_225_600 + day * 86400
+        block = IntervalBlock.objects.create(meter_reading=reading, start=start, duration=96 * 900)
+        IntervalReading.objects.bulk_create(
+            [
+                IntervalReading(block=block, start=start + i * 900, duration=900, value=_watt_hours(i, day))
+                for i in range(96)
+            ]
+        )
+
+
+def _watt_hours(slot: int, day: int) -> int:
+    """A household day: a low night, a morning bump and an evening peak."""
+    hour = slot / 4
+    shape = 0.45 + 0.9 * math.exp(-((hour - 7.5) ** 2) / 2) + 1.6 * math.exp(-((hour - 19) ** 2) / 4)
+    return int(140 * shape * (1 + 0.08 * day) + 9 * ((slot * 7) % 5))
 
 
 @pytest.mark.django_db(transaction=True)
