@@ -172,13 +172,14 @@ def parse_scope(text: str) -> EspiScope:
         raise ScopeError("The scope is empty.")
     if len(text) > MAX_SCOPE_LENGTH:
         raise ScopeError(f"The scope is longer than {MAX_SCOPE_LENGTH} characters.")
-    compact = "".join(text.split())
     seen: set[str] = set()
     values: dict[str, object] = {}
-    for raw_term in compact.split(";"):
+    # Spaces around terms and around "=" are tolerated (real scope strings carry them); a space
+    # inside a value is not, so "BR=a b" is refused rather than read as bulk "ab".
+    for raw_term in (term.strip() for term in text.split(";")):
         if raw_term == "":
             continue
-        name, sep, value = raw_term.partition("=")
+        name, sep, value = (part.strip() for part in raw_term.partition("="))
         if not sep or not value:
             raise ScopeError(f"Scope term {raw_term!r} is not NAME=VALUE.")
         if name in seen:
