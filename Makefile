@@ -6,11 +6,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := custodian.settings
 
-.PHONY: help install run serve test test-postgres lint fmt migrations-check check-deploy bench browser clean
+.PHONY: help install run serve test cov lint fmt migrations-check check-deploy bench clean
 
 help:
 	@echo "make run            set up, migrate, seed demo data and serve on http://$(HOST):$(PORT)"
 	@echo "make test           run the whole test suite (DATABASE_URL=postgresql://... for PostgreSQL)"
+	@echo "make cov            the test suite under coverage (branch), with the report"
 	@echo "make lint           ruff format --check and ruff check"
 	@echo "make bench          benchmarks (ratios against raw lxml measured in the same run)"
 	@echo "make check-deploy   manage.py check --deploy with production-like variables"
@@ -39,6 +40,10 @@ serve: install
 # test database open when it is dropped.
 test: install
 	DJANGO_CONN_MAX_AGE=0 $(PY) -m pytest
+
+cov: install
+	DJANGO_CONN_MAX_AGE=0 $(PY) -m coverage run -m pytest -q
+	$(PY) -m coverage report
 
 lint: install
 	$(PY) -m ruff format --check .
