@@ -27,8 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench import gen
 from bench.batch_feed import _children, _env, _free_port, _recreate_database, _status_kb
-from bench.gen import BASE, STAMP, _block, _entry, _id
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
@@ -100,67 +100,14 @@ def load(*, count: int) -> dict:
 
 
 def write_feed(path: Path, *, points: list[list[str]], days: int, tag: str) -> int:
-    """Write a bulk feed over ``points`` (public id, uuid) in ``bench.gen``'s entry shape; return its readings."""
-    with open(path, "w", encoding="utf-8") as out:
-        out.write('<?xml version="1.0" encoding="UTF-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">\n')
-        out.write(f"\t<id>{_id(tag, 'feed')}</id>\n\t<title>Bulk upload</title>\n\t<updated>{STAMP}</updated>\n")
-        out.write(f'\t<link rel="self" type="espi-feed/UsagePoint" href="{BASE}/Batch/Bulk/{BULK_ID}"/>\n')
-        out.write(
-            _entry(
-                _id(tag, "rt"),
-                [
-                    ("self", "espi-entry/ReadingType", f"{BASE}/ReadingType/rt1"),
-                    ("up", "espi-feed/ReadingType", f"{BASE}/ReadingType"),
-                ],
-                "15 minute Wh",
-                '\t\t\t<ReadingType xmlns="http://naesb.org/espi">\n\t\t\t\t<accumulationBehaviour>4</accumulationBehaviour>\n'
-                "\t\t\t\t<commodity>1</commodity>\n\t\t\t\t<intervalLength>900</intervalLength>\n"
-                "\t\t\t\t<kind>12</kind>\n\t\t\t\t<uom>72</uom>\n\t\t\t</ReadingType>\n",
-            )
-        )
-        for n, (public_id, up_uuid) in enumerate(points):
-            up_href = f"{BASE}/Batch/Bulk/{BULK_ID}/UsagePoint/{public_id}"
-            out.write(
-                _entry(
-                    f"urn:uuid:{up_uuid}",
-                    [
-                        ("self", "espi-entry/UsagePoint", up_href),
-                        ("up", "espi-feed/UsagePoint", f"{BASE}/Batch/Bulk/{BULK_ID}/UsagePoint"),
-                        ("related", "espi-feed/MeterReading", f"{up_href}/MeterReading"),
-                    ],
-                    f"Meter {n}",
-                    '\t\t\t<UsagePoint xmlns="http://naesb.org/espi">\n\t\t\t\t<ServiceCategory>\n\t\t\t\t\t<kind>0</kind>\n'
-                    "\t\t\t\t</ServiceCategory>\n\t\t\t\t<status>1</status>\n\t\t\t</UsagePoint>\n",
-                )
-            )
-            mr_href = f"{up_href}/MeterReading/mr1"
-            out.write(
-                _entry(
-                    _id(tag, "mr", n),
-                    [
-                        ("self", "espi-entry/MeterReading", mr_href),
-                        ("up", "espi-feed/MeterReading", f"{up_href}/MeterReading"),
-                        ("related", "espi-feed/IntervalBlock", f"{mr_href}/IntervalBlock"),
-                        ("related", "espi-entry/ReadingType", f"{BASE}/ReadingType/rt1"),
-                    ],
-                    "Consumption",
-                    '\t\t\t<MeterReading xmlns="http://naesb.org/espi"/>\n',
-                )
-            )
-            for day in range(days):
-                out.write(
-                    _entry(
-                        _id(tag, "ib", n, day),
-                        [
-                            ("self", "espi-entry/IntervalBlock", f"{mr_href}/IntervalBlock/d{day}"),
-                            ("up", "espi-feed/IntervalBlock", f"{mr_href}/IntervalBlock"),
-                        ],
-                        "",
-                        _block(n, day, n * 1000 + day),
-                    )
-                )
-        out.write("</feed>\n")
-    return len(points) * days * 96
+    """Write a bulk feed over ``points`` (public id, uuid) with ``bench.gen``; return its readings."""
+    return gen.write_feed(
+        path,
+        days=days,
+        tag=tag,
+        points=[(public_id, uuid) for public_id, uuid in points],
+        scope=f"Batch/Bulk/{BULK_ID}",
+    )
 
 
 # ---- server and client --------------------------------------------------------------------------
@@ -230,7 +177,7 @@ def _serve_and_post(*, database_url: str, token: str, feed: Path, media: Path) -
         warm_feed = media.parent / "warm.xml"
         warm_feed.write_text(
             '<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom"><id>urn:uuid:'
-            f"{_id('warm', 'feed')[9:]}</id><title>w</title><updated>{STAMP}</updated></feed>"
+            f"{gen._id('warm', 'feed')[9:]}</id><title>w</title><updated>{gen.STAMP}</updated></feed>"
         )
         for _ in range(6):
             _post(port, f"/espi/1_1/resource/Batch/Bulk/{BULK_ID}?dry_run=1", token, warm_feed)

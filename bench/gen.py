@@ -48,13 +48,28 @@ def _block(up: int, day: int, rng_seed: int) -> str:
     return "".join(parts)
 
 
-def write_feed(path: Path, *, usage_points: int, days: int, tag: str = "bench") -> int:
-    """Write the feed to ``path`` without holding it in memory; return the number of readings."""
-    sub = f"Subscription/{tag}"
+def write_feed(
+    path: Path,
+    *,
+    usage_points: int = 0,
+    days: int,
+    tag: str = "bench",
+    points: list[tuple[str, str]] | None = None,
+    scope: str | None = None,
+) -> int:
+    """Write the feed to ``path`` without holding it in memory; return the number of readings.
+
+    ``points`` names existing usage points as (URL id, uuid) pairs, placed under ``scope`` (e.g.
+    ``Batch/Bulk/1``), for uploads; otherwise ``usage_points`` new ones are made up under a
+    ``Subscription/{tag}`` path.
+    """
+    sub = scope or f"Subscription/{tag}"
+    chosen = points if points is not None else [(f"up{n}", _id(tag, "up", n)[9:]) for n in range(usage_points)]
     with open(path, "w", encoding="utf-8") as out:
         out.write(f'<?xml version="1.0" encoding="UTF-8"?>\n<feed xmlns="{ATOM}">\n')
         out.write(f"\t<id>{_id(tag, 'feed')}</id>\n\t<title>Bulk</title>\n\t<updated>{STAMP}</updated>\n")
-        out.write(f'\t<link rel="self" type="espi-feed/UsagePoint" href="{BASE}/Batch/{sub}"/>\n')
+        self_href = f"{BASE}/{sub}" if scope else f"{BASE}/Batch/{sub}"
+        out.write(f'\t<link rel="self" type="espi-feed/UsagePoint" href="{self_href}"/>\n')
         out.write(
             _entry(
                 _id(tag, "rt"),
@@ -69,11 +84,11 @@ def write_feed(path: Path, *, usage_points: int, days: int, tag: str = "bench") 
                 "\t\t\t\t<uom>72</uom>\n\t\t\t</ReadingType>\n",
             )
         )
-        for up in range(usage_points):
-            up_href = f"{BASE}/{sub}/UsagePoint/up{up}"
+        for up, (url_id, up_uuid) in enumerate(chosen):
+            up_href = f"{BASE}/{sub}/UsagePoint/{url_id}"
             out.write(
                 _entry(
-                    _id(tag, "up", up),
+                    "urn:uuid:" + str(up_uuid).upper(),
                     [
                         ("self", "espi-entry/UsagePoint", up_href),
                         ("up", "espi-feed/UsagePoint", f"{BASE}/{sub}/UsagePoint"),
@@ -111,7 +126,7 @@ def write_feed(path: Path, *, usage_points: int, days: int, tag: str = "bench") 
                     )
                 )
         out.write("</feed>\n")
-    return usage_points * days * 96
+    return len(chosen) * days * 96
 
 
 def main() -> None:
