@@ -22,12 +22,13 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from bench.server import Workers, free_port, gunicorn
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
@@ -265,32 +266,6 @@ def lxml_baseline(*, bulk_id: str) -> dict:
 # ---- server and client --------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _status_kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
-
-
 def _get(port: int, path: str, token: str) -> dict:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     started = time.perf_counter()
@@ -307,59 +282,19 @@ def _get(port: int, path: str, token: str) -> dict:
 
 
 def _serve_and_read(*, database_url: str, size: int, token: str, repeat: int) -> dict:
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            str(Path(PY).parent / "gunicorn"),
-            "custodian.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--timeout",
-            "600",
-            "--no-control-socket",
-        ],
-        cwd=REPO,
-        env=_env(database_url, port),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    raise RuntimeError(
-                        server.stderr.read().decode()[-2000:] if server.stderr else "no server"
-                    ) from None
-                time.sleep(0.2)
+    port = free_port()
+    with gunicorn(env=_env(database_url, port), port=port, timeout=600) as server:
         # Warm both workers (imports, URL resolver, DB connection) before measuring.
         for _ in range(6):
             _get(port, "/espi/1_1/resource/ReadServiceStatus", token)
-        workers = _children(server.pid)
-        warm = {pid: _status_kb(pid, "VmHWM") for pid in workers}
+        workers = Workers(server.pid)
         runs = [_get(port, f"/espi/1_1/resource/Batch/Bulk/n{size}?max-results={size}", token) for _ in range(repeat)]
-        peak = {pid: _status_kb(pid, "VmHWM") for pid in workers}
         if any(run["status"] != 200 for run in runs):
             raise RuntimeError(f"Batch/Bulk answered {[run['status'] for run in runs]}")
         result = min(runs, key=lambda run: run["seconds"])
         result["ttfb_s"] = min(run["ttfb_s"] for run in runs)
-        busiest = max(workers, key=lambda pid: peak[pid] - warm[pid])
-        result.update(
-            {
-                "worker_rss_warm_mb": round(warm[busiest] / 1024, 1),
-                "worker_rss_peak_mb": round(peak[busiest] / 1024, 1),
-                "worker_rss_growth_mb": round((peak[busiest] - warm[busiest]) / 1024, 1),
-            }
-        )
+        result.update(workers.growth())
         return result
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def _subprocess_json(args: list[str], env: dict) -> dict:

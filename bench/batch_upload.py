@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 
 from bench import gen
-from bench.batch_feed import _children, _env, _free_port, _recreate_database, _status_kb
+from bench.batch_feed import _env, _recreate_database
+from bench.server import Workers, free_port, gunicorn
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
@@ -138,41 +139,11 @@ def _post(port: int, path: str, token: str, feed: Path) -> dict:
 
 
 def _serve_and_post(*, database_url: str, token: str, feed: Path, media: Path) -> dict:
-    port = _free_port()
+    port = free_port()
     env = _env(database_url, port)
     env["DJANGO_MEDIA_ROOT"] = str(media)
     env["BATCH_MAX_BODY_BYTES"] = str(max(feed.stat().st_size + 1, 512 * 1024 * 1024))
-    server = subprocess.Popen(
-        [
-            str(Path(PY).parent / "gunicorn"),
-            "custodian.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--timeout",
-            "1800",
-            "--no-control-socket",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        import socket
-
-        deadline = time.time() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    raise RuntimeError(
-                        server.stderr.read().decode()[-2000:] if server.stderr else "no server"
-                    ) from None
-                time.sleep(0.2)
+    with gunicorn(env=env, port=port, timeout=1800) as server:
         # Warm both workers: imports, URL resolver, DB connection, the XSD (a tiny dry-run upload).
         warm_feed = media.parent / "warm.xml"
         warm_feed.write_text(
@@ -181,22 +152,10 @@ def _serve_and_post(*, database_url: str, token: str, feed: Path, media: Path) -
         )
         for _ in range(6):
             _post(port, f"/espi/1_1/resource/Batch/Bulk/{BULK_ID}?dry_run=1", token, warm_feed)
-        workers = _children(server.pid)
-        warm = {pid: _status_kb(pid, "VmHWM") for pid in workers}
+        workers = Workers(server.pid)
         result = _post(port, f"/espi/1_1/resource/Batch/Bulk/{BULK_ID}", token, feed)
-        peak = {pid: _status_kb(pid, "VmHWM") for pid in workers}
-        busiest = max(workers, key=lambda pid: peak[pid] - warm[pid])
-        result.update(
-            {
-                "worker_rss_warm_mb": round(warm[busiest] / 1024, 1),
-                "worker_rss_peak_mb": round(peak[busiest] / 1024, 1),
-                "worker_rss_growth_mb": round((peak[busiest] - warm[busiest]) / 1024, 1),
-            }
-        )
+        result.update(workers.growth())
         return result
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def _subprocess_json(args: list[str], env: dict) -> dict:
@@ -228,9 +187,12 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     rows = []
-    for label, points in (("1x", loaded["points"][:small]), (f"{cfg['scale']}x", loaded["points"][small:])):
+    feeds = (("1x", loaded["points"][:small]), (f"{cfg['scale']}x", loaded["points"][small:]))
+    for run, (label, points) in enumerate(feeds):
         feed = work / f"feed_{label}.xml"
-        readings = write_feed(feed, points=points, days=cfg["days"], tag=f"upload{label}")
+        readings = write_feed(
+            feed, points=points, days=cfg["days"], tag=f"upload{run}-{label}"
+        )  # distinct ids even at scale 1
         raw = _subprocess_json(["-m", "bench.espi", "raw", str(feed)], env)
         media = work / f"media_{label}"
         served = _serve_and_post(database_url=cfg["database_url"], token=loaded["token"], feed=feed, media=media)
