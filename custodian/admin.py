@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from custodian.models import (
     AuditEvent,
@@ -107,10 +111,29 @@ class MeterReadingAdmin(ReadOnlyImportedMixin, admin.ModelAdmin):
 
 @admin.register(IntervalBlock)
 class IntervalBlockAdmin(ReadOnlyImportedMixin, admin.ModelAdmin):
-    list_display = ("public_id", "meter_reading", "start", "duration", "updated")
+    list_display = ("public_id", "meter_reading", "start", "duration", "reading_count", "updated")
     search_fields = ("public_id", "uuid", "meter_reading__public_id")
     list_select_related = ("meter_reading",)
     raw_id_fields = ("meter_reading",)
+    readonly_fields = ("reading_count", "reading_table")
+
+    @admin.display(description="Readings")
+    def reading_table(self, obj):
+        """The block's readings as a table: start (UTC), duration, value, cost, quality, tou."""
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    datetime.fromtimestamp(start, tz=UTC).strftime("%Y-%m-%d %H:%M"),
+                    duration,
+                    *("" if v is None else v for v in rest),
+                )
+                for start, duration, *rest in obj.reading_list()
+            ),
+        )
+        head = "<tr><th>start (UTC)</th><th>s</th><th>value</th><th>cost</th><th>quality</th><th>tou</th></tr>"
+        return format_html("<table>{}{}</table>", mark_safe(head), rows)  # noqa: S308 - a constant
 
 
 @admin.register(ReadingType)

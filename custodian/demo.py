@@ -25,7 +25,6 @@ from django.utils import timezone
 from custodian import services as custodian_services
 from custodian.models import (
     IntervalBlock,
-    IntervalReading,
     LocalTimeParameters,
     MeterReading,
     ReadingType,
@@ -154,25 +153,22 @@ def _meter_data(point: UsagePoint, reading_type: ReadingType, days: int, progres
     for offset in range(days, 0, -1):
         day = today - timedelta(days=offset)
         start = int(day.timestamp())
-        block, made = IntervalBlock.objects.get_or_create(
-            uuid=demo_uuid("IntervalBlock", point.uuid, start),
-            defaults={
-                "meter_reading": meter_reading,
-                "start": start,
-                "duration": 86400,
-                "published": day + timedelta(days=1),
-                "updated": day + timedelta(days=1),
-            },
-        )
-        if not made:
+        if IntervalBlock.objects.filter(uuid=demo_uuid("IntervalBlock", point.uuid, start)).exists():
             continue
         profile = _daily_profile(seed=start ^ int(point.uuid.hex[:8], 16), base_watts=base)
-        IntervalReading.objects.bulk_create(
-            IntervalReading(
-                block=block, start=start + slot * INTERVAL_SECONDS, duration=INTERVAL_SECONDS, value=profile(slot)
-            )
+        block = IntervalBlock(
+            uuid=demo_uuid("IntervalBlock", point.uuid, start),
+            meter_reading=meter_reading,
+            start=start,
+            duration=86400,
+            published=day + timedelta(days=1),
+            updated=day + timedelta(days=1),
+        )
+        block.set_readings(
+            (start + slot * INTERVAL_SECONDS, INTERVAL_SECONDS, profile(slot), None, None, None)
             for slot in range(READINGS_PER_DAY)
         )
+        block.save(force_insert=True)
         created += READINGS_PER_DAY
     if created:
         progress(f"    {created} readings for {point.title}")

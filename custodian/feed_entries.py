@@ -2,7 +2,7 @@
 
 The writer (``custodian.espi.writer``) stays pure; this adapter runs the queries and hands it
 :class:`~custodian.espi.writer.AtomEntry` objects whose content may be a lazy generator of bytes.
-The volume (usage points, interval blocks, readings) is read through ``.iterator(chunk_size=...)``
+The volume (usage points, interval blocks with their packed readings) is read through ``.iterator(chunk_size=...)``
 (a server-side cursor on PostgreSQL), so a feed of any size is written with flat memory; the few
 rows per usage point (meter readings, summaries) are plain queries. Filters:
 
@@ -35,7 +35,6 @@ from custodian.feed_params import FeedParams
 from custodian.models import (
     ElectricPowerQualitySummary,
     IntervalBlock,
-    IntervalReading,
     LocalTimeParameters,
     MeterReading,
     ReadingType,
@@ -44,10 +43,9 @@ from custodian.models import (
     UsageSummary,
 )
 from custodian.reach import KIND_INTERVAL, KIND_QUALITY, KIND_SUMMARY, UsagePointReach, Window, reach_for_customer
+from custodian.readings import readings_between, readings_unpack
 
-READING_CHUNK = 5000
 ROW_CHUNK = 500
-_READING_FIELDS = ("block_id", "start", "duration", "value", "cost", "quality", "tou")
 _READING_TYPE_FIELDS = tuple(ReadingTypeContent.__slots__)
 
 
@@ -97,19 +95,9 @@ def interval_blocks(*, meter_reading_id: int, window: Window, params: FeedParams
         IntervalBlock.objects.annotate(block_end=F("start") + F("duration"))
         .filter(_span_q(start="start", end="block_end", stamp=None, window=window), time_q(params))
         .filter(meter_reading_id=meter_reading_id)
-        .only("pk", "public_id", "uuid", "title", "published", "updated", "start", "duration")
+        .only("pk", "public_id", "uuid", "title", "published", "updated", "start", "duration", "readings")
         .order_by("start", "pk")
     )
-
-
-def _readings(*, blocks: QuerySet[IntervalBlock], window: Window) -> QuerySet[IntervalReading]:
-    q = Q(block__in=blocks.values("pk"))
-    if window.start_min is not None:
-        q &= Q(start__gte=window.start_min)
-    if window.start_max is not None:
-        q &= Q(start__lt=window.start_max)
-    # The same order as the blocks, so the two cursors can be merged in one pass.
-    return IntervalReading.objects.filter(q).order_by("block__start", "block_id", "start").values_list(*_READING_FIELDS)
 
 
 def usage_summaries(*, usage_point_id: int, window: Window, params: FeedParams) -> QuerySet[UsageSummary]:
@@ -236,7 +224,7 @@ def interval_block_entries(
     base: str,
     only_public_id: str | None = None,
 ) -> Iterator[writer.AtomEntry]:
-    """Yield the meter reading's interval blocks with their readings, two cursors merged in one pass."""
+    """Yield the meter reading's interval blocks with their readings (packed in the block's row)."""
     window = reach.windows.get(KIND_INTERVAL)
     if window is None:
         return
@@ -244,25 +232,15 @@ def interval_block_entries(
     blocks = interval_blocks(meter_reading_id=meter_reading.pk, window=window, params=params)
     if only_public_id is not None:
         blocks = blocks.filter(public_id=only_public_id)
-    rows = _readings(blocks=blocks, window=window).iterator(chunk_size=READING_CHUNK)
-    pending = next(rows, None)
-
-    def block_readings(block_id: int) -> Iterator[tuple]:
-        nonlocal pending
-        while pending is not None and pending[0] == block_id:
-            yield pending[1:]
-            pending = next(rows, None)
-
     for block in blocks.iterator(chunk_size=ROW_CHUNK):
         start, duration = _clip(block, window)
-        readings = block_readings(block.pk)
+        readings = readings_between(
+            readings_unpack(block.readings), start_min=window.start_min, start_max=window.start_max
+        )
         chunks = writer.interval_block_chunks(start=start, duration=duration, readings=readings)
         yield _entry(
             block, paths.interval_block(usage_point_public_id, meter_reading.public_id, block.public_id), chunks
         )
-        # If the consumer skipped this block's content, move the cursor past it.
-        for _ in readings:
-            pass
 
 
 def usage_summary_entry(*, summary: UsageSummary, usage_point_public_id: str, reach: UsagePointReach, base: str):

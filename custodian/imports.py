@@ -1,13 +1,14 @@
 """Import Green Button feeds into the database in two steps: plan, then apply.
 
 ``import_plan`` streams the feed once and decides, per entry, where it would go and whether it can
-(``EntryPlan``), without keeping any readings. ``import_apply`` streams the same bytes again and
-writes the entries the caller accepts, all in one transaction, upserting by ``uuid`` within the
+(``EntryPlan``), without keeping any readings in memory. ``import_apply`` writes the entries the
+caller accepts (from the plan's spool, or by streaming the same bytes again), all in one transaction, upserting by ``uuid`` within the
 owner: a resource never moves to another usage point or customer. The batch POST filter reuses
 both steps with its own :class:`UsagePointResolver` (grants instead of a customer).
 
-Interval readings go in bulk: PostgreSQL ``COPY`` into a temp staging table, then one
-``INSERT ... ON CONFLICT (block_id, start) DO UPDATE`` per chunk; SQLite ``bulk_create`` upserts.
+Interval readings are stored packed in their block's row (``custodian.readings``); a block uploaded
+again replaces its readings. On PostgreSQL new rows are queued and inserted in bulk (blocks with
+``COPY``, see :class:`_RowQueue`); other databases write row by row.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pickle  # noqa: S403 - only for the plan's own spool file, written and re
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import nullcontext, suppress
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 from uuid import UUID
@@ -34,7 +35,6 @@ from custodian.models import (
     AuditEvent,
     ElectricPowerQualitySummary,
     IntervalBlock,
-    IntervalReading,
     LocalTimeParameters,
     MeterReading,
     ReadingType,
@@ -43,6 +43,7 @@ from custodian.models import (
     UsageSummary,
     new_public_id,
 )
+from custodian.readings import ReadingsInvalid, readings_pack
 from custodian.services import audit_record
 
 OK = "ok"
@@ -60,7 +61,7 @@ _UP_OWNED = {
     "ElectricPowerQualitySummary",
 }
 _SHARED = {"ReadingType", "LocalTimeParameters"}
-_FLUSH_READINGS = 20_000
+_FLUSH_BLOCKS = 1000  # about 4 MB of packed readings
 
 
 class ImportFailed(Exception):
@@ -322,6 +323,8 @@ def _plan_entry(entry: Entry, seen: set[UUID]) -> EntryPlan:
             plan.readings = len(block.readings)
             if len({r[0] for r in block.readings}) != plan.readings:
                 plan.reject(INVALID, "two readings of the block have the same start")
+            elif block.readings and min(r[0] for r in block.readings) < 0:
+                plan.reject(INVALID, "a reading starts before 1970")
         if block is not None and (block.start is None or block.duration is None):
             plan.reject(INVALID, "the block has no interval")
     elif entry.kind in _SHARED:
@@ -414,6 +417,12 @@ def import_plan(
             plan = _plan_entry(entry, seen)
             plans.append(plan)
             if spooled is not None and not entry.skipped:
+                if plan.status == OK and isinstance(entry.content, espi_content.IntervalBlockContent):
+                    # Spooled packed, as the apply stores it: a string pickles far faster than tuples.
+                    try:
+                        entry.content = _pack_block(entry.content)
+                    except ReadingsInvalid as exc:
+                        plan.reject(INVALID, str(exc))
                 spooled.add(entry)
             readings += plan.readings
             bytes_read = opened.counter.count if opened.counter else opened.size
@@ -542,24 +551,19 @@ def _shared_only_under(kind: str, pk: int, resolver: UsagePointResolver) -> bool
 # ---- apply --------------------------------------------------------------------------------------
 
 
-class _ReadingSink:
-    """Write interval readings in bulk.
+class _RowQueue:
+    """Write an import's new rows in bulk on PostgreSQL.
 
-    PostgreSQL, blocks this import creates (the bulk of any first import): their readings are streamed
-    with one binary ``COPY`` straight into the readings table while the reader parses on, so the server
-    inserts in parallel with the parsing; a new block has no readings, so nothing can conflict (the plan
-    rejected blocks with two readings at the same start, and the unique constraint still guards).
-    The blocks' own rows go in with one ``COPY`` whenever the stream pauses, with ids taken ahead from
-    the table's identity sequence. The readings' foreign key to their block is checked at commit
-    (Django creates it ``DEFERRABLE INITIALLY DEFERRED``; without that, everything takes the staged path).
-    Any other query on the connection first pauses the stream (``before_query``, an execute wrapper).
-
-    Blocks that existed already: a temp staging table and one ``INSERT ... ON CONFLICT (block_id, start)
-    DO UPDATE`` per chunk. SQLite: ``bulk_create`` upserts.
+    New usage points, meter readings and interval blocks (each block with its packed readings, the
+    volume of any first import) get ids taken ahead from their tables' identity sequences and are
+    queued; a flush inserts them together: blocks with one ``COPY``, the others with one bulk INSERT
+    per model. UPDATEs of rows that exist already are queued too and run after the inserts (the owner
+    filter of each makes it a no-op, and the import fail, if the row moved since the plan). The queue
+    is flushed before any other query on the connection (``before_query``, an execute wrapper), so
+    every query sees what the import wrote before it; every ``_FLUSH_BLOCKS`` blocks, so memory stays
+    flat; and at the end. Other databases write row by row (``batched`` is False).
     """
 
-    _columns = ("block_id", "start", "duration", "value", "cost", "quality", "tou")
-    _types = ("int8", "int8", "int4", "int8", "int8", "int2", "int2")
     _block_columns = (
         "id",
         "public_id",
@@ -570,45 +574,27 @@ class _ReadingSink:
         "start",
         "duration",
         "meter_reading_id",
+        "readings",
+        "reading_count",
     )
 
     def __init__(self) -> None:
-        self.rows: list[tuple[Any, ...]] = []
-        self.written = 0
-        self.postgres = connection.vendor == "postgresql"
-        self.staged = False
-        self.streaming = False  # set by start(), inside the import's transaction
-        self._copy_cm: Any = None
-        self._copy: Any = None
-        self._streamed = 0  # readings sent in the open COPY
+        self.batched = False  # set by start(), inside the import's transaction
         self._blocks: list[tuple[Any, ...]] = []  # new block rows not yet inserted
         self._objects: dict[Any, list[Any]] = {}  # model -> new rows (usage points, meter readings) not yet inserted
         self._pools: dict[Any, list[int]] = {}  # model -> ids taken from its sequence, not used yet
-        # UPDATEs of rows that exist already, run at the next pause (a query each would end the COPY).
         self._updates: list[tuple[Any, int, dict[str, Any], dict[str, Any], str]] = []
-        self._pausing = False
+        self._flushing = False
 
     def start(self) -> None:
-        """Call inside the transaction: decide whether new blocks' readings can be streamed."""
-        self.streaming = self.postgres and _defer_reading_fk()
-
-    @property
-    def count(self) -> int:
-        """Readings written or on their way (for progress)."""
-        return self.written + self._streamed + len(self.rows)
-
-    def add(self, block_id: int, readings: Iterable[espi_content.Reading]) -> None:
-        self.rows.extend((block_id, *reading) for reading in readings)
-        if len(self.rows) >= _FLUSH_READINGS:
-            self.flush()
-
-    # -- PostgreSQL streaming of new blocks --
+        """Call inside the transaction: batch on PostgreSQL."""
+        self.batched = connection.vendor == "postgresql"
 
     def new_id(self, model: Any) -> int:
         """Return an id for a new row of ``model`` from its identity sequence (taken ahead, 512 or 64 at a time)."""
         pool = self._pools.setdefault(model, [])
         if not pool:
-            self.pause()
+            self.flush()
             table = connection.ops.quote_name(model._meta.db_table)
             with connection.cursor() as cursor:
                 cursor.cursor.execute(
@@ -618,139 +604,71 @@ class _ReadingSink:
                 pool.extend(row[0] for row in reversed(cursor.cursor.fetchall()))
         return pool.pop()
 
-    def new_block_id(self) -> int:
-        return self.new_id(IntervalBlock)
-
     def add_object(self, obj: Any) -> None:
-        """Queue a new model instance (its pk from ``new_id``): inserted with the next pause, before any other query."""
+        """Queue a new model instance (its pk from ``new_id``)."""
         self._objects.setdefault(type(obj), []).append(obj)
 
     def add_update(self, model: Any, pk: int, owner: dict[str, Any], fields: dict[str, Any], what: str) -> None:
-        """Queue ``UPDATE model SET fields WHERE pk AND owner``: run with the next pause, before any other query."""
+        """Queue ``UPDATE model SET fields WHERE pk AND owner``."""
         self._updates.append((model, pk, owner, fields, what))
 
-    def add_new_block(self, row: tuple[Any, ...], readings: Iterable[espi_content.Reading]) -> None:
-        """Queue a new block's row (``_block_columns``) and stream its readings."""
+    def add_new_block(self, row: tuple[Any, ...]) -> None:
+        """Queue a new block's row (``_block_columns``, its id from ``new_id``)."""
         self._blocks.append(row)
-        if self._copy is None:
-            table = connection.ops.quote_name(IntervalReading._meta.db_table)
-            raw = connection.cursor().cursor
-            self._copy_cm = raw.copy(f"COPY {table} ({', '.join(self._columns)}) FROM STDIN (FORMAT BINARY)")  # noqa: S608 - fixed names
-            self._copy = self._copy_cm.__enter__()
-            self._copy.set_types(self._types)
-        block_id = row[0]
-        write = self._copy.write_row
-        n = 0
-        for reading in readings:
-            write((block_id, *reading))
-            n += 1
-        self._streamed += n
+        if len(self._blocks) >= _FLUSH_BLOCKS:
+            self.flush()
 
-    def pause(self) -> None:
-        """End the open COPY (the server finishes it), then insert the queued rows: objects, then blocks."""
-        if self._pausing:
-            return  # the bulk_create below goes through before_query
-        if self._copy is not None:
-            cm, self._copy_cm, self._copy = self._copy_cm, None, None
-            cm.__exit__(None, None, None)
-            self.written += self._streamed
-            self._streamed = 0
-        self._pausing = True
+    def flush(self) -> None:
+        """Insert the queued rows (objects, then blocks), then run the queued updates."""
+        if self._flushing:
+            return  # the queries below go through before_query
+        self._flushing = True
         try:
             objects, self._objects = self._objects, {}
             for model, objs in objects.items():
                 model.objects.bulk_create(objs, batch_size=500)
             if self._blocks:
+                blocks, self._blocks = self._blocks, []
                 table = connection.ops.quote_name(IntervalBlock._meta.db_table)
                 columns = ", ".join(self._block_columns)
                 with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # noqa: S608 - fixed names
-                    for row in self._blocks:
+                    for row in blocks:
                         copy.write_row(row)
-                self._blocks = []
             updates, self._updates = self._updates, []
             for model, pk, owner, fields, what in updates:
-                # The owner filter makes the update a no-op if the row moved since the plan.
                 if not model.objects.filter(pk=pk, **owner).update(**fields):
                     raise ImportFailed(f"{what}: the stored resource changed owner during the import")
         finally:
-            self._pausing = False
+            self._flushing = False
 
     def abort(self) -> None:
-        """On an error: cancel the open COPY so that the transaction can roll back."""
-        if self._copy is not None:
-            cm, self._copy_cm, self._copy = self._copy_cm, None, None
-            error = ImportFailed("import aborted")
-            with suppress(Exception):  # the original error is what the caller sees
-                cm.__exit__(type(error), error, None)
+        """On an error: drop what is queued (the transaction rolls back what was written)."""
         self._blocks = []
         self._objects = {}
         self._updates = []
 
     def before_query(self, execute: Any, sql: Any, params: Any, many: bool, context: Any) -> Any:
-        """Execute wrapper: any ORM query first ends the open COPY."""
-        self.pause()
+        """Execute wrapper: any ORM query first flushes the queue."""
+        self.flush()
         return execute(sql, params, many, context)
 
-    # -- upserts --
 
-    def flush(self) -> None:
-        self.pause()
-        if not self.rows:
-            return
-        if self.postgres:
-            self._copy_staged()
-        else:
-            IntervalReading.objects.bulk_create(
-                [
-                    IntervalReading(block_id=b, start=s, duration=d, value=v, cost=c, quality=q, tou=t)
-                    for b, s, d, v, c, q, t in self.rows
-                ],
-                batch_size=5000,
-                update_conflicts=True,
-                unique_fields=["block", "start"],
-                update_fields=["duration", "value", "cost", "quality", "tou"],
-            )
-        self.written += len(self.rows)
-        self.rows = []
+@dataclass(slots=True)
+class _PackedBlock:
+    """An IntervalBlock's content as the plan spools it: its readings packed for storage (``custodian.readings``)."""
 
-    def _copy_staged(self) -> None:
-        table = connection.ops.quote_name(IntervalReading._meta.db_table)
-        columns = ", ".join(self._columns)
-        with connection.cursor() as cursor:
-            raw = cursor.cursor
-            if not self.staged:
-                raw.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS import_reading_stage "
-                    "(block_id bigint, start bigint, duration bigint, value bigint, cost bigint, quality int, tou int) "
-                    "ON COMMIT DROP"
-                )
-                self.staged = True
-            with raw.copy(f"COPY import_reading_stage ({columns}) FROM STDIN") as copy:  # noqa: S608 - fixed names
-                write = copy.write_row
-                for row in self.rows:
-                    write(row)
-            raw.execute(
-                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM import_reading_stage "  # noqa: S608
-                "ON CONFLICT (block_id, start) DO UPDATE SET duration = EXCLUDED.duration, value = EXCLUDED.value, "
-                "cost = EXCLUDED.cost, quality = EXCLUDED.quality, tou = EXCLUDED.tou"
-            )
-            raw.execute("TRUNCATE import_reading_stage")
+    start: int | None
+    duration: int | None
+    readings: str
+    reading_count: int
 
 
-def _defer_reading_fk() -> bool:
-    """Make sure the readings' foreign keys to their block are deferred in this transaction; False if they cannot be."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT conname, condeferrable FROM pg_constraint WHERE contype = 'f' "
-            "AND conrelid = %s::regclass AND confrelid = %s::regclass",
-            [IntervalReading._meta.db_table, IntervalBlock._meta.db_table],
-        )
-        constraints = cursor.fetchall()
-        if not constraints or not all(deferrable for _name, deferrable in constraints):
-            return False
-        names = ", ".join(connection.ops.quote_name(name) for name, _deferrable in constraints)
-        cursor.execute(f"SET CONSTRAINTS {names} DEFERRED")
-    return True
+def _pack_block(content: Any) -> _PackedBlock:
+    """Return the block's content with its readings packed; ReadingsInvalid if they cannot be stored."""
+    if isinstance(content, _PackedBlock):
+        return content
+    packed, count = readings_pack(content.readings)
+    return _PackedBlock(start=content.start, duration=content.duration, readings=packed, reading_count=count)
 
 
 def _stamp(entry: Entry) -> dict[str, Any]:
@@ -765,7 +683,8 @@ class _Applier:
         self.ids: dict[UUID, int] = {}  # uuid -> pk of rows written or ensured in this import
         self.created: dict[str, int] = {}
         self.updated: dict[str, int] = {}
-        self.sink = _ReadingSink()
+        self.queue = _RowQueue()
+        self.readings = 0  # readings written (or queued) by this import
         self.new_usage_points: dict[str, int] = {}
         self.blocks: list[tuple[EntryPlan, Entry]] = []
         self.fk_reading_type: list[tuple[int, UUID]] = []
@@ -785,10 +704,10 @@ class _Applier:
             if self.customer is None:
                 raise ImportFailed("creating usage points needs a customer")
             up = UsagePoint(customer=self.customer, uuid=target.uuid, **(fields or {"title": ""}))
-            if self.sink.streaming:
-                # Inserted with the next pause of the readings COPY (in one bulk INSERT with the others).
-                up.pk = self.sink.new_id(UsagePoint)
-                self.sink.add_object(up)
+            if self.queue.batched:
+                # Inserted with the queue's next flush (in one bulk INSERT with the others).
+                up.pk = self.queue.new_id(UsagePoint)
+                self.queue.add_object(up)
             else:
                 up.save(force_insert=True)
             self.new_usage_points[ref] = up.pk
@@ -800,19 +719,18 @@ class _Applier:
         pk = p.existing_id or self.ids.get(p.uuid)
         fresh = p.creates_usage_point and model is UsagePoint
         if pk is not None:
-            if self.sink.streaming:
-                # Run with the next pause of the readings COPY: one query per existing usage point would
-                # end the COPY each time (the server then finishes it while the reader waits).
-                self.sink.add_update(model, pk, owner, fields, p.describe())
+            if self.queue.batched:
+                # Run with the queue's next flush, after the inserts queued before it.
+                self.queue.add_update(model, pk, owner, fields, p.describe())
             elif not model.objects.filter(pk=pk, **owner).update(**fields):
                 # The owner filter makes the update a no-op if the row moved since the plan.
                 raise ImportFailed(f"{p.describe()}: the stored resource changed owner during the import")
             if not fresh:
                 self._count(p.kind or "", False)
-        elif model is MeterReading and self.sink.streaming:
-            # Inserted with the next pause of the readings COPY (in one bulk INSERT with the others).
-            pk = self.sink.new_id(model)
-            self.sink.add_object(model(pk=pk, uuid=p.uuid, **owner, **fields))
+        elif model is MeterReading and self.queue.batched:
+            # Inserted with the queue's next flush (in one bulk INSERT with the others).
+            pk = self.queue.new_id(model)
+            self.queue.add_object(model(pk=pk, uuid=p.uuid, **owner, **fields))
             self._count(p.kind or "", True)
         else:
             pk = model.objects.create(uuid=p.uuid, **owner, **fields).pk
@@ -884,37 +802,48 @@ class _Applier:
             if p.reading_type_uuid and not rt:
                 self.fk_reading_type.append((pk, p.reading_type_uuid))
         elif kind == "IntervalBlock":
-            if not isinstance(content, espi_content.IntervalBlockContent):
+            if not isinstance(content, espi_content.IntervalBlockContent | _PackedBlock):
                 raise ImportFailed(f"the feed changed between plan and apply (entry #{entry.index})")
+            try:
+                block = _pack_block(content)
+            except ReadingsInvalid as exc:
+                raise ImportFailed(f"{p.describe()}: {exc}") from None
             up = self.usage_point_id(p)
             mr = self.meter_reading_id(p.meter_reading_uuid, up)
-            if self.sink.streaming and p.existing_id is None and p.uuid not in self.ids:
-                pk = self.sink.new_block_id()
-                self.sink.add_new_block(
+            self.readings += block.reading_count
+            if self.queue.batched and p.existing_id is None and p.uuid not in self.ids:
+                self.queue.add_new_block(
                     (
-                        pk,
+                        self.queue.new_id(IntervalBlock),
                         new_public_id(),
                         p.uuid,
                         stamp["title"],
                         stamp["published"],
                         stamp["updated"],
-                        content.start,
-                        content.duration,
+                        block.start,
+                        block.duration,
                         mr,
-                    ),
-                    content.readings,
+                        block.readings,
+                        block.reading_count,
+                    )
                 )
                 # Not kept in self.ids: nothing refers to a block, and the plan admits each uuid once
                 # (the uuid's unique constraint would refuse a second row anyway).
                 self._count("IntervalBlock", True)
                 return
-            pk = self._upsert(
+            # A block uploaded again replaces its readings, as the resource it is.
+            self._upsert(
                 IntervalBlock,
                 p,
-                {**stamp, "start": content.start, "duration": content.duration},
+                {
+                    **stamp,
+                    "start": block.start,
+                    "duration": block.duration,
+                    "readings": block.readings,
+                    "reading_count": block.reading_count,
+                },
                 {"meter_reading_id": mr},
             )
-            self.sink.add(pk, content.readings)
         elif kind in ("UsageSummary", "ElectricPowerUsageSummary"):
             up = self.usage_point_id(p)
             self._upsert(
@@ -945,7 +874,7 @@ class _Applier:
             )
 
     def finish(self) -> None:
-        self.sink.flush()
+        self.queue.flush()
         # One UPDATE per shared resource (and 500 rows), not one per meter reading / usage point.
         for rt_uuid, pks in _grouped(self.fk_reading_type).items():
             rt = self.ids.get(rt_uuid) or ReadingType.objects.filter(uuid=rt_uuid).values_list("pk", flat=True).first()
@@ -1008,9 +937,7 @@ def _apply_entries(
                         read = plan.bytes_read
                     else:
                         read = opened.counter.count if opened.counter else opened.size
-                    progress(
-                        ImportProgress(entries=entries, readings=applier.sink.count, bytes_read=read, phase="apply")
-                    )
+                    progress(ImportProgress(entries=entries, readings=applier.readings, bytes_read=read, phase="apply"))
     except EspiError as exc:
         raise ImportFailed(f"the feed could not be read again: {exc}") from exc
     return entries
@@ -1071,15 +998,15 @@ def _import_apply(
     applier = _Applier(plan, customer)
 
     with transaction.atomic():
-        sink = applier.sink
-        sink.start()
+        queue = applier.queue
+        queue.start()
         try:
-            # While new blocks' readings stream in a COPY, any other query first ends the COPY.
-            with connection.execute_wrapper(sink.before_query) if sink.streaming else nullcontext():
+            # Any other query first flushes the rows queued for bulk insertion.
+            with connection.execute_wrapper(queue.before_query) if queue.batched else nullcontext():
                 entries = _apply_entries(source, plan, accepted, applier, max_bytes, progress)
                 applier.finish()
         except BaseException:
-            sink.abort()
+            queue.abort()
             raise
         usage_point_ids = sorted(
             {p.usage_point_id for p in plan.entries if p.usage_point_id} | set(applier.new_usage_points.values())
@@ -1090,10 +1017,10 @@ def _import_apply(
             actor_client=actor_client,
             customer=customer,
             object_type="Feed",
-            summary=f"Imported {entries} entries and {sink.written} readings",
+            summary=f"Imported {entries} entries and {applier.readings} readings",
             detail={
                 "entries": entries,
-                "readings": sink.written,
+                "readings": applier.readings,
                 "created": applier.created,
                 "updated": applier.updated,
                 "rejected": [
@@ -1103,9 +1030,9 @@ def _import_apply(
             },
         )
     if progress:
-        progress(ImportProgress(entries=entries, readings=sink.written, bytes_read=plan.bytes_read, phase="done"))
+        progress(ImportProgress(entries=entries, readings=applier.readings, bytes_read=plan.bytes_read, phase="done"))
     return ImportResult(
-        created=applier.created, updated=applier.updated, readings=sink.written, usage_point_ids=usage_point_ids
+        created=applier.created, updated=applier.updated, readings=applier.readings, usage_point_ids=usage_point_ids
     )
 
 

@@ -7,8 +7,8 @@ Every resource that travels as an ESPI Atom entry keeps two identities:
   Imports and batch uploads upsert by it, and it is unique across the whole portal, so a resource
   can never be moved from one owner to another by uploading it again.
 
-Interval readings are the volume (96 a day per usage point, years of history): they are narrow
-integer rows keyed by ``(block, start)`` and written in bulk (``COPY`` on PostgreSQL).
+Interval readings are the volume (96 a day per usage point, years of history): they are kept packed
+in their IntervalBlock's row (``custodian.readings``), one row per block rather than per reading.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from custodian import readings as readings_codec
 
 
 def new_public_id() -> str:
@@ -176,42 +178,38 @@ class MeterReading(EspiResource):
 
 
 class IntervalBlock(EspiResource):
-    """A block of interval readings covering ``[start, start + duration)`` (epoch seconds)."""
+    """A block of interval readings covering ``[start, start + duration)`` (epoch seconds).
+
+    The readings live in the block's row, packed (``custodian.readings``): ESPI gives a reading no id
+    of its own, so it is always read and replaced with its block. Each reading's ``value`` is in the
+    reading type's unit times 10**powerOfTenMultiplier; its ``cost`` in 1/100,000 of the currency
+    (ESPI Money).
+    """
 
     meter_reading = models.ForeignKey(MeterReading, on_delete=models.CASCADE, related_name="interval_blocks")
     start = models.BigIntegerField(help_text="Epoch seconds, UTC")
     duration = models.PositiveIntegerField(help_text="Seconds")
+    readings = models.TextField(
+        default=readings_codec.EMPTY,
+        editable=False,
+        help_text="JSON [[start, duration, value, cost, quality, tou], ...], sorted by start, one per start.",
+    )
+    reading_count = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         indexes = [models.Index(fields=["meter_reading", "start"], name="intervalblock_mr_start")]
-        constraints = [models.CheckConstraint(condition=Q(start__gte=0), name="intervalblock_start_nonnegative")]
-
-
-class IntervalReading(models.Model):
-    """One interval reading: a narrow row, the table that holds the volume.
-
-    ``value`` is in the reading type's unit times 10**powerOfTenMultiplier; ``cost`` in
-    1/100,000 of the currency (ESPI Money).
-    """
-
-    # No index of its own: the unique (block, start) index leads with block_id and serves every
-    # lookup by block, and one index less per row is what bulk import speed is made of.
-    block = models.ForeignKey(IntervalBlock, on_delete=models.CASCADE, related_name="readings", db_index=False)
-    start = models.BigIntegerField(help_text="Epoch seconds, UTC")
-    duration = models.PositiveIntegerField()
-    value = models.BigIntegerField(null=True, blank=True)
-    cost = models.BigIntegerField(null=True, blank=True)
-    quality = models.PositiveSmallIntegerField(null=True, blank=True)
-    tou = models.PositiveSmallIntegerField(null=True, blank=True)
-
-    class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["block", "start"], name="intervalreading_unique_start"),
-            models.CheckConstraint(condition=Q(start__gte=0), name="intervalreading_start_nonnegative"),
+            models.CheckConstraint(condition=Q(start__gte=0), name="intervalblock_start_nonnegative"),
+            models.CheckConstraint(condition=Q(reading_count__gte=0), name="intervalblock_reading_count_nonnegative"),
         ]
 
-    def __str__(self) -> str:
-        return f"{self.start}+{self.duration}s = {self.value}"
+    def set_readings(self, readings) -> None:
+        """Replace the block's readings (sorted and checked: ``readings.ReadingsInvalid`` if they cannot be stored)."""
+        self.readings, self.reading_count = readings_codec.readings_pack(readings)
+
+    def reading_list(self) -> list:
+        """Return the block's readings, oldest first, each ``(start, duration, value, cost, quality, tou)``."""
+        return readings_codec.readings_unpack(self.readings)
 
 
 class UsageSummary(EspiResource):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from django.db.models import QuerySet
 
 from custodian.exceptions import NotFound
-from custodian.models import AuditEvent, IntervalReading, ReadingType, RetailCustomer, UsagePoint
+from custodian.models import AuditEvent, IntervalBlock, ReadingType, RetailCustomer, UsagePoint
+from custodian.readings import readings_unpack
 
 
 def usage_point_list_for_customer(*, customer: RetailCustomer) -> QuerySet[UsagePoint]:
@@ -21,15 +24,27 @@ def usage_point_get_for_customer(*, customer: RetailCustomer, public_id: str) ->
         raise NotFound("No such usage point.") from None
 
 
-def usage_point_recent_readings(*, usage_point: UsagePoint, limit: int = 96 * 7) -> list[IntervalReading]:
+class RecentReading(NamedTuple):
+    start: int
+    duration: int
+    value: int | None
+
+
+def usage_point_recent_readings(*, usage_point: UsagePoint, limit: int = 96 * 7) -> list[RecentReading]:
     """Return the usage point's most recent interval readings, oldest first (for charts)."""
-    rows = list(
-        IntervalReading.objects.filter(block__meter_reading__usage_point=usage_point)
-        .order_by("-start")
-        .only("start", "duration", "value")[:limit]
+    blocks = (
+        IntervalBlock.objects.filter(meter_reading__usage_point=usage_point, reading_count__gt=0)
+        .order_by("-start", "-pk")
+        .values_list("readings", flat=True)
     )
-    rows.reverse()
-    return rows
+    newest_first: list[RecentReading] = []
+    for packed in blocks.iterator(chunk_size=50):
+        for start, duration, value, *_rest in reversed(readings_unpack(packed)):
+            newest_first.append(RecentReading(start, duration, value))
+        if len(newest_first) >= limit:
+            break
+    newest_first.sort(key=lambda reading: reading.start, reverse=True)
+    return newest_first[:limit][::-1]
 
 
 def audit_events_for_customer(*, customer: RetailCustomer, limit: int = 200) -> QuerySet[AuditEvent]:
