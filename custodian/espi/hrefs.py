@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
 RESOURCE_ROOT = "/espi/1_1/resource"
 
 
+# Characters after which urlsplit's answer may differ from a plain split (query, fragment, and the
+# tab/newline bytes it removes); hrefs without them take the fast path in _path.
+_SPECIAL = re.compile(r"[?#\t\r\n]")
+
+
+def _path(href: str) -> str:
+    """Return ``urlsplit(href).path``: computed directly for plain http(s) URLs and paths (every href of a feed)."""
+    if _SPECIAL.search(href) is None:
+        head = href[:8].lower()
+        if head.startswith(("https://", "http://")):
+            slash = href.find("/", head.index("//") + 2)
+            return href[slash:] if slash != -1 else ""
+        if ":" not in href and not href.startswith("//"):
+            return href
+    return urlsplit(href).path
+
+
 def href_segments(href: str) -> list[str]:
     """Return the decoded, non-empty path segments of an href (absolute or relative)."""
-    path = urlsplit(href.strip()).path
-    return [unquote(part) for part in path.split("/") if part]
+    path = _path(href.strip())
+    if "%" in path:
+        return [unquote(part) for part in path.split("/") if part]
+    return [part for part in path.split("/") if part]
 
 
 def href_segment_id(href: str | None, name: str) -> str | None:
