@@ -16,7 +16,6 @@ from oauth2_provider.models import AccessToken, set_token_value
 from custodian.models import (
     ElectricPowerQualitySummary,
     IntervalBlock,
-    IntervalReading,
     LocalTimeParameters,
     MeterReading,
     ReadingType,
@@ -26,6 +25,7 @@ from custodian.models import (
 from grants.models import ThirdParty
 from grants.services import grant_token_issue
 from tests import factories
+from tests.readings import reading_rows
 
 SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "espi" / "samples" / "test_usage_data.xml"
 ATOM = "application/atom+xml"
@@ -108,9 +108,7 @@ def snapshot() -> dict:
         "blocks": sorted(
             IntervalBlock.objects.values_list("uuid", "meter_reading__uuid", "start", "duration", "updated")
         ),
-        "readings": sorted(
-            IntervalReading.objects.values_list("block__uuid", "start", "duration", "value", "cost", "quality", "tou")
-        ),
+        "readings": reading_rows(),
         "summaries": sorted(UsageSummary.objects.values_list("uuid", "usage_point__uuid", "kind", "status_time_stamp")),
         "pq": sorted(ElectricPowerQualitySummary.objects.values_list("uuid", "usage_point__uuid")),
     }

@@ -12,7 +12,7 @@ from batch import services
 from batch.models import Submission
 from custodian.espi.parser import parse_small_document
 from custodian.espi.validate import validate_document
-from custodian.models import AuditEvent, IntervalBlock, IntervalReading, MeterReading, ReadingType, UsageSummary
+from custodian.models import AuditEvent, IntervalBlock, MeterReading, ReadingType, UsageSummary
 from custodian.selectors import audit_events_for_customer
 from grants.models import Notification
 from grants.services import grant_revoke
@@ -26,6 +26,7 @@ from tests.batch.conftest import (
     snapshot,
     subscription_path,
 )
+from tests.readings import reading_rows, reading_value
 
 pytestmark = pytest.mark.django_db
 
@@ -177,11 +178,11 @@ def test_rule2_existing_resource_without_usage_point_segment_is_placed_where_it_
 
     own = post(bulk_path("1"), bare_block(a1_block, b"4242"), world["tp_token"])
     assert own.status_code == 200
-    assert IntervalReading.objects.get(block__uuid=a1_block, start=1330578000).value == 4242
+    assert reading_value(IntervalBlock.objects.filter(uuid=a1_block), start=1330578000) == 4242
     foreign = post(bulk_path("1"), bare_block(b1_block, b"4242"), world["tp_token"])
     assert foreign.status_code == 403
     assert foreign.json()["entries"][0]["reason"] == "not_granted"
-    assert IntervalReading.objects.get(block__uuid=b1_block, start=1330578000).value != 4242
+    assert reading_value(IntervalBlock.objects.filter(uuid=b1_block), start=1330578000) != 4242
     unknown = post(bulk_path("1"), bare_block("00000000-0000-4000-8000-0000000000ff", b"1"), world["tp_token"])
     assert unknown.json()["entries"][0]["reason"] == "invalid"
 
@@ -342,15 +343,15 @@ def test_rule5_id_living_under_another_customers_usage_point_is_rejected_and_unc
         ).status_code
         == 200
     )
-    bobs = IntervalReading.objects.filter(block__meter_reading__usage_point=world["b1"])
-    before = (snapshot()["blocks"], sorted(bobs.values_list("block__uuid", "start", "value")))
+    bobs = IntervalBlock.objects.filter(meter_reading__usage_point=world["b1"])
+    before = (snapshot()["blocks"], reading_rows(bobs))
     # The same resource ids, aimed at alice's granted usage point, with other values.
     body = sample_feed(usage_point=world["a1"], salt="same").replace(b"<value>", b"<value>9")
     response = post(bulk_path("1"), body, world["tp_token"])
     kinds = rows_by_kind(response)
     for kind in ("MeterReading", "IntervalBlock", "ElectricPowerUsageSummary", "ElectricPowerQualitySummary"):
         assert kinds[kind] == {("rejected", "conflict")}, kind
-    assert (snapshot()["blocks"], sorted(bobs.values_list("block__uuid", "start", "value"))) == before
+    assert (snapshot()["blocks"], reading_rows(bobs)) == before
     assert not IntervalBlock.objects.filter(meter_reading__usage_point=world["a1"]).exists()
 
 
@@ -545,14 +546,14 @@ def test_rule9_submission_keeps_payload_report_and_audit(world):
 def test_rule9_same_idempotency_key_and_body_replays_without_applying_twice(world):
     body = sample_feed(usage_point=world["a1"], salt="idem")
     first = post(bulk_path("1"), body, world["tp_token"], HTTP_IDEMPOTENCY_KEY="key-1")
-    readings = IntervalReading.objects.count()
+    readings = reading_rows()
     audits = AuditEvent.objects.count()
     second = post(bulk_path("1"), body, world["tp_token"], HTTP_IDEMPOTENCY_KEY="key-1")
     assert second.status_code == first.status_code == 200
     assert second.json() == first.json()
     assert second["Idempotent-Replayed"] == "true"
     assert Submission.objects.count() == 1
-    assert IntervalReading.objects.count() == readings and AuditEvent.objects.count() == audits
+    assert reading_rows() == readings and AuditEvent.objects.count() == audits
 
 
 def test_rule9_same_idempotency_key_with_another_body_is_422(world):

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.test import Client as HttpClient
 
-from custodian.models import IntervalBlock, IntervalReading, MeterReading, ReadingType
+from custodian.models import IntervalBlock, MeterReading, ReadingType
 from grants.models import Grant
 from tests import factories
 from tests.grants.oauth_helpers import REDIRECT_URI, authorize_url, exchange_code, pkce_pair
@@ -59,13 +59,9 @@ def _seed(customer, points):
     reading = MeterReading.objects.create(usage_point=points[0], title="Energy delivered", reading_type=reading_type)
     for day in range(2):
         start = 1_767_225_600 + day * 86400
-        block = IntervalBlock.objects.create(meter_reading=reading, start=start, duration=96 * 900)
-        IntervalReading.objects.bulk_create(
-            [
-                IntervalReading(block=block, start=start + i * 900, duration=900, value=_watt_hours(i, day))
-                for i in range(96)
-            ]
-        )
+        block = IntervalBlock(meter_reading=reading, start=start, duration=96 * 900)
+        block.set_readings((start + i * 900, 900, _watt_hours(i, day), None, None, None) for i in range(96))
+        block.save()
 
 
 def _watt_hours(slot: int, day: int) -> int:

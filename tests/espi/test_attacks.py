@@ -12,7 +12,8 @@ import pytest
 from custodian.espi.errors import EspiError
 from custodian.espi.parser import iter_entries
 from custodian.imports import customer_feed_import
-from custodian.models import AuditEvent, IntervalReading, UsagePoint
+from custodian.models import AuditEvent, UsagePoint
+from tests.readings import reading_count
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = (REPO / ".." / "shared" / "espi" / "samples" / "test_usage_data.xml").read_bytes()
@@ -110,7 +111,7 @@ def test_attack_is_refused_and_nothing_imported(name, tmp_path, customer):
     assert error.message
     assert "SECRET-MARKER" not in str(error)
     assert not UsagePoint.objects.filter(customer=customer).exists()
-    assert not IntervalReading.objects.exists()
+    assert reading_count() == 0
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.DATA_IMPORTED).exists()
 
 

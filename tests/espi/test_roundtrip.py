@@ -13,7 +13,6 @@ from custodian.models import (
     AuditEvent,
     ElectricPowerQualitySummary,
     IntervalBlock,
-    IntervalReading,
     LocalTimeParameters,
     MeterReading,
     ReadingType,
@@ -22,6 +21,7 @@ from custodian.models import (
 )
 from grants.selectors import espi_resource_base
 from tests import factories
+from tests.readings import reading_rows
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / ".." / "shared" / "espi" / "samples"
@@ -55,7 +55,6 @@ def snapshot(customer) -> dict:
     ups = UsagePoint.objects.filter(customer=customer)
     mrs = MeterReading.objects.filter(usage_point__customer=customer)
     blocks = IntervalBlock.objects.filter(meter_reading__usage_point__customer=customer)
-    readings = IntervalReading.objects.filter(block__meter_reading__usage_point__customer=customer)
     return {
         "usage_points": sorted(
             (
@@ -82,7 +81,7 @@ def snapshot(customer) -> dict:
             for t in LocalTimeParameters.objects.filter(usage_points__customer=customer).distinct()
         ),
         "blocks": sorted((str(b.uuid), str(b.meter_reading.uuid), b.start, b.duration) for b in blocks),
-        "readings": sorted(readings.values_list("block__uuid", "start", "duration", "value", "cost", "quality", "tou")),
+        "readings": reading_rows(blocks),
         "summaries": sorted(
             (str(s.uuid), s.kind, s.billing_period_start, s.billing_period_duration, s.status_time_stamp)
             for s in UsageSummary.objects.filter(usage_point__customer=customer)

@@ -16,7 +16,6 @@ from custodian.espi.validate import validate_document
 from custodian.models import (
     ElectricPowerQualitySummary,
     IntervalBlock,
-    IntervalReading,
     LocalTimeParameters,
     MeterReading,
     ReadingType,
@@ -54,22 +53,18 @@ def make_point_with_data(*, customer, title: str, days: int, reading_type=None, 
     meter_reading = MeterReading.objects.create(usage_point=point, reading_type=reading_type, title=f"{title} energy")
     today = midnight_today()
     step = DAY // READINGS_PER_BLOCK
-    readings = []
     for offset in range(days, 0, -1):
         day = today - timedelta(days=offset)
         start = int(day.timestamp())
-        block = IntervalBlock.objects.create(
+        block = IntervalBlock(
             meter_reading=meter_reading,
             start=start,
             duration=DAY,
             published=day + timedelta(days=1),
             updated=day + timedelta(days=1),
         )
-        readings += [
-            IntervalReading(block=block, start=start + i * step, duration=step, value=100 + i)
-            for i in range(READINGS_PER_BLOCK)
-        ]
-    IntervalReading.objects.bulk_create(readings)
+        block.set_readings((start + i * step, step, 100 + i, None, None, None) for i in range(READINGS_PER_BLOCK))
+        block.save()
     last = int((today - timedelta(days=1)).timestamp())
     UsageSummary.objects.create(
         usage_point=point, billing_period_start=last, billing_period_duration=DAY, status_time_stamp=last + DAY

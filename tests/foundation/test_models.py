@@ -11,12 +11,12 @@ from django.utils import timezone
 from custodian.models import (
     AuditEvent,
     IntervalBlock,
-    IntervalReading,
     LocalTimeParameters,
     MeterReading,
     ReadingType,
     UsagePoint,
 )
+from custodian.readings import ReadingsInvalid
 from grants.models import BulkUser, Grant, GrantUsagePoint, ThirdParty
 
 pytestmark = pytest.mark.django_db
@@ -45,13 +45,33 @@ def test_usage_point_service_kind_and_status_are_checked(customer):
     refused(lambda: UsagePoint.objects.create(customer=customer, title="x", status=7))
 
 
-def test_interval_reading_start_is_unique_within_its_block(usage_point):
+def test_interval_reading_start_is_unique_within_its_block_and_not_negative(usage_point):
     meter_reading = MeterReading.objects.create(usage_point=usage_point)
     block = IntervalBlock.objects.create(meter_reading=meter_reading, start=0, duration=86400)
-    IntervalReading.objects.create(block=block, start=900, duration=900, value=5)
-    refused(lambda: IntervalReading.objects.create(block=block, start=900, duration=900, value=6))
-    refused(lambda: IntervalReading.objects.create(block=block, start=-1, duration=900, value=6))
+    block.set_readings([(900, 900, 5, None, None, None)])
+    block.save()
+    for readings in (
+        [(900, 900, 5, None, None, None), (900, 900, 6, None, None, None)],
+        [(-1, 900, 6, None, None, None), (900, 900, 5, None, None, None)],
+        [(900, 900, 5, None, None, None), (-1, 900, 6, None, None, None)],
+    ):
+        with pytest.raises(ReadingsInvalid):
+            block.set_readings(readings)
+        # A refused set leaves the block's readings as they were, in memory and in the database.
+        assert block.reading_list() == [[900, 900, 5, None, None, None]] and block.reading_count == 1
+    block.refresh_from_db()
+    assert block.reading_list() == [[900, 900, 5, None, None, None]] and block.reading_count == 1
     refused(lambda: IntervalBlock.objects.create(meter_reading=meter_reading, start=-5, duration=10))
+
+
+def test_interval_block_reading_count_is_not_negative(usage_point):
+    meter_reading = MeterReading.objects.create(usage_point=usage_point)
+    block = IntervalBlock.objects.create(meter_reading=meter_reading, start=0, duration=86400)
+    assert (block.readings, block.reading_count) == ("[]", 0)
+    refused(lambda: IntervalBlock.objects.create(meter_reading=meter_reading, start=0, duration=10, reading_count=-1))
+    refused(lambda: IntervalBlock.objects.filter(pk=block.pk).update(reading_count=-1))
+    block.refresh_from_db()
+    assert block.reading_count == 0
 
 
 def test_reading_type_multiplier_and_local_time_offset_ranges():

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client as HttpClient
 from django.utils import timezone
 
-from custodian.models import AuditEvent, IntervalBlock, IntervalReading, MeterReading
+from custodian.models import AuditEvent, IntervalBlock, MeterReading
 from grants.models import Grant
 from tests import factories
 from tests.grants.conftest import BULK_SCOPE
@@ -145,13 +145,9 @@ def test_share_unknown_or_not_in_production_is_404(customer_client, tp):
 
 def test_dashboard_charts_each_usage_point(customer_client, customer, two_points):
     reading = MeterReading.objects.create(usage_point=two_points[0])
-    block = IntervalBlock.objects.create(meter_reading=reading, start=1_700_000_000, duration=4 * 900)
-    IntervalReading.objects.bulk_create(
-        [
-            IntervalReading(block=block, start=1_700_000_000 + i * 900, duration=900, value=100 + i * 50)
-            for i in range(4)
-        ]
-    )
+    block = IntervalBlock(meter_reading=reading, start=1_700_000_000, duration=4 * 900)
+    block.set_readings((1_700_000_000 + i * 900, 900, 100 + i * 50, None, None, None) for i in range(4))
+    block.save()
     page = customer_client.get("/")
     assert page.status_code == 200
     assert page.content.count(b"<svg") == 1
