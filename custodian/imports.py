@@ -62,6 +62,7 @@ _UP_OWNED = {
 }
 _SHARED = {"ReadingType", "LocalTimeParameters"}
 _FLUSH_BLOCKS = 1000  # about 4 MB of packed readings
+SPOOL_MEMORY_BUDGET = 16 << 20  # bytes of entries an EntrySpool holds in memory before it writes to disk
 
 
 class ImportFailed(Exception):
@@ -150,37 +151,85 @@ class EntryPlan:
         return f"entry #{self.index} ({self.atom_id or 'no id'}, line {self.line}, {self.kind or 'no content'}): {self.status}: {self.reason}"
 
 
-class EntrySpool:
-    """The entries read by the plan pass, kept on disk for the apply: the feed is parsed once, not twice.
+@dataclass(slots=True)
+class _PackedBlock:
+    """An IntervalBlock's content as the plan spools it: its readings packed for storage (``custodian.readings``)."""
 
-    ``import_plan(spool=True)`` pickles every entry whose content it read (the reader's ``Entry``, with
-    its IntervalBlock readings) into an anonymous temporary file; ``import_apply`` then replays the
-    accepted ones from it instead of parsing the source again. The file is unlinked from the start
-    (no other process can open it) and only this process writes and reads it. One entry is in memory
-    at a time, as with the reader.
+    start: int | None
+    duration: int | None
+    readings: str
+    reading_count: int
+
+
+def _pack_block(content: Any) -> _PackedBlock:
+    """Return the block's content with its readings packed; ReadingsInvalid if they cannot be stored."""
+    if isinstance(content, _PackedBlock):
+        return content
+    packed, count = readings_pack(content.readings)
+    return _PackedBlock(start=content.start, duration=content.duration, readings=packed, reading_count=count)
+
+
+class EntrySpool:
+    """The entries read by the plan pass, kept for the apply: the feed is parsed once, not twice.
+
+    ``import_plan(spool=True)`` keeps every entry whose content it read (the reader's ``Entry``, an
+    IntervalBlock's readings packed) in memory up to ``memory_budget`` bytes (estimated), and pickles
+    the rest into an anonymous temporary file; ``import_apply`` then replays the accepted ones instead
+    of parsing the source again. So a feed of any size is held with bounded memory, and an ordinary
+    one costs no disk round trip. The file is unlinked from the start (no other process can open
+    it) and only this process writes and reads it.
     """
 
-    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
-        # In ``directory`` (default: the system's temporary directory), on disk rather than in memory.
-        self._file: Any = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed by close()
+    def __init__(self, directory: str | os.PathLike[str] | None = None, *, memory_budget: int | None = None) -> None:
+        # Overflow goes to ``directory`` (default: the system's temporary directory), on disk.
+        self._directory = directory
+        self._budget = SPOOL_MEMORY_BUDGET if memory_budget is None else memory_budget
+        self._held = 0
+        self._memory: dict[int, Entry] = {}
+        self._file: Any = None
         self._offsets: dict[int, int] = {}
 
+    @staticmethod
+    def _footprint(entry: Entry) -> int:
+        content = entry.content
+        size = 1024 + len(entry.content_xml or b"")
+        if isinstance(content, _PackedBlock):
+            size += len(content.readings)
+        elif isinstance(content, espi_content.IntervalBlockContent):
+            size += 128 * len(content.readings)
+        return size
+
     def add(self, entry: Entry) -> None:
+        size = self._footprint(entry)
+        if self._file is None and self._held + size <= self._budget:
+            self._memory[entry.index] = entry
+            self._held += size
+            return
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(dir=self._directory)  # noqa: SIM115 - closed by close()
         self._offsets[entry.index] = self._file.tell()
         pickle.dump(entry, self._file, protocol=pickle.HIGHEST_PROTOCOL)
 
     def __contains__(self, index: object) -> bool:
-        return index in self._offsets
+        return index in self._memory or index in self._offsets
 
     def entries(self, indexes: Iterable[int]) -> Iterator[Entry]:
         """Yield the spooled entries of ``indexes`` in feed order."""
-        self._file.flush()
+        if self._file is not None:
+            self._file.flush()
         for index in sorted(indexes):
+            held = self._memory.pop(index, None)
+            if held is not None:
+                yield held
+                continue
             self._file.seek(self._offsets[index])
             yield pickle.load(self._file)  # noqa: S301 - our own spool file, see the class docstring
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._memory = {}
         self._offsets = {}
 
 
@@ -635,11 +684,42 @@ class _RowQueue:
                     for row in blocks:
                         copy.write_row(row)
             updates, self._updates = self._updates, []
-            for model, pk, owner, fields, what in updates:
-                if not model.objects.filter(pk=pk, **owner).update(**fields):
-                    raise ImportFailed(f"{what}: the stored resource changed owner during the import")
+            self._run_updates(updates)
         finally:
             self._flushing = False
+
+    @staticmethod
+    def _run_updates(updates: list[tuple[Any, int, dict[str, Any], dict[str, Any], str]]) -> None:
+        """Run queued updates in bulk: lock the rows, check each owner is still the planned one, then one
+        ``bulk_update`` per model and set of fields."""
+        groups: dict[
+            tuple[Any, tuple[str, ...], tuple[str, ...]], list[tuple[int, dict[str, Any], dict[str, Any], str]]
+        ] = {}
+        # One update per row, later fields over earlier ones (as running them in order would leave it).
+        latest: dict[tuple[Any, int], tuple[Any, int, dict[str, Any], dict[str, Any], str]] = {}
+        for model, pk, owner, fields, what in updates:
+            earlier = latest.get((model, pk))
+            latest[(model, pk)] = (model, pk, owner, {**earlier[3], **fields} if earlier else fields, what)
+        for model, pk, owner, fields, what in latest.values():
+            columns = {
+                (name if name.endswith("_id") else f"{name}_id"): getattr(v, "pk", v) for name, v in owner.items()
+            }
+            key = (model, tuple(sorted(columns)), tuple(sorted(fields)))
+            groups.setdefault(key, []).append((pk, columns, fields, what))
+        for (model, owner_columns, field_names), rows in groups.items():
+            for start in range(0, len(rows), 500):
+                chunk = rows[start : start + 500]
+                stored = {
+                    row[0]: row[1:]
+                    for row in model.objects.select_for_update()
+                    .filter(pk__in=[pk for pk, _c, _f, _w in chunk])
+                    .values_list("pk", *owner_columns)
+                }
+                for pk, columns, _fields, what in chunk:
+                    # The owner check makes a row that moved since the plan fail the import.
+                    if stored.get(pk) != tuple(columns[name] for name in owner_columns):
+                        raise ImportFailed(f"{what}: the stored resource changed owner during the import")
+                model.objects.bulk_update([model(pk=pk, **fields) for pk, _c, fields, _w in chunk], list(field_names))
 
     def abort(self) -> None:
         """On an error: drop what is queued (the transaction rolls back what was written)."""
@@ -651,24 +731,6 @@ class _RowQueue:
         """Execute wrapper: any ORM query first flushes the queue."""
         self.flush()
         return execute(sql, params, many, context)
-
-
-@dataclass(slots=True)
-class _PackedBlock:
-    """An IntervalBlock's content as the plan spools it: its readings packed for storage (``custodian.readings``)."""
-
-    start: int | None
-    duration: int | None
-    readings: str
-    reading_count: int
-
-
-def _pack_block(content: Any) -> _PackedBlock:
-    """Return the block's content with its readings packed; ReadingsInvalid if they cannot be stored."""
-    if isinstance(content, _PackedBlock):
-        return content
-    packed, count = readings_pack(content.readings)
-    return _PackedBlock(start=content.start, duration=content.duration, readings=packed, reading_count=count)
 
 
 def _stamp(entry: Entry) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Interval readings move into their block's row, packed (``custodian.readings``).
 
 Existing readings are packed block by block (a streaming pass over the old table, in start order),
-then the old table is dropped. Going back unpacks them again.
+then the old table is dropped. Going back unpacks them again. On PostgreSQL with lz4 the column is
+compressed with lz4 rather than the default pglz.
 """
 
 from django.db import migrations, models
@@ -47,6 +48,18 @@ def unpack_readings(apps, schema_editor):
         )
 
 
+def compress_with_lz4(apps, schema_editor):
+    """On PostgreSQL built with lz4, compress packed readings with it: several times cheaper to write than pglz."""
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
+        row = cursor.fetchone()
+        if row and row[0]:
+            table = schema_editor.quote_name(apps.get_model("custodian", "IntervalBlock")._meta.db_table)
+            cursor.execute(f"ALTER TABLE {table} ALTER COLUMN readings SET COMPRESSION lz4")  # noqa: S608 - a fixed name
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("custodian", "0004_intervalreading_block_index_covered_by_unique"),
@@ -73,6 +86,7 @@ class Migration(migrations.Migration):
                 condition=models.Q(("reading_count__gte", 0)), name="intervalblock_reading_count_nonnegative"
             ),
         ),
+        migrations.RunPython(compress_with_lz4, migrations.RunPython.noop),
         migrations.RunPython(pack_readings, unpack_readings, elidable=True),
         migrations.DeleteModel(name="IntervalReading"),
     ]
