@@ -11,7 +11,8 @@ For each bulk size (``BENCH_FEED_SIZES``, default ``50,200`` usage points) x ``B
 
 Data goes to a dedicated database (``BENCH_FEED_DATABASE_URL``, default
 ``postgresql://postgres@127.0.0.1:5432/bench_feed``), dropped and re-created each run, loaded with
-``bulk_create`` and ``COPY``. Results go to ``bench/out/batch_feed.json``.
+``bulk_create`` and ``COPY`` (interval blocks with their readings packed in the row). Results go to
+``bench/out/batch_feed.json``.
 
 ``python -m bench batch_feed`` (or ``make bench``); ``python -m bench.batch_feed load|lxml`` are the
 subprocess entry points.
@@ -138,27 +139,35 @@ def load(*, sizes: list[int], days: int) -> dict:
         [MeterReading(usage_point=p, reading_type=rt, title="Energy") for p in points]
     )
     today = timezone.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    blocks = IntervalBlock.objects.bulk_create(
-        [
-            IntervalBlock(
-                meter_reading=mr,
-                start=int((today - timedelta(days=d)).timestamp()),
-                duration=86400,
-                published=today - timedelta(days=d - 1),
-                updated=today - timedelta(days=d - 1),
-            )
-            for mr in meter_readings
-            for d in range(days, 0, -1)
-        ],
-        batch_size=2000,
-    )
+    days_back = [(d, int((today - timedelta(days=d)).timestamp())) for d in range(days, 0, -1)]
+    # A reading's value derives from its block's id, so the ids are taken from the sequence first; each
+    # block row is then COPYed with its readings packed (custodian.readings), one row per day.
+    fields = IntervalBlock._meta.concrete_fields
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [IntervalBlock._meta.db_table, len(meter_readings) * len(days_back)],
+        )
+        ids = iter(sorted(row[0] for row in cursor.fetchall()))
         raw = cursor.cursor  # psycopg 3: COPY is ~10x bulk_create
-        with raw.copy("COPY custodian_intervalreading (block_id, start, duration, value) FROM STDIN") as copy:
-            for block in blocks:
-                for slot in range(READINGS_PER_DAY):
+        with raw.copy(f"COPY {IntervalBlock._meta.db_table} ({columns}) FROM STDIN") as copy:
+            for mr in meter_readings:
+                for d, start in days_back:
+                    block = IntervalBlock(
+                        pk=next(ids),
+                        meter_reading=mr,
+                        start=start,
+                        duration=86400,
+                        published=today - timedelta(days=d - 1),
+                        updated=today - timedelta(days=d - 1),
+                    )
+                    block.set_readings(
+                        (start + slot * INTERVAL, INTERVAL, 200 + (block.pk * 7 + slot) % 900, None, None, None)
+                        for slot in range(READINGS_PER_DAY)
+                    )
                     copy.write_row(
-                        (block.pk, block.start + slot * INTERVAL, INTERVAL, 200 + (block.pk * 7 + slot) % 900)
+                        [field.get_db_prep_save(getattr(block, field.attname), connection) for field in fields]
                     )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
@@ -196,7 +205,7 @@ def lxml_baseline(*, bulk_id: str) -> dict:
     from lxml import etree
 
     from custodian.espi.writer import atom_time, urn
-    from custodian.models import IntervalBlock, IntervalReading, MeterReading, UsagePoint
+    from custodian.models import IntervalBlock, MeterReading, UsagePoint
     from grants.models import BulkUser
 
     atom, espi = "http://www.w3.org/2005/Atom", "http://naesb.org/espi"
@@ -204,15 +213,10 @@ def lxml_baseline(*, bulk_id: str) -> dict:
     ups = list(UsagePoint.objects.filter(grants__bulk_user=bulk).order_by("pk").distinct())
     mrs = {mr.usage_point_id: mr for mr in MeterReading.objects.filter(usage_point__in=ups)}
     blocks: dict[int, list] = {}
+    readings: dict[int, list] = {}
     for b in IntervalBlock.objects.filter(meter_reading__usage_point__in=ups).order_by("start"):
         blocks.setdefault(b.meter_reading_id, []).append(b)
-    readings: dict[int, list] = {}
-    for row in (
-        IntervalReading.objects.filter(block__meter_reading__usage_point__in=ups)
-        .order_by("block_id", "start")
-        .values_list("block_id", "start", "duration", "value")
-    ):
-        readings.setdefault(row[0], []).append(row[1:])
+        readings[b.pk] = [(start, duration, value) for start, duration, value, *_rest in b.reading_list()]
     stamp = atom_time(timezone.now())
     base = "http://127.0.0.1/espi/1_1/resource/Subscription/x"
 
