@@ -690,36 +690,35 @@ class _RowQueue:
 
     @staticmethod
     def _run_updates(updates: list[tuple[Any, int, dict[str, Any], dict[str, Any], str]]) -> None:
-        """Run queued updates in bulk: lock the rows, check each owner is still the planned one, then one
-        ``bulk_update`` per model and set of fields."""
-        groups: dict[
-            tuple[Any, tuple[str, ...], tuple[str, ...]], list[tuple[int, dict[str, Any], dict[str, Any], str]]
-        ] = {}
+        """Run queued updates, one ``executemany`` (a single round trip) per model and set of columns.
+
+        Each UPDATE matches the row's id and its planned owner, so a row that moved since the plan
+        is not updated and the import fails.
+        """
         # One update per row, later fields over earlier ones (as running them in order would leave it).
         latest: dict[tuple[Any, int], tuple[Any, int, dict[str, Any], dict[str, Any], str]] = {}
         for model, pk, owner, fields, what in updates:
             earlier = latest.get((model, pk))
             latest[(model, pk)] = (model, pk, owner, {**earlier[3], **fields} if earlier else fields, what)
+        groups: dict[tuple[Any, tuple[str, ...], tuple[str, ...]], list[tuple[list[Any], str]]] = {}
         for model, pk, owner, fields, what in latest.values():
-            columns = {
-                (name if name.endswith("_id") else f"{name}_id"): getattr(v, "pk", v) for name, v in owner.items()
-            }
-            key = (model, tuple(sorted(columns)), tuple(sorted(fields)))
-            groups.setdefault(key, []).append((pk, columns, fields, what))
-        for (model, owner_columns, field_names), rows in groups.items():
-            for start in range(0, len(rows), 500):
-                chunk = rows[start : start + 500]
-                stored = {
-                    row[0]: row[1:]
-                    for row in model.objects.select_for_update()
-                    .filter(pk__in=[pk for pk, _c, _f, _w in chunk])
-                    .values_list("pk", *owner_columns)
-                }
-                for pk, columns, _fields, what in chunk:
-                    # The owner check makes a row that moved since the plan fail the import.
-                    if stored.get(pk) != tuple(columns[name] for name in owner_columns):
-                        raise ImportFailed(f"{what}: the stored resource changed owner during the import")
-                model.objects.bulk_update([model(pk=pk, **fields) for pk, _c, fields, _w in chunk], list(field_names))
+            meta = model._meta
+            owner_columns = {meta.get_field(name).column: getattr(v, "pk", v) for name, v in owner.items()}
+            key = (model, tuple(sorted(fields)), tuple(sorted(owner_columns)))
+            values = [meta.get_field(name).get_db_prep_save(fields[name], connection) for name in key[1]]
+            groups.setdefault(key, []).append(([*values, pk, *(owner_columns[c] for c in key[2])], what))
+        quote = connection.ops.quote_name
+        for (model, names, owner_columns), rows in groups.items():
+            meta = model._meta
+            assignments = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in names)
+            conditions = "".join(f" AND {quote(column)} = %s" for column in owner_columns)
+            sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s{conditions}"  # noqa: S608 - names from the model
+            with connection.cursor() as cursor:
+                cursor.executemany(sql, [params for params, _what in rows])
+                updated = cursor.rowcount
+            if updated != len(rows):
+                moved = _moved(model, names, owner_columns, rows)
+                raise ImportFailed(f"{moved}: the stored resource changed owner during the import")
 
     def abort(self) -> None:
         """On an error: drop what is queued (the transaction rolls back what was written)."""
@@ -731,6 +730,18 @@ class _RowQueue:
         """Execute wrapper: any ORM query first flushes the queue."""
         self.flush()
         return execute(sql, params, many, context)
+
+
+def _moved(
+    model: Any, names: tuple[str, ...], owner_columns: tuple[str, ...], rows: list[tuple[list[Any], str]]
+) -> str:
+    """Return the description of the first queued update whose row is gone or has another owner now."""
+    width = len(names)
+    expected = {params[width]: tuple(params[width + 1 :]) for params, _what in rows}
+    stored = {
+        row[0]: tuple(row[1:]) for row in model.objects.filter(pk__in=list(expected)).values_list("pk", *owner_columns)
+    }
+    return next((what for params, what in rows if stored.get(params[width]) != expected[params[width]]), rows[0][1])
 
 
 def _stamp(entry: Entry) -> dict[str, Any]:

@@ -24,7 +24,40 @@ _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
 class ReadingsInvalid(ValueError):
-    """Readings that cannot be stored: two with one start, a negative start, or not integers."""
+    """Readings that cannot be stored: two with one start, or a field that is not an integer in its range."""
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+# Each field's range: its ESPI type (UInt32 duration, UInt16 quality, Int16 tou), value and cost as
+# 64-bit integers (ESPI's Int48 fits), and no start before 1970 (as for blocks).
+_RANGES = {
+    "start": (0, _INT64[1]),
+    "duration": (0, 2**32 - 1),
+    "value": _INT64,
+    "cost": _INT64,
+    "quality": (0, 2**16 - 1),
+    "tou": (-(2**15), 2**15 - 1),
+}
+_REQUIRED = ("start", "duration")
+_NONE = type(None)
+
+
+def _check_column(name: str, column: tuple) -> None:
+    types = set(map(type, column))
+    if types <= {int}:
+        present = column
+    elif name not in _REQUIRED and types <= {int, _NONE}:
+        present = [v for v in column if v is not None]
+    else:
+        wrong = next(v for v in column if type(v) is not int and (v is not None or name in _REQUIRED))
+        what = "integer start and duration" if name in _REQUIRED else f"integer or null {name}"
+        raise ReadingsInvalid(f"a reading must have an {what}, not {wrong!r:.40}")
+    low, high = _RANGES[name]
+    if present and (min(present) < low or max(present) > high):
+        culprit = next(v for v in present if not low <= v <= high)
+        if name == "start":
+            raise ReadingsInvalid(f"a reading starts before 1970 or after 2^63 s ({culprit})")
+        raise ReadingsInvalid(f"a reading's {name} {culprit} is outside {low}..{high}")
 
 
 def readings_pack(readings: Iterable[Reading]) -> tuple[str, int]:
@@ -32,22 +65,17 @@ def readings_pack(readings: Iterable[Reading]) -> tuple[str, int]:
     rows = list(readings)
     if not rows:
         return EMPTY, 0
-    starts = [row[0] for row in rows]
+    if any(len(row) != len(FIELDS) for row in rows):
+        raise ReadingsInvalid(f"a reading must be {FIELDS} with integer start and duration")
+    columns = list(zip(*rows, strict=True))
+    for name, column in zip(FIELDS, columns, strict=True):
+        _check_column(name, column)
+    starts = columns[0]
     if any(later <= earlier for earlier, later in zip(starts, starts[1:], strict=False)):
-        rows.sort(key=lambda row: row[0])
-        starts.sort()
         if len(set(starts)) != len(starts):
             raise ReadingsInvalid("two readings of the block have the same start")
-    if starts[0] < 0:
-        raise ReadingsInvalid("a reading starts before 1970")
-    for row in rows:
-        if len(row) != len(FIELDS) or type(row[0]) is not int or type(row[1]) is not int:
-            raise ReadingsInvalid(f"a reading must be {FIELDS} with integer start and duration, not {row!r:.80}")
-    try:
-        packed = _encode(rows)
-    except (TypeError, ValueError) as exc:
-        raise ReadingsInvalid(f"a reading is not made of integers: {exc}") from None
-    return packed, len(rows)
+        rows.sort(key=lambda row: row[0])
+    return _encode(rows), len(rows)
 
 
 def readings_unpack(packed: str | None) -> list[Sequence[int | None]]:

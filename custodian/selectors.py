@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 
 from custodian.exceptions import NotFound
 from custodian.models import AuditEvent, IntervalBlock, ReadingType, RetailCustomer, UsagePoint
@@ -31,20 +31,25 @@ class RecentReading(NamedTuple):
 
 
 def usage_point_recent_readings(*, usage_point: UsagePoint, limit: int = 96 * 7) -> list[RecentReading]:
-    """Return the usage point's most recent interval readings, oldest first (for charts)."""
-    blocks = (
-        IntervalBlock.objects.filter(meter_reading__usage_point=usage_point, reading_count__gt=0)
-        .order_by("-start", "-pk")
-        .values_list("readings", flat=True)
-    )
-    newest_first: list[RecentReading] = []
-    for packed in blocks.iterator(chunk_size=50):
-        for start, duration, value, *_rest in reversed(readings_unpack(packed)):
-            newest_first.append(RecentReading(start, duration, value))
-        if len(newest_first) >= limit:
-            break
-    newest_first.sort(key=lambda reading: reading.start, reverse=True)
-    return newest_first[:limit][::-1]
+    """Return the usage point's most recent interval readings, oldest first (for charts).
+
+    Blocks are read newest first until no older block can hold a reading newer than the ``limit``
+    newest found so far (a block's readings lie in its interval, at most the longest block long).
+    """
+    blocks = IntervalBlock.objects.filter(meter_reading__usage_point=usage_point, reading_count__gt=0)
+    longest = blocks.aggregate(longest=Max("duration"))["longest"] or 0
+    found: list[RecentReading] = []
+    for start, packed in blocks.order_by("-start", "-pk").values_list("start", "readings").iterator(chunk_size=50):
+        if len(found) >= limit:
+            found.sort(key=lambda reading: reading.start, reverse=True)
+            del found[limit:]
+            if start + longest <= found[-1].start:
+                break
+        found.extend(
+            RecentReading(r_start, duration, value) for r_start, duration, value, *_rest in readings_unpack(packed)
+        )
+    found.sort(key=lambda reading: reading.start, reverse=True)
+    return found[:limit][::-1]
 
 
 def audit_events_for_customer(*, customer: RetailCustomer, limit: int = 200) -> QuerySet[AuditEvent]:

@@ -5,6 +5,7 @@ then the old table is dropped. Going back unpacks them again. On PostgreSQL with
 compressed with lz4 rather than the default pglz.
 """
 
+import django.db.models.deletion
 from django.db import migrations, models
 
 from custodian.readings import readings_pack, readings_unpack
@@ -66,6 +67,18 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        # The old rows' reverse accessor was also called ``readings``: renamed away (no database change)
+        # so that the historical IntervalBlock's new ``readings`` field can be set in pack_readings.
+        migrations.AlterField(
+            model_name="intervalreading",
+            name="block",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="custodian.intervalblock",
+            ),
+        ),
         migrations.AddField(
             model_name="intervalblock",
             name="readings",

@@ -15,8 +15,32 @@ def _reference_segments(href: str) -> list[str]:
 
 
 _PIECES = st.sampled_from(
-    ["https://", "http://", "HTTPS://", "//", "/", "espi", "1_1", "resource", "UsagePoint", "5", "55", "?a=/b", "#x",
-     "%2F", "%41", ":", "host:443", " ", "\t", "\n", "mailto:", "Subscription", "..", "é"]
+    [
+        "https://",
+        "http://",
+        "HTTPS://",
+        "//",
+        "/",
+        "espi",
+        "1_1",
+        "resource",
+        "UsagePoint",
+        "5",
+        "55",
+        "?a=/b",
+        "#x",
+        "%2F",
+        "%41",
+        ":",
+        "host:443",
+        " ",
+        "\t",
+        "\n",
+        "mailto:",
+        "Subscription",
+        "..",
+        "é",
+    ]
 )
 
 
@@ -26,7 +50,9 @@ def test_segments_match_urllib_for_any_href(href):
 
 
 def test_ids_by_whole_segments_in_absolute_and_relative_hrefs():
-    absolute = "https://utility.example:8443/espi/1_1/resource/Subscription/5/UsagePoint/55/MeterReading/7?x=/UsagePoint/9"
+    absolute = (
+        "https://utility.example:8443/espi/1_1/resource/Subscription/5/UsagePoint/55/MeterReading/7?x=/UsagePoint/9"
+    )
     assert href_ids(absolute) == {"Subscription": "5", "UsagePoint": "55", "MeterReading": "7"}
     assert href_segment_id("/espi/1_1/resource/UsagePoint/5%2F6/MeterReading", "UsagePoint") == "5/6"
     assert href_segment_id("RetailCustomer/1/UsagePoint", "UsagePoint") is None
