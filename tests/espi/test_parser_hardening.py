@@ -23,6 +23,7 @@ def test_safe_options_are_exactly_these():
         "remove_comments": True,
         "remove_pis": True,
         "collect_ids": False,
+        "remove_blank_text": True,
     }
 
 
