@@ -44,16 +44,18 @@ _NONE = type(None)
 
 def _check_column(name: str, column: tuple) -> None:
     types = set(map(type, column))
-    if types <= {int}:
+    if types == {int}:
         present = column
-    elif name not in _REQUIRED and types <= {int, _NONE}:
+    elif types == {_NONE} and name not in _REQUIRED:
+        return
+    elif types == {int, _NONE} and name not in _REQUIRED:
         present = [v for v in column if v is not None]
     else:
         wrong = next(v for v in column if type(v) is not int and (v is not None or name in _REQUIRED))
         what = "integer start and duration" if name in _REQUIRED else f"integer or null {name}"
         raise ReadingsInvalid(f"a reading must have an {what}, not {wrong!r:.40}")
     low, high = _RANGES[name]
-    if present and (min(present) < low or max(present) > high):
+    if min(present) < low or max(present) > high:
         culprit = next(v for v in present if not low <= v <= high)
         if name == "start":
             raise ReadingsInvalid(f"a reading starts before 1970 or after 2^63 s ({culprit})")
@@ -65,15 +67,19 @@ def readings_pack(readings: Iterable[Reading]) -> tuple[str, int]:
     rows = list(readings)
     if not rows:
         return EMPTY, 0
-    if any(len(row) != len(FIELDS) for row in rows):
+    try:
+        columns = list(zip(*rows, strict=True))
+    except (TypeError, ValueError):
+        columns = []
+    if len(columns) != len(FIELDS):
         raise ReadingsInvalid(f"a reading must be {FIELDS} with integer start and duration")
-    columns = list(zip(*rows, strict=True))
     for name, column in zip(FIELDS, columns, strict=True):
         _check_column(name, column)
-    starts = columns[0]
-    if any(later <= earlier for earlier, later in zip(starts, starts[1:], strict=False)):
-        if len(set(starts)) != len(starts):
-            raise ReadingsInvalid("two readings of the block have the same start")
+    starts = list(columns[0])
+    ordered = sorted(starts)
+    if len(set(ordered)) != len(ordered):
+        raise ReadingsInvalid("two readings of the block have the same start")
+    if starts != ordered:
         rows.sort(key=lambda row: row[0])
     return _encode(rows), len(rows)
 
