@@ -85,7 +85,8 @@ REACH_GRANT_FIELDS = (
     "function_blocks",
 )
 
-_CHUNK = 256 * 1024
+# Read the body 1 MiB at a time: gunicorn receives up to 1 MiB per recv() for a body of known length.
+_CHUNK = 1024 * 1024
 
 # Called as observer(stage=..., submission=...) at "planned" (before the grant locks), "locked" (locks held,
 # grants checked again) and "applied" (entries written, not yet committed). Tests use them to
