@@ -13,11 +13,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import queue
 import secrets
-import threading
 from collections.abc import Callable, Iterable
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -150,67 +147,24 @@ def _spool_dir() -> Path:
     return directory
 
 
-class _HashingWriter:
-    """Hash and write a body's chunks on a second thread while the request's thread receives the next.
-
-    ``hashlib`` and file writes release the GIL, so receiving, hashing and writing overlap; at most
-    ``depth`` chunks wait in between, so memory stays bounded.
-    """
-
-    def __init__(self, handle: IO[bytes], *, depth: int = 4) -> None:
-        self.digest = hashlib.sha256()
-        self._handle = handle
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="batch-payload-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (chunk := self._queue.get()) is not None:
-            if self._error is None:  # after an error, keep taking chunks so that write() never blocks
-                try:
-                    self.digest.update(chunk)
-                    self._handle.write(chunk)
-                except BaseException as exc:  # noqa: BLE001 - handed to the request's thread
-                    self._error = exc
-
-    def write(self, chunk: bytes) -> None:
-        if self._error is not None:
-            raise self._error
-        self._queue.put(chunk)
-
-    def close(self) -> str:
-        """Wait for the queued chunks; return the hex digest (or raise what writing raised)."""
-        self._queue.put(None)
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self.digest.hexdigest()
-
-
 def payload_store(*, stream: IO[bytes], content_length: int, max_bytes: int) -> _Stored:
     """Stream the body to a spool file while hashing it; never more than ``max_bytes`` and never all in memory."""
     path = _spool_dir() / f"{secrets.token_hex(16)}.part"
+    digest = hashlib.sha256()
     size = 0
     try:
         with open(path, "wb") as handle:
-            writer = _HashingWriter(handle)
-            try:
-                while True:
-                    chunk = stream.read(min(_CHUNK, max(content_length - size, 0)) or _CHUNK)
-                    if not chunk:
-                        break
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes.")
-                    writer.write(chunk)
-                    if size >= content_length:
-                        break
-            except BaseException:
-                with suppress(BaseException):  # the first error is the one to report
-                    writer.close()
-                raise
-            sha256 = writer.close()
+            while True:
+                chunk = stream.read(min(_CHUNK, max(content_length - size, 0)) or _CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > max_bytes:
+                    raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes.")
+                digest.update(chunk)
+                handle.write(chunk)
+                if size >= content_length:
+                    break
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -219,7 +173,7 @@ def payload_store(*, stream: IO[bytes], content_length: int, max_bytes: int) -> 
         raise DomainError(
             f"The body ended after {size} of {content_length} bytes.", code="malformed", extra={"line": 0, "column": 0}
         )
-    return _Stored(path=path, size=size, sha256=sha256)
+    return _Stored(path=path, size=size, sha256=digest.hexdigest())
 
 
 def _submission_open(*, target: BatchTarget, options: BatchOptions, stored: _Stored) -> Submission | BatchResult:
