@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.urls import reverse
 
 from custodian.demo import DemoOptions, derive_secret, grant_token, seed_demo
+from custodian.models import IntervalBlock
 from grants.models import Grant, ThirdParty
 
 pytestmark = pytest.mark.django_db
@@ -87,3 +88,14 @@ def test_demo_secrets_are_derived_not_stored(demo):
     assert grant_token(grant) == derive_secret(f"access-token:{grant.public_id}")
     for tp in ThirdParty.objects.all():
         assert tp.client_secret.startswith("pbkdf2_sha256$") or tp.client_secret.startswith("md5$")
+
+
+def test_an_interval_block_change_form_shows_its_readings_as_a_table(demo, admin_client):
+    block = IntervalBlock.objects.exclude(reading_count=0).first()
+    readings = block.reading_list()
+    page = admin_client.get(admin_url(IntervalBlock, "change", block.pk)).content.decode()
+    assert "<th>start (UTC)</th>" in page
+    assert page.count("<tr><td>") == len(readings) == block.reading_count == 96
+    first_start, _duration, first_value, *_rest = readings[0]
+    assert f"<td>{first_value}</td>" in page
+    assert f">{block.reading_count}<" in page
