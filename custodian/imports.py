@@ -368,6 +368,8 @@ def _plan_entry(entry: Entry, seen: set[UUID]) -> EntryPlan:
             plan.readings = block.reading_count
             if block.duplicate_starts:
                 plan.reject(INVALID, "two readings of the block have the same start")
+            elif block.earliest_start is not None and block.earliest_start < 0:
+                plan.reject(INVALID, "a reading starts before 1970")
         elif block is not None:
             plan.readings = len(block.readings)
             if len({r[0] for r in block.readings}) != plan.readings:

@@ -84,6 +84,7 @@ class IntervalBlockSummary:
     duration: int | None
     reading_count: int
     duplicate_starts: bool
+    earliest_start: int | None = None  # the smallest reading start, None without readings
 
 
 @dataclass(slots=True)
@@ -264,13 +265,15 @@ def interval_block_summary(element: Any) -> IntervalBlockSummary:
     if len(starts) != n:
         # Not one start per reading: the full reader gives the precise error (or reads the odd shape).
         block = _interval_block(element)
-        distinct = len({reading[0] for reading in block.readings})
-        return IntervalBlockSummary(start, duration, len(block.readings), distinct != len(block.readings))
+        distinct = {reading[0] for reading in block.readings}
+        return IntervalBlockSummary(
+            start, duration, len(block.readings), len(distinct) != len(block.readings), min(distinct, default=None)
+        )
     try:
-        distinct = len(set(map(int, starts)))
+        distinct = set(map(int, starts))
     except ValueError as exc:
         raise ValueError(f"IntervalReading: {exc}") from None
-    return IntervalBlockSummary(start, duration, n, distinct != n)
+    return IntervalBlockSummary(start, duration, n, len(distinct) != n, min(distinct, default=None))
 
 
 def parse_content(kind: str, element: Any, *, block_readings: bool = True) -> Any:

@@ -100,6 +100,19 @@ def test_the_plan_rejects_a_block_with_two_readings_at_one_start(feed, customer)
     assert [p.reason for p in plan.rejected] == ["two readings of the block have the same start"]
 
 
+@pytest.mark.parametrize("spool", [False, True], ids=["summarised", "spooled"])
+def test_the_plan_rejects_a_block_with_a_reading_before_1970_with_or_without_its_readings(feed, customer, spool):
+    data = feed.read_bytes()
+    # The XSD lets a TimeType be negative; the portal stores no reading before 1970.
+    second = data.index(b"<start>1672532100</start>")
+    data = data[:second] + b"<start>-900</start>" + data[second + len(b"<start>1672532100</start>") :]
+    plan = import_plan(source=data, resolver=CustomerUsagePoints(customer), spool=spool)
+    try:
+        assert [p.reason for p in plan.rejected] == ["a reading starts before 1970"]
+    finally:
+        plan.close()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_blocks_before_their_meter_reading_and_usage_point_entries(feed, tmp_path, customer):
     data = feed.read_bytes()
