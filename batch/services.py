@@ -428,19 +428,21 @@ def _report(
 
 def _finish(submission: Submission, *, outcome: str, http_status: int, report: dict[str, Any], error: str = "") -> None:
     counts = report.get("counts", {})
-    Submission.objects.filter(pk=submission.pk).update(
-        outcome=outcome,
-        http_status=http_status,
-        report=report,
-        finished_at=timezone.now(),
-        received_count=counts.get("received", 0),
-        accepted_count=counts.get("accepted", 0),
-        rejected_count=counts.get("rejected", 0),
-        applied_count=counts.get("applied", 0),
-        readings_written=counts.get("readings_written", 0),
-        error=error[:2000],
-    )
-    submission.refresh_from_db()
+    values = {
+        "outcome": outcome,
+        "http_status": http_status,
+        "report": report,
+        "finished_at": timezone.now(),
+        "received_count": counts.get("received", 0),
+        "accepted_count": counts.get("accepted", 0),
+        "rejected_count": counts.get("rejected", 0),
+        "applied_count": counts.get("applied", 0),
+        "readings_written": counts.get("readings_written", 0),
+        "error": error[:2000],
+    }
+    Submission.objects.filter(pk=submission.pk).update(**values)
+    for name, value in values.items():  # the row as written, without reading the report back
+        setattr(submission, name, value)
 
 
 def _audit(
