@@ -8,7 +8,6 @@ from datetime import datetime
 from uuid import UUID
 
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from batch.models import Submission
 from custodian.exceptions import NotFound
@@ -22,7 +21,8 @@ from custodian.models import (
     UsagePoint,
     UsageSummary,
 )
-from grants.models import BulkUser, Grant, GrantUsagePoint, ThirdParty
+from grants.models import BulkUser, Grant, GrantUsagePoint
+from grants.selectors import active_grant_q
 
 # Every function block; the utility's back-office upload is not limited by a grant.
 ALL_FUNCTION_BLOCKS: frozenset[int] = frozenset(range(1, 100))
@@ -66,20 +66,24 @@ def _reach_from_links(links: Iterable[tuple[int, int, list[int]]]) -> Reach:
     return reach
 
 
-def reach_for_grants(*, grants: Iterable[Grant], at: datetime | None = None) -> Reach:
-    """Return what these (already locked) grants reach now: only active ones, only usage points not taken back."""
-    moment = at or timezone.now()
-    grants = list(grants)
-    # One query for the Third Parties' lifecycles, not one per grant (a bulk has thousands of members).
-    third_parties = ThirdParty.objects.in_bulk({grant.third_party_id for grant in grants})
-    for grant in grants:
-        grant.third_party = third_parties[grant.third_party_id]
-    active = [grant for grant in grants if grant.is_active_at(moment)]
-    by_id = {grant.pk: grant for grant in active}
-    links = GrantUsagePoint.objects.filter(grant_id__in=list(by_id), revoked_at__isnull=True).values_list(
+def reach_for_grants(
+    *, grant_ids: Iterable[int], third_party_id: int, bulk_user_id: int | None = None, at: datetime | None = None
+) -> Reach:
+    """Return what these grants of ``third_party_id`` (and of ``bulk_user_id``, if given) reach at ``at``.
+
+    Only active grants count (status, authorized period, Third Party in Production: ``active_grant_q``)
+    and only usage points not taken back. Two queries however many grants (a bulk has thousands), each
+    on one table's index. Under the grants' row locks (``grants.services.grant_lock``) the answer cannot
+    change until commit.
+    """
+    grants = Grant.objects.filter(active_grant_q(at=at), pk__in=list(grant_ids), third_party_id=third_party_id)
+    if bulk_user_id is not None:
+        grants = grants.filter(bulk_user_id=bulk_user_id)
+    function_blocks = dict(grants.values_list("pk", "function_blocks"))
+    links = GrantUsagePoint.objects.filter(grant_id__in=list(function_blocks), revoked_at__isnull=True).values_list(
         "usage_point_id", "grant_id"
     )
-    return _reach_from_links((up, grant_id, by_id[grant_id].function_blocks) for up, grant_id in links)
+    return _reach_from_links((up, grant_id, function_blocks[grant_id]) for up, grant_id in links)
 
 
 def reach_for_customer(*, customer: RetailCustomer) -> Reach:

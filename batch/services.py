@@ -73,18 +73,6 @@ FUNCTION_BLOCKS_NEEDED: dict[str, frozenset[int]] = {
     "ElectricPowerQualitySummary": frozenset({17}),
 }
 SHARED_KINDS = frozenset({"ReadingType", "LocalTimeParameters"})
-# What the reach reads of a grant (Grant.is_active_at, the bulk check, function blocks): a bulk has
-# thousands of member grants, and their other columns (consent evidence, scope) are not needed.
-REACH_GRANT_FIELDS = (
-    "pk",
-    "status",
-    "authorized_start",
-    "authorized_end",
-    "third_party_id",
-    "bulk_user_id",
-    "function_blocks",
-)
-
 # Read the body 1 MiB at a time: gunicorn receives up to 1 MiB per recv() for a body of known length.
 _CHUNK = 1024 * 1024
 
@@ -234,14 +222,16 @@ def _target_grants(target: BatchTarget) -> list[int]:
     return []
 
 
-def _reach(target: BatchTarget, grants: Iterable[Grant] | None = None) -> selectors.Reach:
+def _reach(target: BatchTarget, grant_ids: Iterable[int] | None = None) -> selectors.Reach:
+    """Return the target's reach now: through ``grant_ids`` (the locked ones) or all the target's grants."""
     if target.kind == Submission.TargetKind.RETAIL_CUSTOMER and target.customer is not None:
         return selectors.reach_for_customer(customer=target.customer)
-    if grants is None:
-        grants = list(Grant.objects.filter(pk__in=_target_grants(target)).only(*REACH_GRANT_FIELDS))
-    if target.kind == Submission.TargetKind.BULK:
-        grants = [g for g in grants if g.bulk_user_id == target.bulk_user.pk and g.third_party_id == target.caller.pk]
-    return selectors.reach_for_grants(grants=grants)
+    bulk = target.bulk_user if target.kind == Submission.TargetKind.BULK else None
+    return selectors.reach_for_grants(
+        grant_ids=_target_grants(target) if grant_ids is None else grant_ids,
+        third_party_id=target.caller.pk,
+        bulk_user_id=bulk.pk if bulk is not None else None,
+    )
 
 
 class _GrantResolver:
@@ -592,7 +582,7 @@ def _decide_and_apply(
         return BatchResult(submission=submission, http_status=status, report=report, rows=rows)
 
     with transaction.atomic(durable=True):
-        locked = grant_lock(grant_ids=_target_grants(target), fields=REACH_GRANT_FIELDS)
+        locked = grant_lock(grant_ids=_target_grants(target))
         # Check the grants again under the lock: a revocation that committed since the plan wins.
         reach_now = _reach(target, locked) if target.kind != Submission.TargetKind.RETAIL_CUSTOMER else reach
         decision = _narrow(plan, reach_now, public_ids)

@@ -258,13 +258,13 @@ def grant_record_denial(
     )
 
 
-def grant_lock(*, grant_ids: Iterable[int], fields: Iterable[str] | None = None) -> list[Grant]:
-    """Lock grant rows for the rest of the transaction (revocations wait behind the lock).
+def grant_lock(*, grant_ids: Iterable[int]) -> list[int]:
+    """Lock grant rows for the rest of the transaction (revocations wait behind the lock); return the ids locked.
 
-    ``fields`` loads only those columns of the locked rows (the row lock is the same).
+    Rows are locked in id order, so two transactions locking overlapping sets cannot deadlock.
     """
     locked = Grant.objects.select_for_update().filter(pk__in=list(grant_ids)).order_by("pk")
-    return list(locked.only(*fields) if fields else locked)
+    return list(locked.values_list("pk", flat=True))
 
 
 @transaction.atomic
