@@ -1,8 +1,8 @@
 """Import Green Button feeds into the database in two steps: plan, then apply.
 
 ``import_plan`` streams the feed once and decides, per entry, where it would go and whether it can
-(``EntryPlan``), without keeping any readings in memory. ``import_apply`` writes the entries the
-caller accepts (from the plan's spool, or by streaming the same bytes again), all in one transaction, upserting by ``uuid`` within the
+(``EntryPlan``). ``import_apply`` writes the entries the caller accepts (replayed from the plan's
+spool, or read again from the same bytes), all in one transaction, upserting by ``uuid`` within the
 owner: a resource never moves to another usage point or customer. The batch POST filter reuses
 both steps with its own :class:`UsagePointResolver` (grants instead of a customer).
 
