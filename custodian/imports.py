@@ -440,6 +440,8 @@ def _collector_paused() -> Iterator[None]:
 
     Reading a feed allocates millions of short-lived, acyclic objects (reading tuples, strings) while
     the plan's entries accumulate; the collector would otherwise walk the growing plan again and again.
+    The pause is process-wide (``gc`` has no other kind): with threaded workers, other requests of the
+    process run without cyclic collection meanwhile, which delays it and breaks nothing.
     """
     enabled = gc.isenabled()
     gc.disable()
