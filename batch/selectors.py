@@ -41,6 +41,7 @@ class Reach:
 
     usage_points: dict[int, frozenset[int]] = field(default_factory=dict)
     grants_by_usage_point: dict[int, list[int]] = field(default_factory=dict)
+    public_ids: dict[str, int] = field(default_factory=dict)  # public id -> key of the usage points above
     customer: RetailCustomer | None = None
     may_create_usage_points: bool = False
 
@@ -66,43 +67,43 @@ def _reach_from_links(links: Iterable[tuple[int, int, list[int]]]) -> Reach:
     return reach
 
 
-def reach_for_grants(
-    *, grant_ids: Iterable[int], third_party_id: int, bulk_user_id: int | None = None, at: datetime | None = None
-) -> Reach:
-    """Return what these grants of ``third_party_id`` (and of ``bulk_user_id``, if given) reach at ``at``.
+def reach_for_grants(*, grants: QuerySet[Grant], third_party_id: int, at: datetime | None = None) -> Reach:
+    """Return what ``grants`` of ``third_party_id`` reach at ``at``, with the public ids of those usage points.
 
     Only active grants count (status, authorized period, Third Party in Production: ``active_grant_q``)
-    and only usage points not taken back. Two queries however many grants (a bulk has thousands), each
-    on one table's index. Under the grants' row locks (``grants.services.grant_lock``) the answer cannot
-    change until commit.
+    and only usage points not taken back. Two queries however many grants (a bulk has thousands), the
+    second on its table's index whatever the planner knows. Under the grants' row locks
+    (``grants.services.grant_lock``) the answer cannot change until commit.
     """
-    grants = Grant.objects.filter(active_grant_q(at=at), pk__in=list(grant_ids), third_party_id=third_party_id)
-    if bulk_user_id is not None:
-        grants = grants.filter(bulk_user_id=bulk_user_id)
-    function_blocks = dict(grants.values_list("pk", "function_blocks"))
-    links = GrantUsagePoint.objects.filter(grant_id__in=list(function_blocks), revoked_at__isnull=True).values_list(
-        "usage_point_id", "grant_id"
+    function_blocks = dict(
+        grants.filter(active_grant_q(at=at), third_party_id=third_party_id)
+        .order_by()
+        .values_list("pk", "function_blocks")
     )
-    return _reach_from_links((up, grant_id, function_blocks[grant_id]) for up, grant_id in links)
+    links = list(
+        GrantUsagePoint.objects.filter(grant_id__in=list(function_blocks), revoked_at__isnull=True).values_list(
+            "usage_point_id", "grant_id", "usage_point__public_id"
+        )
+    )
+    reach = _reach_from_links((up, grant_id, function_blocks[grant_id]) for up, grant_id, _public_id in links)
+    reach.public_ids = {public_id: up for up, _grant_id, public_id in links}
+    return reach
 
 
 def reach_for_customer(*, customer: RetailCustomer) -> Reach:
     """Return the back-office reach of one customer's upload: that customer's usage points only."""
-    ids = UsagePoint.objects.filter(customer=customer).values_list("pk", flat=True)
+    public_ids = dict(UsagePoint.objects.filter(customer=customer).values_list("public_id", "pk"))
     return Reach(
-        usage_points=dict.fromkeys(ids, ALL_FUNCTION_BLOCKS),
+        usage_points=dict.fromkeys(public_ids.values(), ALL_FUNCTION_BLOCKS),
+        public_ids=public_ids,
         customer=customer,
         may_create_usage_points=True,
     )
 
 
-def bulk_member_grant_ids(*, bulk_user: BulkUser) -> list[int]:
-    """Return the ids of the bulk's grants that are active now (to lock, then check again under the lock)."""
-    return list(
-        Grant.objects.filter(
-            bulk_user=bulk_user, third_party=bulk_user.third_party, status=Grant.Status.ACTIVE
-        ).values_list("pk", flat=True)
-    )
+def bulk_member_grants(*, bulk_user: BulkUser) -> QuerySet[Grant]:
+    """Return the bulk's grants whose status is active (to lock, then check again under the lock)."""
+    return Grant.objects.filter(bulk_user=bulk_user, third_party=bulk_user.third_party, status=Grant.Status.ACTIVE)
 
 
 def usage_points_by_public_id(*, public_ids: Iterable[str]) -> dict[str, tuple[int, UUID]]:
@@ -219,11 +220,6 @@ def retail_customer_get(*, public_id: str) -> RetailCustomer:
     if customer is None:
         raise NotFound("No such retail customer.")
     return customer
-
-
-def usage_point_public_ids(*, pks: Iterable[int]) -> dict[str, int]:
-    """Return ``public_id -> pk`` for these usage points."""
-    return dict(UsagePoint.objects.filter(pk__in=list(pks)).values_list("public_id", "pk"))
 
 
 def meter_reading_uuids(*, pks: Iterable[int]) -> dict[int, UUID]:

@@ -22,6 +22,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from batch import selectors
@@ -214,24 +215,21 @@ def _submission_open(*, target: BatchTarget, options: BatchOptions, stored: _Sto
     return submission
 
 
-def _target_grants(target: BatchTarget) -> list[int]:
+def _target_grants(target: BatchTarget) -> QuerySet[Grant]:
+    """Return the grants the target writes through: its grant, its bulk's active members, or none."""
     if target.kind == Submission.TargetKind.SUBSCRIPTION and target.grant is not None:
-        return [target.grant.pk]
+        return Grant.objects.filter(pk=target.grant.pk)
     if target.kind == Submission.TargetKind.BULK and target.bulk_user is not None:
-        return selectors.bulk_member_grant_ids(bulk_user=target.bulk_user)
-    return []
+        return selectors.bulk_member_grants(bulk_user=target.bulk_user)
+    return Grant.objects.none()
 
 
-def _reach(target: BatchTarget, grant_ids: Iterable[int] | None = None) -> selectors.Reach:
-    """Return the target's reach now: through ``grant_ids`` (the locked ones) or all the target's grants."""
+def _reach(target: BatchTarget, locked: list[int] | None = None) -> selectors.Reach:
+    """Return the target's reach now: through the ``locked`` grants, or through all the target's grants."""
     if target.kind == Submission.TargetKind.RETAIL_CUSTOMER and target.customer is not None:
         return selectors.reach_for_customer(customer=target.customer)
-    bulk = target.bulk_user if target.kind == Submission.TargetKind.BULK else None
-    return selectors.reach_for_grants(
-        grant_ids=_target_grants(target) if grant_ids is None else grant_ids,
-        third_party_id=target.caller.pk,
-        bulk_user_id=bulk.pk if bulk is not None else None,
-    )
+    grants = _target_grants(target) if locked is None else Grant.objects.filter(pk__in=locked)
+    return selectors.reach_for_grants(grants=grants, third_party_id=target.caller.pk)
 
 
 class _GrantResolver:
@@ -254,10 +252,6 @@ class _GrantResolver:
 
     def allows(self, *, usage_point_id: int) -> bool:
         return usage_point_id in self.reach.usage_points
-
-
-def _reach_public_ids(reach: selectors.Reach) -> dict[str, int]:
-    return selectors.usage_point_public_ids(pks=reach.usage_points)
 
 
 def _selector(public_ids: dict[str, int], may_create: bool) -> Callable[[str, str, Any], bool]:
@@ -532,7 +526,7 @@ def _process(
     submission: Submission, *, target: BatchTarget, options: BatchOptions, path: Path, max_bytes: int
 ) -> BatchResult:
     reach = _reach(target)
-    public_ids = _reach_public_ids(reach)
+    public_ids = reach.public_ids
     # One parse: the entries the plan reads are spooled for the apply (the stored payload cannot change),
     # on the payload's disk.
     plan = imports.import_plan(
@@ -582,7 +576,7 @@ def _decide_and_apply(
         return BatchResult(submission=submission, http_status=status, report=report, rows=rows)
 
     with transaction.atomic(durable=True):
-        locked = grant_lock(grant_ids=_target_grants(target))
+        locked = grant_lock(grants=_target_grants(target))
         # Check the grants again under the lock: a revocation that committed since the plan wins.
         reach_now = _reach(target, locked) if target.kind != Submission.TargetKind.RETAIL_CUSTOMER else reach
         decision = _narrow(plan, reach_now, public_ids)

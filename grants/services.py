@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_refresh_token_model, set_token_value
 from oauth2_provider.settings import oauth2_settings
@@ -258,13 +259,12 @@ def grant_record_denial(
     )
 
 
-def grant_lock(*, grant_ids: Iterable[int]) -> list[int]:
-    """Lock grant rows for the rest of the transaction (revocations wait behind the lock); return the ids locked.
+def grant_lock(*, grants: QuerySet[Grant]) -> list[int]:
+    """Lock these grant rows for the rest of the transaction (revocations wait behind the lock); return their ids.
 
     Rows are locked in id order, so two transactions locking overlapping sets cannot deadlock.
     """
-    locked = Grant.objects.select_for_update().filter(pk__in=list(grant_ids)).order_by("pk")
-    return list(locked.values_list("pk", flat=True))
+    return list(grants.select_for_update().order_by("pk").values_list("pk", flat=True))
 
 
 @transaction.atomic
