@@ -66,7 +66,7 @@ def test_a_feed_changed_between_plan_and_apply_writes_nothing(feed, tmp_path, cu
     data = feed.read_bytes()
     last = data.rindex(b"<id>urn:uuid:")
     changed = tmp_path / "changed.xml"
-    # The last block gets another id: the apply has written the earlier blocks when it finds out.
+    # The last block gets another id: the apply has written or queued the earlier blocks when it finds out.
     changed.write_bytes(data[: last + 13] + b"00000000-0000-0000-0000-000000000000" + data[last + 13 + 36 :])
     with pytest.raises(ImportFailed, match="changed between plan and apply"):
         import_apply(source=changed, plan=plan, accept=plan.ok_indexes, customer=customer)
