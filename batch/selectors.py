@@ -119,33 +119,6 @@ def usage_points_by_public_id(*, public_ids: Iterable[str]) -> dict[str, tuple[i
     return found
 
 
-def meter_readings_by_public_id(*, public_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
-    """Return ``public_id -> (pk, usage_point_id)`` for existing meter readings among ``public_ids``."""
-    wanted = sorted(set(public_ids))
-    found: dict[str, tuple[int, int]] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        rows = MeterReading.objects.filter(public_id__in=wanted[start : start + _CHUNK]).values_list(
-            "pk", "public_id", "usage_point_id"
-        )
-        for pk, public_id, usage_point_id in rows:
-            found[public_id] = (pk, usage_point_id)
-    return found
-
-
-def shared_by_public_id(
-    *, model: type[ReadingType] | type[LocalTimeParameters], public_ids: Iterable[str]
-) -> dict[str, UUID]:
-    """Return ``public_id -> uuid`` of existing shared resources (ReadingType, LocalTimeParameters)."""
-    wanted = sorted(set(public_ids))
-    found: dict[str, UUID] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        for public_id, uuid in model.objects.filter(public_id__in=wanted[start : start + _CHUNK]).values_list(
-            "public_id", "uuid"
-        ):
-            found[public_id] = uuid
-    return found
-
-
 def resources_by_uuid(*, uuids: Iterable[UUID]) -> dict[UUID, Location]:
     """Return where each existing resource among ``uuids`` lives, searching every ESPI table."""
     wanted = sorted(set(uuids), key=str)
@@ -177,29 +150,6 @@ def resources_by_uuid(*, uuids: Iterable[UUID]) -> dict[UUID, Location]:
     return found
 
 
-def shared_used_outside(*, table: str, pks: Iterable[int], usage_point_ids: Iterable[int]) -> set[int]:
-    """Return the shared resources among ``pks`` that data outside ``usage_point_ids`` uses."""
-    wanted = list(set(pks))
-    if not wanted:
-        return set()
-    inside = list(set(usage_point_ids))
-    if table == "ReadingType":
-        users = MeterReading.objects.filter(reading_type_id__in=wanted).exclude(usage_point_id__in=inside)
-        return set(users.values_list("reading_type_id", flat=True))
-    users = UsagePoint.objects.filter(local_time_parameters_id__in=wanted).exclude(pk__in=inside)
-    return set(users.values_list("local_time_parameters_id", flat=True))
-
-
-def reading_type_fields(*, pks: Iterable[int]) -> dict[int, dict[str, object]]:
-    """Return the stored key fields of reading types (to tell whether an upload would change one)."""
-    return {row["pk"]: row for row in ReadingType.objects.filter(pk__in=list(pks)).values()}
-
-
-def local_time_parameters_fields(*, pks: Iterable[int]) -> dict[int, dict[str, object]]:
-    """Return the stored fields of local time parameters (to tell whether an upload would change them)."""
-    return {row["pk"]: row for row in LocalTimeParameters.objects.filter(pk__in=list(pks)).values()}
-
-
 def usage_point_customers(*, pks: Iterable[int]) -> dict[int, int]:
     """Return ``usage point pk -> customer pk``."""
     return dict(UsagePoint.objects.filter(pk__in=list(pks)).values_list("pk", "customer_id"))
@@ -208,10 +158,6 @@ def usage_point_customers(*, pks: Iterable[int]) -> dict[int, int]:
 def submission_get_by_key(*, caller_id: int, idempotency_key: str) -> Submission | None:
     """Return the caller's submission recorded under ``idempotency_key``, if any."""
     return Submission.objects.filter(caller_id=caller_id, idempotency_key=idempotency_key).first()
-
-
-def submission_list() -> QuerySet[Submission]:
-    return Submission.objects.select_related("caller", "grant")
 
 
 def retail_customer_get(*, public_id: str) -> RetailCustomer:

@@ -45,11 +45,6 @@ def bulk_user_get(*, third_party: ThirdParty, bulk_id: str) -> BulkUser:
         raise NotFound("No such bulk.") from None
 
 
-def bulk_active_grants(*, bulk_user: BulkUser, at: datetime | None = None) -> QuerySet[Grant]:
-    """Return the active grants that are members of ``bulk_user``."""
-    return grant_active_list(at=at).filter(bulk_user=bulk_user, third_party=bulk_user.third_party)
-
-
 def bulk_usage_points_reached(
     *, third_party: ThirdParty, bulk_id: str, at: datetime | None = None
 ) -> QuerySet[UsagePoint]:

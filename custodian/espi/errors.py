@@ -21,10 +21,6 @@ class EspiError(Exception):
         where = f" (line {self.line}, column {self.column})" if self.line else ""
         return f"{self.code}: {self.message}{where}"
 
-    def as_dict(self) -> dict[str, object]:
-        """Return the error as a JSON-ready dict."""
-        return {"code": self.code, "message": self.message, "line": self.line, "column": self.column}
-
 
 class MalformedXml(EspiError):
     code = "malformed"

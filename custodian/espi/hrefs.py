@@ -65,11 +65,3 @@ def _id_pairs(href: str) -> tuple[tuple[str, str], ...]:
 
 
 _href_id_pairs = lru_cache(maxsize=4096)(_id_pairs)
-
-
-def href_last_segment(href: str | None) -> str | None:
-    """Return the last path segment of an href (``MeterReading`` for a collection href)."""
-    if not href:
-        return None
-    parts = href_segments(href)
-    return parts[-1] if parts else None
