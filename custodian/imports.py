@@ -54,13 +54,6 @@ DUPLICATE = "duplicate"
 UNSUPPORTED = "unsupported"
 NOT_GRANTED = "not_granted"
 
-_UP_OWNED = {
-    "MeterReading",
-    "IntervalBlock",
-    "UsageSummary",
-    "ElectricPowerUsageSummary",
-    "ElectricPowerQualitySummary",
-}
 _SHARED = {"ReadingType", "LocalTimeParameters"}
 _FLUSH_BLOCKS = 1000  # about 4 MB of packed readings
 SPOOL_MEMORY_BUDGET = 16 << 20  # bytes of entries an EntrySpool holds in memory before it writes to disk
@@ -134,7 +127,6 @@ class EntryPlan:
     reading_type_uuid: UUID | None = None  # MeterReading: its ReadingType
     local_time_parameters_uuid: UUID | None = None  # UsagePoint: its LocalTimeParameters
     existing_id: int | None = None  # the row that already has this uuid
-    referenced: bool = False  # shared resources: some entry of the feed refers to it
     readings: int = 0
     warnings: list[str] = field(default_factory=list)
     # file-local ids, resolved after the whole feed has been seen
@@ -550,11 +542,6 @@ def _resolve(plan: ImportPlan, resolver: UsagePointResolver) -> None:
         if stored:
             p.existing_id = stored[1]
         if p.kind in _SHARED:
-            p.referenced = any(
-                (q.kind == "MeterReading" and p.kind == "ReadingType" and q._rt_ref == p._self_ref)
-                or (q.kind == "UsagePoint" and p.kind == "LocalTimeParameters" and q._ltp_ref == p._self_ref)
-                for q in plans
-            )
             if stored and not _shared_only_under(p.kind, stored[1], resolver):
                 p.reject(CONFLICT, f"this {p.kind} is shared with data outside this import and cannot be changed")
             continue
@@ -781,7 +768,6 @@ class _Applier:
         self.queue = _RowQueue()
         self.readings = 0  # readings written (or queued) by this import
         self.new_usage_points: dict[str, int] = {}
-        self.blocks: list[tuple[EntryPlan, Entry]] = []
         self.fk_reading_type: list[tuple[int, UUID]] = []
         self.fk_ltp: list[tuple[int, UUID]] = []
 
