@@ -58,7 +58,9 @@ def _check_column(name: str, column: tuple) -> None:
     if min(present) < low or max(present) > high:
         culprit = next(v for v in present if not low <= v <= high)
         if name == "start":
-            raise ReadingsInvalid(f"a reading starts before 1970 or after 2^63 s ({culprit})")
+            raise ReadingsInvalid(
+                "a reading starts before 1970" if culprit < 0 else f"a reading starts after 2^63 s ({culprit})"
+            )
         raise ReadingsInvalid(f"a reading's {name} {culprit} is outside {low}..{high}")
 
 

@@ -89,15 +89,19 @@ def test_the_plan_summarises_blocks_without_reading_tuples(feed):
 
 
 @pytest.mark.django_db
-def test_the_plan_rejects_a_block_with_two_readings_at_one_start(feed, customer):
+@pytest.mark.parametrize("spool", [False, True], ids=["summarised", "spooled"])
+def test_the_plan_rejects_a_block_with_two_readings_at_one_start(feed, customer, spool):
     data = feed.read_bytes()
     first = data.index(b"<start>1672531200</start>", data.index(b"<IntervalReading>"))
     # The second reading of the first block gets the start of the first one.
     second = data.index(b"<start>1672532100</start>")
     assert first < second
     data = data[:second] + b"<start>1672531200</start>" + data[second + len(b"<start>1672532100</start>") :]
-    plan = import_plan(source=data, resolver=CustomerUsagePoints(customer))
-    assert [p.reason for p in plan.rejected] == ["two readings of the block have the same start"]
+    plan = import_plan(source=data, resolver=CustomerUsagePoints(customer), spool=spool)
+    try:
+        assert [p.reason for p in plan.rejected] == ["two readings of the block have the same start"]
+    finally:
+        plan.close()
 
 
 @pytest.mark.parametrize("spool", [False, True], ids=["summarised", "spooled"])
