@@ -469,14 +469,6 @@ def _audit(
     )
 
 
-def _enqueue_new_data_notifications(*, usage_point_ids: list[int]) -> None:
-    """Queue "new data" notices for the grants covering these usage points, in the apply's transaction.
-
-    The single call site of the notification outbox for batch uploads.
-    """
-    notification_enqueue_for_usage_points(usage_point_ids=usage_point_ids)
-
-
 def batch_submit(*, target: BatchTarget, options: BatchOptions, stream: IO[bytes], content_length: int) -> BatchResult:
     """Receive, filter and apply one batch POST; return the report and the HTTP status for it."""
     max_bytes = settings.BATCH_MAX_BODY_BYTES
@@ -601,7 +593,8 @@ def _decide_and_apply(
         report = _report(submission, rows, applied=True, outcome=Submission.Outcome.APPLIED, readings=result.readings)
         touched = sorted(set(result.usage_point_ids))
         _audit(submission, target, report=report, usage_point_ids=touched)
-        _enqueue_new_data_notifications(usage_point_ids=touched)
+        # "New data" notices for the grants covering them, in this transaction (the outbox).
+        notification_enqueue_for_usage_points(usage_point_ids=touched)
         _notify("applied", submission)
         _finish(submission, outcome=Submission.Outcome.APPLIED, http_status=200, report=report)
     return BatchResult(submission=submission, http_status=200, report=report, rows=rows)
