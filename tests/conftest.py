@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from tests import factories
@@ -31,6 +32,19 @@ def _close_stray_connections(django_db_setup, django_db_blocker):
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+#: The instant every test starts at. Tests never read the wall clock: expectations computed from "now"
+#: would depend on the hour CI runs at. ``TEST_CLOCK=2028-02-29T23:30:00+00:00 make test`` runs the
+#: whole suite at another instant (late evening UTC, a leap day, a DST change...).
+TEST_NOW = datetime.fromisoformat(os.environ.get("TEST_CLOCK") or "2026-06-15T14:00:00+00:00").astimezone(UTC)
+
+
+@pytest.fixture(autouse=True)
+def _clock():
+    """Every test runs on an injected clock that starts at ``TEST_NOW`` and ticks from there."""
+    with time_machine.travel(TEST_NOW, tick=True) as traveller:
+        yield traveller
 
 
 @pytest.fixture(autouse=True)

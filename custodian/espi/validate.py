@@ -1,6 +1,6 @@
 """Offline XSD validation of ESPI entries, one entry at a time.
 
-Schemas come from ``../shared/espi/xsd`` (setting ``ESPI_XSD_DIR`` or env var of the same name overrides).
+Schemas ship in ``custodian/espi/xsd`` (provenance and licences in its ``SOURCES.md``; setting ``ESPI_XSD_DIR`` or env var of the same name overrides).
 ``atom.xsd`` imports the W3C ``xml.xsd`` by https URL; a resolver maps it to the local copy, so
 nothing is ever fetched. ``strict_links=True`` swaps in ``atom-linktype-required.xsd`` (every
 ``link`` needs ``type``), which is what our own exports must satisfy.
@@ -43,7 +43,7 @@ def xsd_dir() -> Path:
             configured = None
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[2] / ".." / "shared" / "espi" / "xsd"
+    return Path(__file__).resolve().parent / "xsd"
 
 
 class _LocalResolver(etree.Resolver):

@@ -11,7 +11,7 @@ from django.urls import reverse
 from custodian.models import AuditEvent, IntervalBlock, UsagePoint
 from tests.readings import reading_count
 
-SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "espi" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 
 @pytest.fixture

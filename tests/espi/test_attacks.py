@@ -16,7 +16,7 @@ from custodian.models import AuditEvent, UsagePoint
 from tests.readings import reading_count
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE = (REPO / ".." / "shared" / "espi" / "samples" / "test_usage_data.xml").read_bytes()
+SAMPLE = (REPO / "tests" / "samples" / "test_usage_data.xml").read_bytes()
 ATOM = "http://www.w3.org/2005/Atom"
 ENTRY = (
     "<entry><id>urn:uuid:11111111-1111-1111-1111-111111111111</id>"

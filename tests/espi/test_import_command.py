@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from custodian.models import IntervalBlock, UsagePoint
 from tests.readings import reading_count, reading_rows
 
-SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "espi" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 
 @pytest.mark.django_db

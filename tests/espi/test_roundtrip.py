@@ -24,7 +24,7 @@ from tests import factories
 from tests.readings import reading_rows
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLES = REPO / ".." / "shared" / "espi" / "samples"
+SAMPLES = REPO / "tests" / "samples"
 
 # Which samples import (lenient mode: old files), and the expected failure for the rest.
 IMPORTABLE = {

@@ -88,12 +88,20 @@ def test_data_older_than_the_history_length_never_appears(client, world):
     feed = Feed.of(data)
     starts = feed.reading_starts()
     assert starts, "recent readings are shown"
-    # Every reading shown started inside the window; the window cut one block, whose interval is clipped.
+    # Every reading shown started inside the window.
     assert min(starts) >= before - 1
-    assert feed.kinds().count("IntervalBlock") == 3
-    oldest_block = int((midnight_today() - timedelta(days=3)).timestamp())
-    assert oldest_block not in starts
-    assert str(oldest_block - DAY).encode() not in data
+    # The window cuts one block in its middle (it is shown, clipped); blocks wholly before it never appear.
+    block_starts = sorted(
+        IntervalBlock.objects.filter(meter_reading__usage_point=point).values_list("start", flat=True)
+    )
+    shown = [start for start in block_starts if start + DAY > before]
+    hidden = [start for start in block_starts if start + DAY <= before]
+    assert hidden, "the fixture has data older than the history length"
+    assert feed.kinds().count("IntervalBlock") == len(shown)
+    assert shown[0] < before < shown[0] + DAY
+    assert shown[0] not in starts
+    for start in hidden:
+        assert str(start).encode() not in data
 
 
 def test_a_client_token_on_batch_subscription_is_403(client, world):
