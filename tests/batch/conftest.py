@@ -27,7 +27,7 @@ from grants.services import grant_token_issue
 from tests import factories
 from tests.readings import reading_rows
 
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "espi" / "samples" / "test_usage_data.xml"
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "test_usage_data.xml"
 ATOM = "application/atom+xml"
 SAMPLE_UP_UUID = "48C2A019-5598-4E16-B0F9-49E4FF27F5FB"
 

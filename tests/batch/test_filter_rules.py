@@ -388,9 +388,7 @@ def test_rule6_schema_errors_are_invalid_and_only_invalid_is_400(world):
 
 
 def test_rule6_kinds_that_cannot_be_uploaded_are_unsupported(world):
-    authorization = (
-        Path(settings.BASE_DIR).parent / "shared/espi/samples/Authorization-Entry-Anonymized.xml"
-    ).read_bytes()
+    authorization = (Path(settings.BASE_DIR) / "tests/samples/Authorization-Entry-Anonymized.xml").read_bytes()
     entry = authorization[authorization.index(b"<entry") :]
     entry = entry[: entry.rindex(b"</entry>") + len(b"</entry>")]
     body = sample_feed(usage_point=world["a1"], salt="uns").replace(b"</feed>", entry + b"</feed>")
