@@ -12,12 +12,12 @@ from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from custodian.atom_http import XML_CONTENT_TYPE, atom_stream, feed_uuid, query_params
+from batch import authorization_reads as espi_reads
+from batch.atom_http import XML_CONTENT_TYPE, atom_stream, feed_uuid, query_params
+from batch.feed_params import parse_feed_params
 from custodian.espi import writer
 from custodian.espi.authorization import service_status_xml
 from custodian.exceptions import NotFound
-from custodian.feed_params import parse_feed_params
-from grants import espi_reads
 from grants.permissions import (
     EspiBearerAuthentication,
     HasGrantAccessToken,

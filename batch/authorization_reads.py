@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 
+from batch.reach import grant_window
 from custodian.espi import writer
 from custodian.espi.authorization import (
     ApplicationInformationContent,
@@ -18,7 +19,6 @@ from custodian.espi.authorization import (
     authorization_xml,
 )
 from custodian.exceptions import NotFound
-from custodian.reach import grant_window
 from grants.models import Grant, ThirdParty
 from grants.selectors import espi_resource_base, grant_authorization_uri, grant_resource_uri
 

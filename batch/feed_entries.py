@@ -6,7 +6,7 @@ The volume (usage points, interval blocks with their packed readings) is read th
 (a server-side cursor on PostgreSQL), so a feed of any size is written with flat memory; the few
 rows per usage point (meter readings, summaries) are plain queries. Filters:
 
-* the reach's window per kind of data (history length, authorized end; ``custodian.reach``): interval
+* the reach's window per kind of data (history length, authorized end; ``batch.reach``): interval
   blocks overlapping it, readings starting inside it (the block's interval is clipped to match),
   summaries whose period overlaps it;
 * ``published-*`` / ``updated-*`` on the time-series resources' own ``published`` / ``updated``
@@ -22,7 +22,9 @@ from itertools import islice
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from custodian.atom_http import feed_uuid
+from batch.atom_http import feed_uuid
+from batch.feed_params import FeedParams
+from batch.reach import KIND_INTERVAL, KIND_QUALITY, KIND_SUMMARY, UsagePointReach, Window, reach_for_customer
 from custodian.espi import writer
 from custodian.espi.content import (
     LocalTimeParametersContent,
@@ -31,7 +33,6 @@ from custodian.espi.content import (
     UsagePointContent,
     UsageSummaryContent,
 )
-from custodian.feed_params import FeedParams
 from custodian.models import (
     ElectricPowerQualitySummary,
     IntervalBlock,
@@ -42,7 +43,6 @@ from custodian.models import (
     UsagePoint,
     UsageSummary,
 )
-from custodian.reach import KIND_INTERVAL, KIND_QUALITY, KIND_SUMMARY, UsagePointReach, Window, reach_for_customer
 from custodian.readings import readings_between, readings_unpack
 
 ROW_CHUNK = 500

@@ -14,13 +14,13 @@ from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
+from batch import reach as reach_selectors
 from batch import selectors as batch_selectors
-from custodian import reach as reach_selectors
-from custodian.atom_http import atom_stream, feed_uuid, query_params
+from batch.atom_http import atom_stream, feed_uuid, query_params
+from batch.feed_entries import customer_feed_chunks, usage_point_tree_entries
+from batch.feed_params import parse_feed_params
 from custodian.espi import writer
 from custodian.espi.parser import Link
-from custodian.feed_entries import customer_feed_chunks, usage_point_tree_entries
-from custodian.feed_params import parse_feed_params
 from custodian.services_reads import customer_data_read_record, data_read_record
 from grants.permissions import (
     EspiBearerAuthentication,

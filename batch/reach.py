@@ -5,7 +5,7 @@ window ``[now - HistoryLength, authorized end)``; the kinds come from its functi
 (IntervalBlock needs FB 4, UsageSummary FB 15 or 16, ElectricPowerQualitySummary FB 17). A bulk
 reaches the union over its active member grants, computed per usage point and per kind, so one
 grant's longer history never widens another grant's data. Everything here is a query; the
-feed adapter (``custodian.feed_entries``) turns the windows into database filters.
+feed adapter (``batch.feed_entries``) turns the windows into database filters.
 """
 
 from __future__ import annotations

@@ -12,11 +12,9 @@ from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from custodian import reach as reach_selectors
-from custodian.atom_http import ATOM_CONTENT_TYPE, atom_stream, feed_uuid, query_params
-from custodian.espi import writer
-from custodian.exceptions import NotFound
-from custodian.feed_entries import (
+from batch import reach as reach_selectors
+from batch.atom_http import ATOM_CONTENT_TYPE, atom_stream, feed_uuid, query_params
+from batch.feed_entries import (
     interval_block_entries,
     local_time_parameters_entry,
     meter_reading_entry,
@@ -24,7 +22,9 @@ from custodian.feed_entries import (
     usage_point_entries,
     usage_point_entry,
 )
-from custodian.feed_params import parse_feed_params
+from batch.feed_params import parse_feed_params
+from custodian.espi import writer
+from custodian.exceptions import NotFound
 from custodian.models import LocalTimeParameters, MeterReading, ReadingType, UsagePoint
 from custodian.services_reads import data_read_record
 from grants.models import Grant

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from grants import espi_apis
+from batch import authorization_apis as espi_apis
 
 urlpatterns = [
     path(

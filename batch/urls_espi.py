@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import include, path
 
 urlpatterns = [
-    path("", include("grants.urls_espi")),
+    path("", include("batch.urls_authorization")),
     path("", include("batch.urls")),
-    path("", include("custodian.urls_resources")),
+    path("", include("batch.urls_resources")),
 ]

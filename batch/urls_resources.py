@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from custodian import apis
+from batch import resource_apis as apis
 
 _UP = "Subscription/<str:subscription_id>/UsagePoint"
 _MR = _UP + "/<str:usage_point_id>/MeterReading"

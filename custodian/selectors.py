@@ -11,6 +11,14 @@ from custodian.models import AuditEvent, IntervalBlock, ReadingType, RetailCusto
 from custodian.readings import readings_unpack
 
 
+def customer_for_user(*, user) -> RetailCustomer:
+    """Return the retail customer of a portal login; staff without one get the same NotFound."""
+    customer = RetailCustomer.objects.filter(user_id=getattr(user, "pk", None)).first()
+    if customer is None:
+        raise NotFound("No retail customer for this login.")
+    return customer
+
+
 def usage_point_list_for_customer(*, customer: RetailCustomer) -> QuerySet[UsagePoint]:
     """Return the customer's usage points."""
     return UsagePoint.objects.filter(customer=customer).select_related("local_time_parameters")

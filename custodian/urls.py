@@ -9,7 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("custodian.urls_portal")),
     path("", include("grants.urls")),
-    path("espi/1_1/resource/", include("custodian.urls_espi")),
+    path("espi/1_1/resource/", include("batch.urls_espi")),
 ]
 
 handler404 = "custodian.views.page_not_found"

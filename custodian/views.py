@@ -12,11 +12,11 @@ from django.views.generic import TemplateView
 from custodian.charts import unit_label, usage_chart
 from custodian.exceptions import NotFound
 from custodian.selectors import (
+    customer_for_user,
     usage_point_list_for_customer,
     usage_point_reading_type,
     usage_point_recent_readings,
 )
-from grants.selectors import customer_for_user
 
 
 @method_decorator(never_cache, name="dispatch")

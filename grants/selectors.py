@@ -110,14 +110,6 @@ TOKEN_KIND_CUSTODIAN = "custodian"  # noqa: S105
 CUSTODIAN_FALLBACK_SCOPE = "FB=45"
 
 
-def customer_for_user(*, user) -> RetailCustomer:
-    """Return the retail customer of a portal login; staff without one get the same NotFound."""
-    customer = RetailCustomer.objects.filter(user_id=getattr(user, "pk", None)).first()
-    if customer is None:
-        raise NotFound("No retail customer for this login.")
-    return customer
-
-
 def espi_resource_base() -> str:
     """Return the ESPI dataCustodianResourceEndpoint (``{PORTAL_BASE_URL}/espi/1_1/resource``)."""
     return f"{settings.PORTAL_BASE_URL}/espi/1_1/resource"

@@ -28,7 +28,12 @@ from oauth2_provider.views import AuthorizationView
 from oauth2_provider.views.mixins import OAuthLibMixin
 
 from custodian.exceptions import NotFound
-from custodian.selectors import audit_events_for_customer, usage_point_get_for_customer, usage_point_list_for_customer
+from custodian.selectors import (
+    audit_events_for_customer,
+    customer_for_user,
+    usage_point_get_for_customer,
+    usage_point_list_for_customer,
+)
 from grants import selectors, services
 from grants.forms import ConsentForm, OAuthConsentForm
 from grants.models import BulkUser, ThirdParty
@@ -44,7 +49,7 @@ from grants.scopes import (
 
 def _customer_or_404(request):
     try:
-        return selectors.customer_for_user(user=request.user)
+        return customer_for_user(user=request.user)
     except NotFound:
         raise Http404("No retail customer for this login.") from None
 
@@ -147,7 +152,7 @@ class ConsentView(ConsentFormMixin, AuthorizationView):
         if application is None:
             return self._error_page("This application is not known or not accepting new grants.", status=400)
         try:
-            customer = selectors.customer_for_user(user=request.user)
+            customer = customer_for_user(user=request.user)
         except NotFound:
             return self._error_page("Only retail customers can share their data.", status=403)
         self.customer = customer
@@ -167,7 +172,7 @@ class ConsentView(ConsentFormMixin, AuthorizationView):
 
     def post(self, request, *args, **kwargs):
         try:
-            self.customer = selectors.customer_for_user(user=request.user)
+            self.customer = customer_for_user(user=request.user)
         except NotFound:
             return self._error_page("Only retail customers can share their data.", status=403)
         # The hidden fields can be tampered with: the client, its redirect URI and the scope are checked

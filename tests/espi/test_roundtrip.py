@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from batch.feed_entries import customer_feed_chunks
 from custodian.espi.validate import validate_document
-from custodian.feed_entries import customer_feed_chunks
 from custodian.imports import customer_feed_import
 from custodian.models import (
     AuditEvent,

@@ -6,8 +6,8 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from custodian.demo import DemoOptions, derive_secret, grant_token, seed_demo
 from custodian.models import IntervalBlock
+from grants.demo import DemoOptions, derive_secret, grant_token, seed_demo
 from grants.models import Grant, ThirdParty
 
 pytestmark = pytest.mark.django_db

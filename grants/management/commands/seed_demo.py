@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from custodian.demo import DemoOptions, seed_demo
+from grants.demo import DemoOptions, seed_demo
 
 
 class Command(BaseCommand):
