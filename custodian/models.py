@@ -262,6 +262,9 @@ class AuditEvent(models.Model):
         GRANT_EXPIRED = "grant.expired", "grant expired"
         THIRD_PARTY_CREATED = "third_party.created", "third party registered"
         THIRD_PARTY_STATUS_CHANGED = "third_party.status_changed", "third party lifecycle changed"
+        THIRD_PARTY_UPDATED = "third_party.updated", "third party information changed"
+        THIRD_PARTY_SECRET_ROTATED = "third_party.secret_rotated", "third party client secret rotated"
+        THIRD_PARTY_APPROVAL_CHECKED = "third_party.approval_checked", "third party approval checklist run"
         BULK_USER_CREATED = "bulk_user.created", "bulk user created"
         TOKEN_ISSUED = "token.issued", "token issued"
         TOKEN_REVOKED = "token.revoked", "token revoked"
@@ -270,6 +273,7 @@ class AuditEvent(models.Model):
         DATA_IMPORTED = "data.imported", "data imported"
         BATCH_RECEIVED = "batch.received", "batch received"
         CUSTOMER_CREATED = "customer.created", "customer created"
+        CUSTOMER_INVITED = "customer.invited", "customer invited to set a password"
         USAGE_POINT_CREATED = "usage_point.created", "usage point created"
         NOTIFICATION_RETRIED = "notification.retried", "notification retry requested"
 

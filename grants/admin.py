@@ -6,8 +6,13 @@ form, and django-oauth-toolkit's token admin is replaced by a masked, read-only 
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 from oauth2_provider.models import (
     get_access_token_model,
     get_device_grant_model,
@@ -17,7 +22,7 @@ from oauth2_provider.models import (
 )
 
 from grants import services
-from grants.models import BulkUser, Grant, GrantUsagePoint, Notification, ThirdParty
+from grants.models import BulkUser, Grant, GrantUsagePoint, Notification, ThirdParty, bulk_id_validator
 from grants.notifications import notification_retry
 
 
@@ -47,51 +52,239 @@ if admin.site.is_registered(ThirdParty):
     admin.site.unregister(ThirdParty)
 
 
+def _bulk_user_lines(text: str) -> list[tuple[str, str]]:
+    """Parse "Bulk ID, then its name" lines; raise ValidationError naming the bad lines."""
+    rows: list[tuple[str, str]] = []
+    errors = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        bulk_id, _, name = line.strip().partition(" ")
+        try:
+            bulk_id_validator(bulk_id)
+        except ValidationError:
+            errors.append(f"line {number}: {bulk_id!r} is not a Bulk ID (1 to 64 letters, digits or hyphens)")
+            continue
+        if any(bulk_id == seen for seen, _name in rows):
+            errors.append(f"line {number}: Bulk ID {bulk_id} is listed twice")
+            continue
+        rows.append((bulk_id, name.strip() or f"Bulk {bulk_id}"))
+    if errors:
+        raise ValidationError(errors)
+    return rows
+
+
+class ThirdPartyRegistrationForm(forms.ModelForm):
+    """Everything ApplicationInformation needs, and the bulk users, for ``services.third_party_register_by_staff``."""
+
+    bulk_users = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One bulk user per line: its Bulk ID, a space, then its name (for example: 1 Solar programme).",
+    )
+
+    class Meta:
+        model = ThirdParty
+        fields = ("role", *services.THIRD_PARTY_INFORMATION_FIELDS)
+
+    def clean_bulk_users(self) -> list[tuple[str, str]]:
+        return _bulk_user_lines(self.cleaned_data.get("bulk_users") or "")
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            services.third_party_check_role_fields(role=cleaned.get("role", ""), information=cleaned)
+        except ValidationError as exc:
+            self.add_error(None, exc)
+        return cleaned
+
+
+_INFORMATION_FIELDSETS = (
+    ("OAuth", {"fields": ("redirect_uris", "registered_scopes")}),
+    (
+        "ESPI ApplicationInformation",
+        {
+            "fields": (
+                "description",
+                "application_type",
+                "application_use",
+                "phone",
+                "notify_uri",
+                "user_portal_uri",
+                "logo_uri",
+                "client_uri",
+                "tos_uri",
+                "policy_uri",
+                "software_id",
+                "software_version",
+                "contacts",
+            )
+        },
+    ),
+)
+
+
+def _credentials_response(model_admin, request, credentials: services.Credentials, *, title: str) -> TemplateResponse:
+    """Show a client's new credentials, once: the page is never cached and nothing keeps the raw secret."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "original": credentials.third_party,
+        "title": title,
+        "credentials": credentials,
+    }
+    response = TemplateResponse(request, "admin/grants/thirdparty/credentials.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 @admin.register(ThirdParty)
 class ThirdPartyAdmin(admin.ModelAdmin):
+    """Registration (secret shown once), information changes, rotation and lifecycle, all through the services."""
+
     list_display = ("name", "role", "lifecycle", "client_id", "public_id", "lifecycle_changed_at")
     list_filter = ("role", "lifecycle")
-    search_fields = ("name", "client_id", "public_id")
+    search_fields = ("^name", "=client_id", "=public_id")
+    show_full_result_count = False
     readonly_fields = ("public_id", "client_id", "lifecycle", "lifecycle_changed_at", "created", "updated")
     fieldsets = (
         (None, {"fields": ("name", "role", "public_id", "client_id", "lifecycle", "lifecycle_changed_at")}),
-        ("OAuth", {"fields": ("redirect_uris", "registered_scopes")}),
-        (
-            "ESPI ApplicationInformation",
-            {
-                "fields": (
-                    "description",
-                    "application_type",
-                    "application_use",
-                    "phone",
-                    "notify_uri",
-                    "user_portal_uri",
-                    "logo_uri",
-                    "client_uri",
-                    "tos_uri",
-                    "policy_uri",
-                    "software_id",
-                    "software_version",
-                    "contacts",
-                )
-            },
-        ),
+        *_INFORMATION_FIELDSETS,
         ("Timestamps", {"fields": ("created", "updated")}),
+    )
+    add_fieldsets = (
+        (None, {"fields": ("name", "role")}),
+        *_INFORMATION_FIELDSETS,
+        ("Bulk users", {"fields": ("bulk_users",)}),
     )
     inlines = [BulkUserInline]
     actions = ["approve_to_production", "put_on_hold", "revoke"]
+    change_form_template = "admin/grants/thirdparty/change_form.html"
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else self.fieldsets
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ThirdPartyRegistrationForm
+            kwargs["fields"] = None
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
 
     def get_readonly_fields(self, request, obj=None):
         # The role is chosen at registration: turning a Third Party into a back-office client would
         # give its client token every customer's data, without an audit row.
-        return (*self.readonly_fields, "role") if obj is not None else self.readonly_fields
-
-    def has_add_permission(self, request):
-        # Registration goes through services.third_party_register, which hands out the secret once.
-        return False
+        if obj is None:
+            return ()
+        return (*self.readonly_fields, "role")
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            changed = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
+            services.third_party_update(third_party=obj, information=changed, actor=request.user)
+            return
+        information = {name: form.cleaned_data[name] for name in services.THIRD_PARTY_INFORMATION_FIELDS}
+        credentials = services.third_party_register_by_staff(
+            role=form.cleaned_data["role"],
+            information=information,
+            bulk_users=form.cleaned_data["bulk_users"],
+            actor=request.user,
+        )
+        obj.pk = credentials.third_party.pk
+        obj.client_id = credentials.third_party.client_id
+        request._new_credentials = credentials  # kept in this request's memory only, for response_add
+
+    def save_related(self, request, form, formsets, change):
+        # No many-to-many to save, and the bulk user inline is read-only (its formsets change nothing).
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        credentials = getattr(request, "_new_credentials", None)
+        if credentials is None:
+            return super().response_add(request, obj, post_url_continue)
+        return _credentials_response(self, request, credentials, title=f"{obj} registered")
+
+    def get_urls(self):
+        def wrap(view):
+            return self.admin_site.admin_view(view)
+
+        extra = [
+            path("<path:object_id>/rotate-secret/", wrap(self.rotate_secret_view), name="grants_thirdparty_rotate"),
+            path("<path:object_id>/approve/", wrap(self.approve_view), name="grants_thirdparty_approve"),
+            path(
+                "<path:object_id>/register-again/",
+                wrap(self.register_again_view),
+                name="grants_thirdparty_register_again",
+            ),
+        ]
+        return extra + super().get_urls()
+
+    def _object_for_post(self, request, object_id: str, *, add: bool = False) -> ThirdParty:
+        if request.method != "POST":
+            raise PermissionDenied
+        allowed = self.has_add_permission(request) if add else self.has_change_permission(request)
+        if not allowed:
+            raise PermissionDenied
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404("No such Third Party.")
+        return obj
+
+    def rotate_secret_view(self, request, object_id: str):
+        """Ask to confirm (GET); replace the client secret and show the new one once (POST)."""
+        if request.method != "POST":
+            third_party = self.get_object(request, object_id)
+            if third_party is None or not self.has_change_permission(request, third_party):
+                raise Http404("No such Third Party.")
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "original": third_party,
+                "title": "Rotate client secret",
+            }
+            return TemplateResponse(request, "admin/grants/thirdparty/rotate_confirm.html", context)
+        third_party = self._object_for_post(request, object_id)
+        try:
+            credentials = services.third_party_rotate_secret(third_party=third_party, actor=request.user)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return redirect("admin:grants_thirdparty_change", third_party.pk)
+        return _credentials_response(self, request, credentials, title=f"New client secret for {third_party}")
+
+    def register_again_view(self, request, object_id: str):
+        """Register a revoked Third Party as a new client and show its credentials once."""
+        third_party = self._object_for_post(request, object_id, add=True)
+        try:
+            credentials = services.third_party_register_again(third_party=third_party, actor=request.user)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return redirect("admin:grants_thirdparty_change", third_party.pk)
+        return _credentials_response(self, request, credentials, title=f"{third_party} registered again")
+
+    def approve_view(self, request, object_id: str):
+        """Run the approval checklist; show every check, and approve only if all passed."""
+        third_party = self._object_for_post(request, object_id)
+        try:
+            checks = services.third_party_approve(third_party=third_party, actor=request.user)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return redirect("admin:grants_thirdparty_change", third_party.pk)
+        third_party.refresh_from_db()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": third_party,
+            "title": f"Approval checklist for {third_party}",
+            "checks": checks,
+            "approved": third_party.lifecycle == ThirdParty.Lifecycle.PRODUCTION,
+        }
+        return TemplateResponse(request, "admin/grants/thirdparty/approval.html", context)
 
     def _set_lifecycle(self, request, queryset, lifecycle: int) -> None:
         done = 0
@@ -106,9 +299,20 @@ class ThirdPartyAdmin(admin.ModelAdmin):
                 request, f"{done} Third Part{'y' if done == 1 else 'ies'} now {ThirdParty.Lifecycle(lifecycle).label}."
             )
 
-    @admin.action(description="Approve to Production", permissions=["change"])
+    @admin.action(description="Approve to Production (runs the checklist)", permissions=["change"])
     def approve_to_production(self, request, queryset):
-        self._set_lifecycle(request, queryset, ThirdParty.Lifecycle.PRODUCTION)
+        for third_party in queryset:
+            try:
+                checks = services.third_party_approve(third_party=third_party, actor=request.user)
+            except ValidationError as exc:
+                self.message_user(request, f"{third_party}: {' '.join(exc.messages)}", messages.ERROR)
+                continue
+            failed = [check for check in checks if not check.ok]
+            if failed:
+                detail = " ".join(f"{check.name}: {check.detail}" for check in failed)
+                self.message_user(request, f"{third_party} not approved. {detail}", messages.ERROR)
+            else:
+                self.message_user(request, f"{third_party} approved to Production.", messages.SUCCESS)
 
     @admin.action(description="Put On Hold", permissions=["change"])
     def put_on_hold(self, request, queryset):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -22,8 +23,9 @@ from oauth2_provider.settings import oauth2_settings
 
 from custodian.models import AuditEvent, RetailCustomer, UsagePoint
 from custodian.services import audit_record
+from grants.approval import ApprovalCheck, third_party_approval_checklist
 from grants.models import BulkUser, Grant, GrantCode, GrantToken, GrantUsagePoint, Notification, ThirdParty
-from grants.notifications import notification_enqueue_for_grant
+from grants.notifications import PostResult, notification_enqueue_for_grant, post_batch_list
 from grants.scopes import EspiScope, ScopeError, parse_scope
 
 _T = TypeVar("_T")
@@ -452,3 +454,202 @@ def token_revocation_record(*, client: ThirdParty, grant: Grant | None, token_ty
         summary=f"{client.name} revoked its {token_type.replace('_', ' ')}",
         detail={"token_type": token_type},
     )
+
+
+# ---- Staff registration, information changes, secret rotation and approval (the admin) ----------
+
+#: ApplicationInformation fields staff set at registration and may change afterwards.
+THIRD_PARTY_INFORMATION_FIELDS = (
+    "name",
+    "redirect_uris",
+    "registered_scopes",
+    "description",
+    "application_type",
+    "application_use",
+    "phone",
+    "notify_uri",
+    "user_portal_uri",
+    "logo_uri",
+    "client_uri",
+    "tos_uri",
+    "policy_uri",
+    "software_id",
+    "software_version",
+    "contacts",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a client is handed once at registration or rotation; none of it is stored in the clear."""
+
+    third_party: ThirdParty
+    client_secret: str
+    registration_token: str | None = None
+
+
+def _scope_lines(value: str | Iterable[str]) -> list[str]:
+    lines = value.splitlines() if isinstance(value, str) else list(value)
+    return [line.strip() for line in lines if line.strip()]
+
+
+def _apply_information(third_party: ThirdParty, information: Mapping[str, Any]) -> list[str]:
+    """Set the allowed ApplicationInformation fields on ``third_party``; return the names that changed."""
+    unknown = set(information) - set(THIRD_PARTY_INFORMATION_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown Third Party fields: {', '.join(sorted(unknown))}.")
+    changed = []
+    for name, value in information.items():
+        if name == "registered_scopes":
+            scopes = _scope_lines(value)
+            for scope in scopes:
+                try:
+                    parse_scope(scope)
+                except ScopeError as exc:
+                    raise ValidationError({"registered_scopes": f"{scope!r}: {exc}"}) from exc
+            value = "\n".join(scopes)
+        elif name == "redirect_uris":
+            value = " ".join(value.split())
+        if getattr(third_party, name) != value:
+            setattr(third_party, name, value)
+            changed.append(name)
+    return changed
+
+
+def third_party_check_role_fields(*, role: str, information: Mapping[str, Any]) -> None:
+    """Refuse redirect URIs for a back-office client: it uses client credentials only, never a customer's consent."""
+    if role == ThirdParty.Role.CUSTODIAN and str(information.get("redirect_uris") or "").strip():
+        raise ValidationError({"redirect_uris": "A back-office client uses client credentials only: no redirect URI."})
+
+
+@transaction.atomic
+def third_party_register_by_staff(
+    *,
+    role: str = ThirdParty.Role.THIRD_PARTY,
+    information: Mapping[str, Any],
+    bulk_users: Iterable[tuple[str, str]] = (),
+    actor: Any = None,
+) -> Credentials:
+    """Register a Third Party (or back-office client) in Review with its ApplicationInformation and bulk users.
+
+    Returns the raw client secret once; it is stored hashed.
+    """
+    if role not in ThirdParty.Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}."})
+    details = dict(information)
+    third_party_check_role_fields(role=role, information=details)
+    third_party, raw_secret = third_party_register(
+        name=details.get("name", ""),
+        role=role,
+        redirect_uris=" ".join(details.get("redirect_uris", "").split()),
+        registered_scopes=_scope_lines(details.get("registered_scopes", "")),
+        notify_uri=details.get("notify_uri", ""),
+        description=details.get("description", ""),
+        actor=actor,
+    )
+    defaults = {"software_id": third_party.software_id, "software_version": third_party.software_version}
+    _apply_information(third_party, {**details, **{k: v for k, v in defaults.items() if not details.get(k)}})
+    third_party.full_clean(exclude=["client_secret"])
+    third_party.save()
+    for bulk_id, bulk_name in bulk_users:
+        bulk_user_create(third_party=third_party, bulk_id=bulk_id, name=bulk_name, actor=actor)
+    return Credentials(third_party=third_party, client_secret=raw_secret)
+
+
+@transaction.atomic
+def third_party_update(*, third_party: ThirdParty, information: Mapping[str, Any], actor: Any = None) -> ThirdParty:
+    """Change a Third Party's ApplicationInformation; audit which fields changed (never the client secret)."""
+    locked = ThirdParty.objects.select_for_update().get(pk=third_party.pk)
+    third_party_check_role_fields(role=locked.role, information=information)
+    changed = _apply_information(locked, information)
+    if not changed:
+        return locked
+    locked.full_clean(exclude=["client_secret"])
+    locked.save(update_fields=[*changed, "updated"])
+    audit_record(
+        action=AuditEvent.Action.THIRD_PARTY_UPDATED,
+        actor_user=actor,
+        obj=locked,
+        summary=f"{locked.name}: {', '.join(changed)} changed",
+        detail={"fields": changed},
+    )
+    return locked
+
+
+@transaction.atomic
+def third_party_rotate_secret(*, third_party: ThirdParty, actor: Any = None) -> Credentials:
+    """Replace a client's secret: the new one is returned once, the old one stops authenticating at once.
+
+    Client-credentials tokens (bound to no grant) obtained with the old secret are revoked too;
+    tokens a customer's consent issued stay, and refreshing them needs the new secret.
+    """
+    locked = ThirdParty.objects.select_for_update().get(pk=third_party.pk)
+    if locked.lifecycle == ThirdParty.Lifecycle.REVOKED:
+        raise ValidationError("A revoked Third Party has no secret to rotate; register it again.")
+    raw_secret = secrets.token_urlsafe(48)
+    locked.client_secret = raw_secret
+    locked.hash_client_secret = True
+    locked.save(update_fields=["client_secret", "hash_client_secret", "updated"])
+    client_tokens = get_access_token_model().objects.filter(application=locked, grant_binding__isnull=True)
+    revoked = _revoke_tokens(access_tokens=list(client_tokens))
+    audit_record(
+        action=AuditEvent.Action.THIRD_PARTY_SECRET_ROTATED,
+        actor_user=actor,
+        obj=locked,
+        summary=f"Client secret of {locked.name} rotated",
+        detail={"client_tokens_revoked": revoked},
+    )
+    return Credentials(third_party=locked, client_secret=raw_secret)
+
+
+@transaction.atomic
+def third_party_register_again(*, third_party: ThirdParty, actor: Any = None) -> Credentials:
+    """Register a revoked Third Party again as a new client (new client id, secret and id, in Review).
+
+    Its ApplicationInformation and bulk users are copied; its grants stay with the revoked client,
+    so customers consent again.
+    """
+    if third_party.lifecycle != ThirdParty.Lifecycle.REVOKED:
+        raise ValidationError("Only a revoked Third Party is registered again.")
+    information = {name: getattr(third_party, name) for name in THIRD_PARTY_INFORMATION_FIELDS}
+    credentials = third_party_register_by_staff(
+        role=third_party.role,
+        information=information,
+        bulk_users=[(bulk.bulk_id, bulk.name) for bulk in third_party.bulk_users.all()],
+        actor=actor,
+    )
+    audit_record(
+        action=AuditEvent.Action.THIRD_PARTY_CREATED,
+        actor_user=actor,
+        obj=credentials.third_party,
+        summary=f"{third_party.name} registered again (replaces revoked client {third_party.public_id})",
+        detail={"replaces": third_party.public_id},
+    )
+    return credentials
+
+
+def third_party_approve(
+    *, third_party: ThirdParty, actor: Any = None, post: Callable[..., PostResult] = post_batch_list
+) -> list[ApprovalCheck]:
+    """Run the approval checklist and move the Third Party to Production only if every check passed.
+
+    Returns the checks. The checklist (with its test notification) runs before any transaction
+    opens; the outcome is audited either way.
+    """
+    if transaction.get_connection().in_atomic_block:
+        raise RuntimeError("Approve outside any transaction: the test notification must not hold locks.")
+    if third_party.lifecycle == ThirdParty.Lifecycle.REVOKED:
+        raise ValidationError("A revoked Third Party cannot be reinstated; register it again.")
+    checks = third_party_approval_checklist(third_party=third_party, post=post)
+    passed = all(check.ok for check in checks)
+    with transaction.atomic():
+        audit_record(
+            action=AuditEvent.Action.THIRD_PARTY_APPROVAL_CHECKED,
+            actor_user=actor,
+            obj=third_party,
+            summary=f"Approval checklist of {third_party.name}: {'passed' if passed else 'failed'}",
+            detail={"checks": [check.as_dict() for check in checks]},
+        )
+        if passed:
+            third_party_set_lifecycle(third_party=third_party, lifecycle=ThirdParty.Lifecycle.PRODUCTION, actor=actor)
+    return checks

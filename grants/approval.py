@@ -1,0 +1,114 @@
+"""The checklist a Third Party passes before the utility approves it to Production.
+
+Three checks, each decided in one function: every redirect URI is https (plain http only with
+DEBUG), the notify URI answers a test BatchList with 2xx, and every registered scope is within one
+the utility offers (``UTILITY_OFFERED_SCOPES``). The notify check POSTs over the network, so the
+checklist runs outside any transaction; ``services.third_party_approve`` records its outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from grants.models import ThirdParty
+from grants.notifications import PostResult, batch_list_document, post_batch_list, resource_uri
+from grants.scopes import FUNCTION_BLOCK_NAMES, EspiScope, ScopeError, parse_scope
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalCheck:
+    """One line of the approval checklist: what was checked, whether it passed, and why not."""
+
+    name: str
+    ok: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+
+
+def utility_offered_scopes() -> list[EspiScope]:
+    """Return the scopes the utility offers (setting ``UTILITY_OFFERED_SCOPES``; default every function block)."""
+    texts = getattr(settings, "UTILITY_OFFERED_SCOPES", None) or [
+        "FB=" + "_".join(str(number) for number in sorted(FUNCTION_BLOCK_NAMES))
+    ]
+    return [parse_scope(text) for text in texts]
+
+
+def check_redirect_uris(third_party: ThirdParty) -> ApprovalCheck:
+    """Pass when the Third Party has redirect URIs and each is https with a host (http only with DEBUG)."""
+    name = "Redirect URIs are https"
+    uris = third_party.redirect_uris.split()
+    if not uris:
+        return ApprovalCheck(name, False, "No redirect URI is registered.")
+    bad = []
+    for uri in uris:
+        try:
+            parts = urlsplit(uri)
+            host = parts.hostname
+        except ValueError:
+            bad.append(f"{uri} is not a valid URL")
+            continue
+        if not host:
+            bad.append(f"{uri} has no host")
+        elif parts.fragment:
+            bad.append(f"{uri} has a fragment")
+        elif parts.scheme == "https" or (parts.scheme == "http" and settings.DEBUG):
+            continue
+        else:
+            bad.append(f"{uri} is not https")
+    if bad:
+        return ApprovalCheck(name, False, "; ".join(bad) + ".")
+    return ApprovalCheck(name, True, f"{len(uris)} redirect URI(s), all accepted.")
+
+
+def check_notify_uri_answers(
+    third_party: ThirdParty, *, post: Callable[..., PostResult] = post_batch_list
+) -> ApprovalCheck:
+    """Pass when a test BatchList (naming the ApplicationInformation) POSTed to the notify URI gets a 2xx."""
+    name = "Notify URI answers a test notification"
+    if not third_party.notify_uri:
+        return ApprovalCheck(name, False, "No notify URI (thirdPartyNotifyUri) is registered.")
+    body = batch_list_document(resources=[resource_uri("ApplicationInformation", third_party.public_id)])
+    result = post(uri=third_party.notify_uri, body=body)
+    if result.ok:
+        return ApprovalCheck(name, True, f"{third_party.notify_uri} answered HTTP {result.status}.")
+    return ApprovalCheck(name, False, f"{third_party.notify_uri}: {result.error or f'HTTP {result.status}'}.")
+
+
+def check_scopes_offered(third_party: ThirdParty) -> ApprovalCheck:
+    """Pass when the Third Party registered scopes and each is within a scope the utility offers."""
+    name = "Scopes are within what the utility offers"
+    texts = third_party.registered_scope_list
+    if not texts:
+        return ApprovalCheck(name, False, "No scope is registered.")
+    offered = utility_offered_scopes()
+    bad = []
+    for text in texts:
+        try:
+            scope = parse_scope(text)
+        except ScopeError as exc:
+            bad.append(f"{text!r}: {exc}")
+            continue
+        if not any(scope.without_bulk().is_within(candidate) for candidate in offered):
+            bad.append(f"{text!r} asks for more than the utility offers")
+    if bad:
+        return ApprovalCheck(name, False, "; ".join(bad) + ".")
+    return ApprovalCheck(name, True, f"{len(texts)} scope(s), all offered.")
+
+
+def third_party_approval_checklist(
+    *, third_party: ThirdParty, post: Callable[..., PostResult] = post_batch_list
+) -> list[ApprovalCheck]:
+    """Run the approval checklist; a back-office client has no redirect or notify URI, so only its scopes count."""
+    if third_party.role == ThirdParty.Role.CUSTODIAN:
+        return [check_scopes_offered(third_party)] if third_party.registered_scope_list else []
+    return [
+        check_redirect_uris(third_party),
+        check_notify_uri_answers(third_party, post=post),
+        check_scopes_offered(third_party),
+    ]
