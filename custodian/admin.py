@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ValidationError
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from custodian import services
 from custodian.models import (
     AuditEvent,
     ElectricPowerQualitySummary,
@@ -17,6 +20,7 @@ from custodian.models import (
     MeterReading,
     ReadingType,
     RetailCustomer,
+    ServiceKind,
     UsagePoint,
     UsageSummary,
     User,
@@ -54,14 +58,98 @@ class UsagePointInline(admin.TabularInline):
         return False
 
 
+class CustomerOnboardingForm(forms.ModelForm):
+    """One form for a new customer: login, e-mail, usage points, and the invitation to set a password."""
+
+    username = forms.CharField(max_length=150, help_text="The login name the customer will use.")
+    email = forms.EmailField(help_text="The invitation (a link to set a password) is sent here.")
+    usage_points = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), help_text="One usage point title per line (e.g. Home, Garage)."
+    )
+    service_kind = forms.TypedChoiceField(choices=ServiceKind.choices, coerce=int, initial=ServiceKind.ELECTRICITY)
+    send_invitation = forms.BooleanField(required=False, initial=True)
+
+    class Meta:
+        model = RetailCustomer
+        fields = ("name",)
+
+    def clean_username(self) -> str:
+        username = self.cleaned_data["username"].strip()
+        if User.objects.filter(username=username).exists():
+            raise forms.ValidationError("This username is taken.")
+        return username
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("Another login already has this e-mail address.")
+        return email
+
+
 @admin.register(RetailCustomer)
 class RetailCustomerAdmin(admin.ModelAdmin):
     list_display = ("name", "public_id", "user", "created_at")
-    search_fields = ("name", "public_id", "user__username", "user__email")
-    readonly_fields = ("public_id", "created_at")
-    raw_id_fields = ("user",)
+    search_fields = ("^name", "=public_id", "=user__username", "=user__email")
+    show_full_result_count = False
+    readonly_fields = ("public_id", "user", "created_at")
     list_select_related = ("user",)
     inlines = [UsagePointInline]
+    actions = ["send_invitation"]
+    change_form_template = "admin/custodian/retailcustomer/change_form.html"
+    add_fieldsets = (
+        (None, {"fields": ("name", "username", "email", "usage_points", "service_kind", "send_invitation")}),
+    )
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = CustomerOnboardingForm
+            kwargs["fields"] = None
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is not None else ()
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.retail_customer_rename(customer=obj, name=form.cleaned_data["name"], actor=request.user)
+            return
+        onboarding = services.retail_customer_onboard(
+            username=form.cleaned_data["username"],
+            email=form.cleaned_data["email"],
+            name=form.cleaned_data["name"],
+            usage_point_titles=form.cleaned_data["usage_points"].splitlines(),
+            service_kind=form.cleaned_data["service_kind"],
+            invite=form.cleaned_data["send_invitation"],
+            actor=request.user,
+        )
+        obj.pk = onboarding.customer.pk
+        if onboarding.invited:
+            self.message_user(request, f"Invitation e-mailed to {form.cleaned_data['email']}.", messages.SUCCESS)
+
+    def save_related(self, request, form, formsets, change):
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    @admin.action(description="Send the invitation (set-password link) again", permissions=["change"])
+    def send_invitation(self, request, queryset):
+        sent = 0
+        for customer in queryset.select_related("user"):
+            try:
+                services.retail_customer_invite(customer=customer, actor=request.user)
+                sent += 1
+            except ValidationError as exc:
+                self.message_user(request, f"{customer}: {' '.join(exc.messages)}", messages.ERROR)
+        if sent:
+            self.message_user(request, f"{sent} invitation(s) sent.", messages.SUCCESS)
 
     def get_urls(self):
         from django.urls import path
@@ -99,6 +187,27 @@ class UsagePointAdmin(admin.ModelAdmin):
         # Data never moves between owners: the grants of the customer who owns a usage point name
         # it, so giving it to another customer would hand that customer's data to those grants.
         return (*self.readonly_fields, "customer") if obj is not None else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            changes = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
+            services.usage_point_update(usage_point=obj, changes=changes, actor=request.user)
+            return
+        created = services.usage_point_create(
+            customer=form.cleaned_data["customer"],
+            title=form.cleaned_data.get("title", ""),
+            service_kind=form.cleaned_data.get("service_kind", ServiceKind.ELECTRICITY),
+            local_time_parameters=form.cleaned_data.get("local_time_parameters"),
+            actor=request.user,
+        )
+        obj.pk = created.pk
+
+    def save_related(self, request, form, formsets, change):
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(MeterReading)

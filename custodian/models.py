@@ -274,7 +274,9 @@ class AuditEvent(models.Model):
         BATCH_RECEIVED = "batch.received", "batch received"
         CUSTOMER_CREATED = "customer.created", "customer created"
         CUSTOMER_INVITED = "customer.invited", "customer invited to set a password"
+        CUSTOMER_UPDATED = "customer.updated", "customer renamed"
         USAGE_POINT_CREATED = "usage_point.created", "usage point created"
+        USAGE_POINT_UPDATED = "usage_point.updated", "usage point changed"
         NOTIFICATION_RETRIED = "notification.retried", "notification retry requested"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)

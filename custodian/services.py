@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
 from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
-from custodian.models import AuditEvent, LocalTimeParameters, RetailCustomer, UsagePoint
+from custodian.models import AuditEvent, LocalTimeParameters, RetailCustomer, ServiceKind, UsagePoint
 
 
 def audit_record(
@@ -118,3 +128,178 @@ def usage_point_create(
         summary=f"Usage point {title} created",
     )
     return usage_point
+
+
+@dataclass(frozen=True, slots=True)
+class Onboarding:
+    """What onboarding did for one customer: created or found, usage points added, invitation queued."""
+
+    customer: RetailCustomer
+    created: bool
+    usage_points_created: int
+    invited: bool
+
+
+def _clean_titles(titles: Iterable[str]) -> list[str]:
+    seen: list[str] = []
+    for title in titles:
+        title = title.strip()
+        if title and title not in seen:
+            seen.append(title)
+    return seen
+
+
+@transaction.atomic
+def retail_customer_onboard(
+    *,
+    username: str,
+    email: str,
+    name: str,
+    usage_point_titles: Iterable[str],
+    service_kind: int = 0,
+    invite: bool = True,
+    actor: Any = None,
+) -> Onboarding:
+    """Create a customer with a login (no password yet), e-mail and usage points, and invite them.
+
+    Idempotent: the same customer again (same username and e-mail) adds only the usage points it
+    lacks (by title) and sends no second invitation. A username held by someone with another
+    e-mail is refused. The invitation is mailed after commit, so a rolled-back onboarding sends none.
+    """
+    username, email, name = username.strip(), email.strip().lower(), name.strip()
+    titles = _clean_titles(usage_point_titles)
+    if not titles:
+        raise ValidationError({"usage_points": "Give at least one usage point."})
+    if not email:
+        raise ValidationError({"email": "An e-mail address is needed to send the invitation."})
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ValidationError({"email": f"{email!r} is not a valid e-mail address."}) from exc
+    if service_kind not in ServiceKind.values:
+        raise ValidationError({"service_kind": f"Unknown service kind {service_kind!r}."})
+    user_model = get_user_model()
+    existing = user_model.objects.filter(username=username).select_related("retail_customer").first()
+    if existing is not None:
+        customer = getattr(existing, "retail_customer", None)
+        if customer is None or existing.email.lower() != email:
+            raise ValidationError({"username": f"The username {username!r} belongs to someone else."})
+        created = False
+    else:
+        if user_model.objects.filter(email__iexact=email).exists():
+            raise ValidationError({"email": f"{email} is already the e-mail of another login."})
+        user = user_model(username=username, email=email)
+        user.set_unusable_password()
+        user.full_clean()
+        user.save()
+        customer = RetailCustomer(user=user, name=name or username)
+        customer.full_clean()
+        customer.save()
+        audit_record(
+            action=AuditEvent.Action.CUSTOMER_CREATED,
+            actor_user=actor,
+            customer=customer,
+            obj=customer,
+            summary=f"Customer {customer.name} created",
+        )
+        created = True
+    have = set(customer.usage_points.values_list("title", flat=True))
+    added = 0
+    for title in titles:
+        if title not in have:
+            usage_point_create(customer=customer, title=title, service_kind=service_kind, actor=actor)
+            added += 1
+    invited = False
+    if created and invite:
+        retail_customer_invite(customer=customer, actor=actor)
+        invited = True
+    return Onboarding(customer=customer, created=created, usage_points_created=added, invited=invited)
+
+
+def invitation_link(*, user: Any) -> str:
+    """Return the absolute set-password link of an invitation (Django's password-reset token)."""
+    uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    path = reverse("invitation_set_password", kwargs={"uidb64": uidb64, "token": token})
+    return f"{settings.PORTAL_BASE_URL}{path}"
+
+
+@transaction.atomic
+def retail_customer_invite(*, customer: RetailCustomer, actor: Any = None) -> None:
+    """Mail the customer a link to set their password, after commit; audit it (never the link)."""
+    user = customer.user
+    if not user.email:
+        raise ValidationError({"email": "The customer has no e-mail address."})
+    audit_record(
+        action=AuditEvent.Action.CUSTOMER_INVITED,
+        actor_user=actor,
+        customer=customer,
+        obj=customer,
+        summary=f"Invitation to set a password sent to {customer.name}",
+    )
+    user_pk = user.pk
+
+    def send() -> None:
+        fresh = get_user_model().objects.get(pk=user_pk)
+        context = {
+            "name": customer.name,
+            "username": fresh.username,
+            "link": invitation_link(user=fresh),
+            "days": max(1, settings.PASSWORD_RESET_TIMEOUT // 86400),
+        }
+        send_mail(
+            subject=render_to_string("registration/invitation_subject.txt", context).strip(),
+            message=render_to_string("registration/invitation_email.txt", context),
+            from_email=None,
+            recipient_list=[fresh.email],
+        )
+
+    transaction.on_commit(send)
+
+
+@transaction.atomic
+def retail_customer_rename(*, customer: RetailCustomer, name: str, actor: Any = None) -> RetailCustomer:
+    """Change the name a customer is shown under; audit the old and new names."""
+    locked = RetailCustomer.objects.select_for_update().get(pk=customer.pk)
+    previous, locked.name = locked.name, name.strip()
+    if previous == locked.name:
+        return locked
+    locked.full_clean()
+    locked.save(update_fields=["name"])
+    audit_record(
+        action=AuditEvent.Action.CUSTOMER_UPDATED,
+        actor_user=actor,
+        customer=locked,
+        obj=locked,
+        summary=f"Customer {previous} renamed {locked.name}",
+        detail={"from": previous, "to": locked.name},
+    )
+    return locked
+
+
+USAGE_POINT_STAFF_FIELDS = ("title", "service_kind", "status", "local_time_parameters")
+
+
+@transaction.atomic
+def usage_point_update(*, usage_point: UsagePoint, changes: dict[str, Any], actor: Any = None) -> UsagePoint:
+    """Change a usage point's title, service kind, status or time parameters (never its owner); audit it."""
+    unknown = set(changes) - set(USAGE_POINT_STAFF_FIELDS)
+    if unknown:
+        raise ValidationError(f"These usage point fields are not changed by staff: {', '.join(sorted(unknown))}.")
+    locked = UsagePoint.objects.select_for_update().get(pk=usage_point.pk)
+    changed = [name for name, value in changes.items() if getattr(locked, name) != value]
+    if not changed:
+        return locked
+    for name in changed:
+        setattr(locked, name, changes[name])
+    locked.full_clean()
+    locked.save(update_fields=changed)
+    audit_record(
+        action=AuditEvent.Action.USAGE_POINT_UPDATED,
+        actor_user=actor,
+        customer=locked.customer,
+        obj=locked,
+        summary=f"Usage point {locked.title or locked.public_id}: {', '.join(changed)} changed",
+        detail={"fields": changed},
+    )
+    return locked
