@@ -12,12 +12,13 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from batch.models import Submission
+from custodian.admin_tools import CsvExportMixin, LargeTableMixin
 
 _REPORT_ROWS_SHOWN = 500
 
 
 @admin.register(Submission)
-class SubmissionAdmin(admin.ModelAdmin):
+class SubmissionAdmin(CsvExportMixin, LargeTableMixin, admin.ModelAdmin):
     """Read-only: a submission is evidence of what a caller sent and what the filter decided."""
 
     list_display = (
@@ -35,7 +36,7 @@ class SubmissionAdmin(admin.ModelAdmin):
         "bytes",
     )
     list_filter = ("outcome", "target_kind", "token_kind", "dry_run", "mode")
-    search_fields = ("public_id", "target_id", "sha256", "idempotency_key", "caller__name")
+    search_fields = ("=public_id", "=target_id", "=sha256", "=idempotency_key", "^caller__name")
     list_select_related = ("caller",)
     date_hierarchy = "received_at"
     fields = (
@@ -65,6 +66,29 @@ class SubmissionAdmin(admin.ModelAdmin):
         "report_table",
     )
     readonly_fields = fields
+    csv_fields = (
+        ("public_id", "submission"),
+        ("received_at", "received"),
+        ("finished_at", "finished"),
+        ("caller__name", "caller"),
+        ("token_kind", "token kind"),
+        ("target_kind", "target kind"),
+        ("target_id", "target id"),
+        ("outcome", "outcome"),
+        ("http_status", "HTTP status"),
+        ("dry_run", "dry run"),
+        ("received_count", "entries received"),
+        ("accepted_count", "accepted"),
+        ("rejected_count", "rejected"),
+        ("applied_count", "applied"),
+        ("readings_written", "readings written"),
+        ("bytes", "bytes"),
+        ("sha256", "sha256"),
+    )
+
+    def get_queryset(self, request):
+        # The per-entry report and the error text can be large: read only on a submission's page.
+        return super().get_queryset(request).defer("report", "error")
 
     def has_add_permission(self, request):
         return False

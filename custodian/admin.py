@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from custodian import services
+from custodian.admin_tools import CsvExportMixin, LargeTableMixin
 from custodian.models import (
     AuditEvent,
     ElectricPowerQualitySummary,
@@ -32,8 +33,8 @@ admin.site.index_title = "Utility staff"
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
-    pass
+class UserAdmin(LargeTableMixin, DjangoUserAdmin):
+    search_fields = ("^username", "=email")
 
 
 class ReadOnlyImportedMixin:
@@ -87,10 +88,9 @@ class CustomerOnboardingForm(forms.ModelForm):
 
 
 @admin.register(RetailCustomer)
-class RetailCustomerAdmin(admin.ModelAdmin):
+class RetailCustomerAdmin(LargeTableMixin, admin.ModelAdmin):
     list_display = ("name", "public_id", "user", "created_at")
     search_fields = ("^name", "=public_id", "=user__username", "=user__email")
-    show_full_result_count = False
     readonly_fields = ("public_id", "user", "created_at")
     list_select_related = ("user",)
     inlines = [UsagePointInline]
@@ -174,14 +174,17 @@ class MeterReadingInline(admin.TabularInline):
 
 
 @admin.register(UsagePoint)
-class UsagePointAdmin(admin.ModelAdmin):
+class UsagePointAdmin(LargeTableMixin, admin.ModelAdmin):
     list_display = ("title", "public_id", "customer", "service_kind", "status", "updated")
     list_filter = ("service_kind", "status")
-    search_fields = ("title", "public_id", "uuid", "customer__name", "customer__user__username")
+    search_fields = ("=public_id", "=uuid", "^title", "=customer__public_id", "=customer__user__username")
     readonly_fields = ("public_id", "uuid", "published", "updated", "content")
     raw_id_fields = ("customer", "local_time_parameters")
     list_select_related = ("customer",)
     inlines = [MeterReadingInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("content")
 
     def get_readonly_fields(self, request, obj=None):
         # Data never moves between owners: the grants of the customer who owns a usage point name
@@ -211,20 +214,27 @@ class UsagePointAdmin(admin.ModelAdmin):
 
 
 @admin.register(MeterReading)
-class MeterReadingAdmin(ReadOnlyImportedMixin, admin.ModelAdmin):
+class MeterReadingAdmin(LargeTableMixin, ReadOnlyImportedMixin, admin.ModelAdmin):
     list_display = ("public_id", "title", "usage_point", "reading_type", "updated")
-    search_fields = ("public_id", "uuid", "usage_point__public_id")
+    search_fields = ("=public_id", "=uuid", "=usage_point__public_id")
     list_select_related = ("usage_point", "reading_type")
     raw_id_fields = ("usage_point", "reading_type")
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("usage_point__content", "reading_type__content")
+
 
 @admin.register(IntervalBlock)
-class IntervalBlockAdmin(ReadOnlyImportedMixin, admin.ModelAdmin):
+class IntervalBlockAdmin(LargeTableMixin, ReadOnlyImportedMixin, admin.ModelAdmin):
     list_display = ("public_id", "meter_reading", "start", "duration", "reading_count", "updated")
-    search_fields = ("public_id", "uuid", "meter_reading__public_id")
+    search_fields = ("=public_id", "=uuid", "=meter_reading__public_id")
     list_select_related = ("meter_reading",)
     raw_id_fields = ("meter_reading",)
     readonly_fields = ("reading_count", "reading_table")
+
+    def get_queryset(self, request):
+        # The packed readings are the bulk of the row: the changelist never loads them.
+        return super().get_queryset(request).defer("readings")
 
     @admin.display(description="Readings")
     def reading_table(self, obj):
@@ -246,42 +256,67 @@ class IntervalBlockAdmin(ReadOnlyImportedMixin, admin.ModelAdmin):
 
 
 @admin.register(ReadingType)
-class ReadingTypeAdmin(ReadOnlyImportedMixin, admin.ModelAdmin):
+class ReadingTypeAdmin(LargeTableMixin, ReadOnlyImportedMixin, admin.ModelAdmin):
     list_display = ("public_id", "title", "uom", "power_of_ten_multiplier", "interval_length", "kind")
     list_filter = ("uom", "kind")
-    search_fields = ("public_id", "uuid", "title")
+    search_fields = ("=public_id", "=uuid", "^title")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("content")
 
 
 @admin.register(LocalTimeParameters)
-class LocalTimeParametersAdmin(ReadOnlyImportedMixin, admin.ModelAdmin):
+class LocalTimeParametersAdmin(LargeTableMixin, ReadOnlyImportedMixin, admin.ModelAdmin):
     list_display = ("public_id", "title", "tz_offset", "dst_offset")
-    search_fields = ("public_id", "uuid")
+    search_fields = ("=public_id", "=uuid")
 
 
 @admin.register(UsageSummary)
-class UsageSummaryAdmin(ReadOnlyImportedMixin, admin.ModelAdmin):
+class UsageSummaryAdmin(LargeTableMixin, ReadOnlyImportedMixin, admin.ModelAdmin):
     list_display = ("public_id", "usage_point", "kind", "billing_period_start", "status_time_stamp")
     list_filter = ("kind",)
-    search_fields = ("public_id", "uuid", "usage_point__public_id")
+    search_fields = ("=public_id", "=uuid", "=usage_point__public_id")
     raw_id_fields = ("usage_point",)
+    list_select_related = ("usage_point",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("content", "usage_point__content")
 
 
 @admin.register(ElectricPowerQualitySummary)
-class ElectricPowerQualitySummaryAdmin(ReadOnlyImportedMixin, admin.ModelAdmin):
+class ElectricPowerQualitySummaryAdmin(LargeTableMixin, ReadOnlyImportedMixin, admin.ModelAdmin):
     list_display = ("public_id", "usage_point", "summary_interval_start")
-    search_fields = ("public_id", "uuid", "usage_point__public_id")
+    search_fields = ("=public_id", "=uuid", "=usage_point__public_id")
     raw_id_fields = ("usage_point",)
+    list_select_related = ("usage_point",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("content", "usage_point__content")
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    """The audit log: append-only, so read-only here, never deletable."""
+class AuditEventAdmin(CsvExportMixin, LargeTableMixin, admin.ModelAdmin):
+    """The audit log: append-only, so read-only here, never deletable; drill down by date, export as CSV."""
 
     list_display = ("created_at", "action", "summary", "actor_user", "actor_client", "customer")
     list_filter = ("action",)
-    search_fields = ("summary", "object_id", "customer__name")
+    search_fields = ("=object_id", "=customer__public_id", "^summary")
     date_hierarchy = "created_at"
     list_select_related = ("actor_user", "actor_client", "customer")
+    csv_fields = (
+        ("created_at", "when"),
+        ("action", "action"),
+        ("summary", "summary"),
+        ("actor_user__username", "staff or customer"),
+        ("actor_client__name", "client"),
+        ("customer__public_id", "customer id"),
+        ("object_type", "object type"),
+        ("object_id", "object id"),
+    )
+
+    def get_queryset(self, request):
+        # The changelist never reads the detail JSON; the change page loads it for its one row.
+        return super().get_queryset(request).defer("detail")
 
     def has_add_permission(self, request):
         return False

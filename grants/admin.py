@@ -21,7 +21,9 @@ from oauth2_provider.models import (
     get_refresh_token_model,
 )
 
+from custodian.admin_tools import LargeTableMixin
 from grants import services
+from grants.admin_consent import consent_record_html
 from grants.models import BulkUser, Grant, GrantUsagePoint, Notification, ThirdParty, bulk_id_validator
 from grants.notifications import notification_retry
 
@@ -324,10 +326,10 @@ class ThirdPartyAdmin(admin.ModelAdmin):
 
 
 @admin.register(BulkUser)
-class BulkUserAdmin(admin.ModelAdmin):
+class BulkUserAdmin(LargeTableMixin, admin.ModelAdmin):
     list_display = ("name", "bulk_id", "third_party", "created_at")
     list_filter = ("third_party",)
-    search_fields = ("name", "bulk_id", "third_party__name")
+    search_fields = ("=bulk_id", "^name", "^third_party__name")
     list_select_related = ("third_party",)
     raw_id_fields = ("third_party",)
 
@@ -364,12 +366,19 @@ class GrantUsagePointInline(admin.TabularInline):
 
 
 @admin.register(Grant)
-class GrantAdmin(admin.ModelAdmin):
+class GrantAdmin(LargeTableMixin, admin.ModelAdmin):
     """Grants are consent records: staff read them and may revoke them, never edit them."""
 
-    list_display = ("public_id", "customer", "third_party", "bulk_user", "status", "authorized_start", "authorized_end")
+    # Status second: it stays on screen at 1280 px whatever the names' lengths.
+    list_display = ("public_id", "status", "customer", "third_party", "bulk_user", "authorized_end")
     list_filter = ("status", "third_party", "bulk_user")
-    search_fields = ("public_id", "subscription_id", "customer__name", "third_party__name", "bulk_user__bulk_id")
+    search_fields = (
+        "=public_id",
+        "=subscription_id",
+        "=customer__public_id",
+        "=customer__user__username",
+        "=bulk_user__bulk_id",
+    )
     list_select_related = ("customer", "third_party", "bulk_user")
     readonly_fields = (
         "public_id",
@@ -389,11 +398,19 @@ class GrantAdmin(admin.ModelAdmin):
         "updated_at",
         "revoked_at",
         "revoked_by",
-        "consent",
+        "consent_record",
     )
-    exclude = ("usage_points",)
+    exclude = ("usage_points", "consent")
     inlines = [GrantUsagePointInline]
     actions = ["revoke_grants"]
+
+    def get_queryset(self, request):
+        # The consent record is read only on a grant's own page.
+        return super().get_queryset(request).defer("consent")
+
+    @admin.display(description="consent evidence")
+    def consent_record(self, obj: Grant) -> str:
+        return consent_record_html(obj)
 
     def has_add_permission(self, request):
         return False
@@ -424,7 +441,7 @@ for model in (
 
 
 @admin.register(get_access_token_model())
-class AccessTokenAdmin(admin.ModelAdmin):
+class AccessTokenAdmin(LargeTableMixin, admin.ModelAdmin):
     list_display = ("masked_token", "application", "user", "expires", "scope")
     list_filter = ("application",)
     list_select_related = ("application", "user")
@@ -443,7 +460,7 @@ class AccessTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(get_refresh_token_model())
-class RefreshTokenAdmin(admin.ModelAdmin):
+class RefreshTokenAdmin(LargeTableMixin, admin.ModelAdmin):
     list_display = ("masked_token", "application", "user", "revoked")
     list_filter = ("application",)
     list_select_related = ("application", "user")
@@ -462,7 +479,7 @@ class RefreshTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(LargeTableMixin, admin.ModelAdmin):
     """The notification outbox, read-only; failed deliveries can be queued again with "retry now"."""
 
     list_display = (
@@ -479,7 +496,7 @@ class NotificationAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "kind", "third_party")
     list_select_related = ("third_party",)
-    search_fields = ("third_party__name", "last_error")
+    search_fields = ("^third_party__name",)
     date_hierarchy = "created_at"
     readonly_fields = (
         "third_party",
@@ -497,6 +514,9 @@ class NotificationAdmin(admin.ModelAdmin):
         "delivered_at",
     )
     actions = ["retry_now"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("resources")
 
     @admin.display(description="last error")
     def short_error(self, obj) -> str:
