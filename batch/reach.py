@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from custodian.imports.filter_rules import FUNCTION_BLOCKS_NEEDED
 from custodian.models import RetailCustomer, UsagePoint
 from grants.models import BulkUser, Grant, GrantUsagePoint
 from grants.selectors import active_grant_q
@@ -26,12 +27,8 @@ KIND_SUMMARY = "UsageSummary"
 KIND_QUALITY = "ElectricPowerQualitySummary"
 ALL_KINDS = (KIND_INTERVAL, KIND_SUMMARY, KIND_QUALITY)
 
-# Function blocks that unlock each kind of data (PRODUCT "The batch POST filter", rule 3).
-_KIND_FUNCTION_BLOCKS: dict[str, frozenset[int]] = {
-    KIND_INTERVAL: frozenset({4}),
-    KIND_SUMMARY: frozenset({15, 16}),
-    KIND_QUALITY: frozenset({17}),
-}
+# Function blocks that unlock each kind of data: the same as for an upload (the batch filter's rule 3).
+_KIND_FUNCTION_BLOCKS: dict[str, frozenset[int]] = {kind: FUNCTION_BLOCKS_NEEDED[kind] for kind in ALL_KINDS}
 
 
 @dataclass(frozen=True, slots=True)

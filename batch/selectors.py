@@ -1,4 +1,4 @@
-"""Reads for the batch filter: what a caller reaches, and where existing resources live."""
+"""Reads for the batch filter: what a caller reaches, submissions, and usage points by public id."""
 
 from __future__ import annotations
 
@@ -12,14 +12,8 @@ from django.db.models import QuerySet
 from batch.models import Submission
 from custodian.exceptions import NotFound
 from custodian.models import (
-    ElectricPowerQualitySummary,
-    IntervalBlock,
-    LocalTimeParameters,
-    MeterReading,
-    ReadingType,
     RetailCustomer,
     UsagePoint,
-    UsageSummary,
 )
 from grants.models import BulkUser, Grant, GrantUsagePoint
 from grants.selectors import active_grant_q
@@ -44,17 +38,6 @@ class Reach:
     public_ids: dict[str, int] = field(default_factory=dict)  # public id -> key of the usage points above
     customer: RetailCustomer | None = None
     may_create_usage_points: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Location:
-    """Where an existing resource lives (``usage_point_id`` is None for shared resources)."""
-
-    table: str
-    pk: int
-    usage_point_id: int | None
-    meter_reading_id: int | None = None
-    public_id: str = ""
 
 
 def _reach_from_links(links: Iterable[tuple[int, int, list[int]]]) -> Reach:
@@ -119,37 +102,6 @@ def usage_points_by_public_id(*, public_ids: Iterable[str]) -> dict[str, tuple[i
     return found
 
 
-def resources_by_uuid(*, uuids: Iterable[UUID]) -> dict[UUID, Location]:
-    """Return where each existing resource among ``uuids`` lives, searching every ESPI table."""
-    wanted = sorted(set(uuids), key=str)
-    found: dict[UUID, Location] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        for pk, uuid, public_id in UsagePoint.objects.filter(uuid__in=chunk).values_list("pk", "uuid", "public_id"):
-            found[uuid] = Location("UsagePoint", pk, pk, public_id=public_id)
-        for pk, uuid, up, public_id in MeterReading.objects.filter(uuid__in=chunk).values_list(
-            "pk", "uuid", "usage_point_id", "public_id"
-        ):
-            found[uuid] = Location("MeterReading", pk, up, pk, public_id=public_id)
-        for pk, uuid, up, mr in IntervalBlock.objects.filter(uuid__in=chunk).values_list(
-            "pk", "uuid", "meter_reading__usage_point_id", "meter_reading_id"
-        ):
-            found[uuid] = Location("IntervalBlock", pk, up, mr)
-        for pk, uuid, up in UsageSummary.objects.filter(uuid__in=chunk).values_list("pk", "uuid", "usage_point_id"):
-            found[uuid] = Location("UsageSummary", pk, up)
-        for pk, uuid, up in ElectricPowerQualitySummary.objects.filter(uuid__in=chunk).values_list(
-            "pk", "uuid", "usage_point_id"
-        ):
-            found[uuid] = Location("ElectricPowerQualitySummary", pk, up)
-        for pk, uuid, public_id in ReadingType.objects.filter(uuid__in=chunk).values_list("pk", "uuid", "public_id"):
-            found[uuid] = Location("ReadingType", pk, None, public_id=public_id)
-        for pk, uuid, public_id in LocalTimeParameters.objects.filter(uuid__in=chunk).values_list(
-            "pk", "uuid", "public_id"
-        ):
-            found[uuid] = Location("LocalTimeParameters", pk, None, public_id=public_id)
-    return found
-
-
 def usage_point_customers(*, pks: Iterable[int]) -> dict[int, int]:
     """Return ``usage point pk -> customer pk``."""
     return dict(UsagePoint.objects.filter(pk__in=list(pks)).values_list("pk", "customer_id"))
@@ -166,8 +118,3 @@ def retail_customer_get(*, public_id: str) -> RetailCustomer:
     if customer is None:
         raise NotFound("No such retail customer.")
     return customer
-
-
-def meter_reading_uuids(*, pks: Iterable[int]) -> dict[int, UUID]:
-    """Return ``pk -> uuid`` for these meter readings."""
-    return dict(MeterReading.objects.filter(pk__in=list(set(pks))).values_list("pk", "uuid"))

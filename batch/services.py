@@ -2,9 +2,10 @@
 
 One service, :func:`batch_submit`, serves the three upload endpoints (PRODUCT "The batch POST
 filter"). It streams the body to disk while hashing it (rule 9), plans every entry with the import
-service (``custodian.imports``: one streaming pass through the hardened reader, rule 1), narrows the
-plan to the caller's reach (rules 2-6), and applies the accepted entries with ``import_apply`` in
-one transaction that holds the grant locks and checks the grants again under them (rule 7). The plan
+service (``custodian.imports``: one streaming pass through the hardened reader, rule 1; the plan
+places every entry, rule 2), narrows the plan to the caller's reach (rules 3-6, each decided in
+``custodian.imports.filter_rules``), and applies the accepted entries with ``import_apply`` in one
+transaction that holds the grant locks and checks the grants again under them (rule 7). The plan
 spools the entries it read, so the apply does not parse the payload again.
 """
 
@@ -31,6 +32,9 @@ from custodian import imports
 from custodian.espi.errors import EspiError
 from custodian.espi.hrefs import href_ids
 from custodian.exceptions import DomainError
+from custodian.imports import filter_rules
+from custodian.imports.filter_rules import SHARED_KINDS
+from custodian.imports.reasons import Reason
 from custodian.models import AuditEvent, RetailCustomer
 from custodian.services import audit_record, audit_record_many
 from grants.models import BulkUser, Grant, ThirdParty
@@ -42,38 +46,30 @@ logger = logging.getLogger(__name__)
 ACCEPTED = "accepted"
 REJECTED = "rejected"
 
-NOT_GRANTED = "not_granted"
-SCOPE = "scope"
-CONFLICT = "conflict"
-DUPLICATE = "duplicate"
-INVALID = "invalid"
-UNSUPPORTED = "unsupported"
-REASONS = (NOT_GRANTED, SCOPE, CONFLICT, DUPLICATE, INVALID, UNSUPPORTED)
 # Reasons that mean "you may not", as opposed to "this is not a valid entry" (403 versus 400).
-AUTHORIZATION_REASONS = frozenset({NOT_GRANTED, SCOPE, CONFLICT})
+AUTHORIZATION_REASONS = frozenset({Reason.NOT_GRANTED, Reason.SCOPE, Reason.CONFLICT})
 
 # One fixed text per reason, so a rejection never says more than its code (no existence oracle).
 REASON_TEXT = {
-    NOT_GRANTED: "The entry's usage point is unknown or not in an active grant of the caller.",
-    SCOPE: "The grant's function blocks do not cover this kind of resource.",
-    CONFLICT: "The entry's id belongs to a resource elsewhere, or it would change data outside your grants.",
-    DUPLICATE: "The same id appears earlier in this feed.",
-    INVALID: "The entry fails the ESPI schema or lacks the links to place it.",
-    UNSUPPORTED: "This kind of resource cannot be uploaded.",
+    Reason.NOT_GRANTED: "The entry's usage point is unknown or not in an active grant of the caller.",
+    Reason.SCOPE: "The grant's function blocks do not cover this kind of resource.",
+    Reason.CONFLICT: "The entry's id belongs to a resource elsewhere, or it would change data outside your grants.",
+    Reason.DUPLICATE: "The same id appears earlier in this feed.",
+    Reason.INVALID: "The entry fails the ESPI schema or lacks the links to place it.",
+    Reason.UNSUPPORTED: "This kind of resource cannot be uploaded.",
 }
 
 # ESPI BatchItemInfo statusCode per outcome (espi.xsd StatusCode is an open UInt16 union).
-STATUS_CODES = {ACCEPTED: 200, NOT_GRANTED: 403, SCOPE: 403, CONFLICT: 409, DUPLICATE: 400, INVALID: 400}
-STATUS_CODES[UNSUPPORTED] = 400
-
-# Function blocks a grant needs for each kind (PRODUCT rule 3); kinds not listed are core.
-FUNCTION_BLOCKS_NEEDED: dict[str, frozenset[int]] = {
-    "IntervalBlock": frozenset({4}),
-    "UsageSummary": frozenset({15, 16}),
-    "ElectricPowerUsageSummary": frozenset({15, 16}),
-    "ElectricPowerQualitySummary": frozenset({17}),
+STATUS_CODES: dict[str, int] = {
+    ACCEPTED: 200,
+    Reason.NOT_GRANTED: 403,
+    Reason.SCOPE: 403,
+    Reason.CONFLICT: 409,
+    Reason.DUPLICATE: 400,
+    Reason.INVALID: 400,
+    Reason.UNSUPPORTED: 400,
 }
-SHARED_KINDS = frozenset({"ReadingType", "LocalTimeParameters"})
+
 # Read the body 1 MiB at a time: gunicorn receives up to 1 MiB per recv() for a body of known length.
 _CHUNK = 1024 * 1024
 
@@ -267,99 +263,33 @@ def _selector(public_ids: dict[str, int], may_create: bool) -> Callable[[str, st
     return select
 
 
-_UNPLACED = "no UsagePoint/{id}"
-_TABLE_OF_KIND = {
-    "MeterReading": "MeterReading",
-    "IntervalBlock": "IntervalBlock",
-    "UsageSummary": "UsageSummary",
-    "ElectricPowerUsageSummary": "UsageSummary",
-    "ElectricPowerQualitySummary": "ElectricPowerQualitySummary",
-}
-
-
-def _place_existing(plan: imports.ImportPlan) -> None:
-    """Place entries whose hrefs name no usage point where their resource already lives (rule 2).
-
-    The import plans them ``invalid`` (it places by href only); an existing resource of the same
-    kind gives them a usage point, which ``_narrow`` then checks against the reach like any other.
-    """
-    unplaced = [
-        p
-        for p in plan.entries
-        if p.status == imports.INVALID and p.reason.startswith(_UNPLACED) and p.uuid and p.kind in _TABLE_OF_KIND
-    ]
-    if not unplaced:
-        return
-    locations = selectors.resources_by_uuid(uuids=[p.uuid for p in unplaced if p.uuid])
-    parents = selectors.meter_reading_uuids(
-        pks=[loc.meter_reading_id for loc in locations.values() if loc.meter_reading_id]
-    )
-    for p in unplaced:
-        location = locations.get(p.uuid) if p.uuid else None
-        if location is None or location.table != _TABLE_OF_KIND[p.kind or ""] or location.usage_point_id is None:
-            continue
-        p.status, p.reason = imports.OK, ""
-        p.usage_point_id = location.usage_point_id
-        p.existing_id = location.pk
-        if p.kind == "IntervalBlock":
-            p.meter_reading_uuid = parents.get(location.meter_reading_id or 0)
-
-
-def _narrow(plan: imports.ImportPlan, reach: selectors.Reach, public_ids: dict[str, int]) -> dict[int, str | None]:
+def _narrow(plan: imports.ImportPlan, reach: selectors.Reach, public_ids: dict[str, int]) -> dict[int, Reason | None]:
     """Return ``index -> None (accepted) or reason`` for every entry: the import's plan narrowed to the reach."""
-    decision: dict[int, str | None] = {}
     refs = {p.usage_point_ref for p in plan.entries if p.usage_point_ref} - public_ids.keys()
     # Refs naming an existing usage point out of reach; for a Third Party every other ref is too.
     foreign = set(selectors.usage_points_by_public_id(public_ids=refs)) if reach.may_create_usage_points else refs
-    for p in plan.entries:
-        if p.status != imports.OK:
-            reason = p.status if p.status in REASONS else INVALID
-            if reason == CONFLICT and p.usage_point_ref in foreign:
-                # An href naming a usage point out of reach is not_granted whatever else is wrong,
-                # so the answer never tells a foreign usage point from an unknown one.
-                reason = NOT_GRANTED
-            decision[p.index] = reason
-            continue
-        decision[p.index] = None
+    decision = {p.index: filter_rules.rule6_reported_reason(p, foreign_refs=foreign) for p in plan.entries}
     for p in plan.entries:
         if decision[p.index] is not None or p.kind in SHARED_KINDS:
             continue
-        ref_pk = public_ids.get(p.usage_point_ref) if p.usage_point_ref else None
-        if p.creates_usage_point:
-            if not reach.may_create_usage_points:
-                decision[p.index] = NOT_GRANTED
-            continue
-        if p.usage_point_id is None or p.usage_point_id not in reach.usage_points:
-            decision[p.index] = NOT_GRANTED
-            continue
-        if p.kind == "UsagePoint" and p.existing_id is None:
-            # The href names a usage point that has another id: ids are never rewritten (rule 10).
-            decision[p.index] = CONFLICT
-            continue
-        if p.usage_point_ref and ref_pk != p.usage_point_id and not reach.may_create_usage_points:
-            # The entry (or its feed's UsagePoint entry) names one usage point and its id another.
-            decision[p.index] = CONFLICT
-            continue
-        needed = FUNCTION_BLOCKS_NEEDED.get(p.kind or "")
-        if needed and not needed & reach.usage_points[p.usage_point_id]:
-            decision[p.index] = SCOPE
+        decision[p.index] = filter_rules.rule3_reached(
+            p,
+            reached=reach.usage_points,
+            may_create_usage_points=reach.may_create_usage_points,
+            ref_pk=public_ids.get(p.usage_point_ref) if p.usage_point_ref else None,
+        )
     # A block is only as good as its meter reading.
-    rejected_mrs = {p.uuid for p in plan.entries if p.kind == "MeterReading" and decision[p.index] is not None}
-    for p in plan.entries:
-        if p.kind == "IntervalBlock" and decision[p.index] is None and p.meter_reading_uuid in rejected_mrs:
-            decision[p.index] = NOT_GRANTED
-    # Shared resources: only when an accepted entry of this feed refers to them (rule 4).
-    wanted = {p.reading_type_uuid for p in plan.entries if p.kind == "MeterReading" and decision[p.index] is None}
-    wanted |= {
-        p.local_time_parameters_uuid for p in plan.entries if p.kind == "UsagePoint" and decision[p.index] is None
-    }
+    rejected = lambda p: decision[p.index] is not None  # noqa: E731
+    for p in filter_rules.rule3_blocks_of_rejected_meter_readings(plan.entries, rejected=rejected):
+        decision[p.index] = Reason.NOT_GRANTED
+    wanted = filter_rules.rule4_shared_referred_to(plan.entries, accepted=lambda p: decision[p.index] is None)
     for p in plan.entries:
         if p.kind in SHARED_KINDS and decision[p.index] is None and p.uuid not in wanted:
-            decision[p.index] = NOT_GRANTED
+            decision[p.index] = Reason.NOT_GRANTED
     return decision
 
 
-def _rows(plan: imports.ImportPlan, decision: dict[int, str | None]) -> list[dict[str, Any]]:
+def _rows(plan: imports.ImportPlan, decision: dict[int, Reason | None]) -> list[dict[str, Any]]:
     return [
         {
             "index": p.index,
@@ -554,7 +484,6 @@ def _decide_and_apply(
     reach: selectors.Reach,
     public_ids: dict[str, int],
 ) -> BatchResult:
-    _place_existing(plan)
     _notify("planned", submission)
     if options.dry_run:
         decision = _narrow(plan, reach, public_ids)

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+from uuid import UUID
 
 from django.db.models import Max, QuerySet
 
 from custodian.exceptions import NotFound
-from custodian.models import AuditEvent, IntervalBlock, ReadingType, RetailCustomer, UsagePoint
+from custodian.models import (
+    AuditEvent,
+    ElectricPowerQualitySummary,
+    IntervalBlock,
+    LocalTimeParameters,
+    MeterReading,
+    ReadingType,
+    RetailCustomer,
+    UsagePoint,
+    UsageSummary,
+)
 from custodian.readings import readings_unpack
 
 
@@ -68,3 +81,69 @@ def audit_events_for_customer(*, customer: RetailCustomer, limit: int = 200) -> 
 def usage_point_reading_type(*, usage_point: UsagePoint) -> ReadingType | None:
     """Return the reading type of the usage point's first meter reading, if any (for chart units)."""
     return ReadingType.objects.filter(meter_readings__usage_point=usage_point).order_by("meter_readings__pk").first()
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a stored ESPI resource lives: its model, row, usage point (None if shared) and meter reading."""
+
+    kind: str
+    pk: int
+    usage_point_id: int | None
+    meter_reading_id: int | None = None
+
+
+# The model that stores each kind of ESPI entry.
+RESOURCE_MODELS: dict[str, Any] = {
+    "UsagePoint": UsagePoint,
+    "MeterReading": MeterReading,
+    "ReadingType": ReadingType,
+    "IntervalBlock": IntervalBlock,
+    "LocalTimeParameters": LocalTimeParameters,
+    "UsageSummary": UsageSummary,
+    "ElectricPowerUsageSummary": UsageSummary,
+    "ElectricPowerQualitySummary": ElectricPowerQualitySummary,
+}
+
+
+def resource_locations(*, uuids_by_kind: Iterable[tuple[str | None, UUID | None]]) -> dict[UUID, Location]:
+    """Return where each stored resource among ``(kind, uuid)`` pairs lives, looked up in its kind's table."""
+    by_model: dict[Any, list[UUID]] = {}
+    for kind, uuid in uuids_by_kind:
+        if uuid is not None and kind in RESOURCE_MODELS:
+            by_model.setdefault(RESOURCE_MODELS[kind], []).append(uuid)
+    found: dict[UUID, Location] = {}
+    for model, uuids in by_model.items():
+        for start in range(0, len(uuids), 1000):
+            chunk = uuids[start : start + 1000]
+            rows: Iterable[tuple[UUID, int, int | None, int | None]]
+            if model is IntervalBlock:
+                rows = model.objects.filter(uuid__in=chunk).values_list(
+                    "uuid", "pk", "meter_reading__usage_point_id", "meter_reading_id"
+                )
+            elif model is UsagePoint:
+                rows = ((u, pk, pk, None) for u, pk in model.objects.filter(uuid__in=chunk).values_list("uuid", "pk"))
+            elif model in (ReadingType, LocalTimeParameters):
+                rows = ((u, pk, None, None) for u, pk in model.objects.filter(uuid__in=chunk).values_list("uuid", "pk"))
+            else:
+                rows = (
+                    (u, pk, up, None)
+                    for u, pk, up in model.objects.filter(uuid__in=chunk).values_list("uuid", "pk", "usage_point_id")
+                )
+            for u, pk, up, mr in rows:
+                found[u] = Location(model.__name__, pk, up, mr)
+    return found
+
+
+def meter_reading_uuids(*, pks: Iterable[int]) -> dict[int, UUID]:
+    """Return ``pk -> uuid`` for these meter readings."""
+    return dict(MeterReading.objects.filter(pk__in=list(set(pks))).values_list("pk", "uuid"))
+
+
+def shared_resource_users(*, kind: str, pk: int) -> Iterator[int]:
+    """Yield the usage points that use a stored ReadingType or LocalTimeParameters."""
+    if kind == "ReadingType":
+        users = MeterReading.objects.filter(reading_type_id=pk).values_list("usage_point_id", flat=True).distinct()
+    else:
+        users = UsagePoint.objects.filter(local_time_parameters_id=pk).values_list("pk", flat=True)
+    return users.iterator()

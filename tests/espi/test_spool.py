@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from bench.gen import write_feed
-from custodian import imports
 from custodian.espi.parser import iter_entries
 from custodian.imports import CustomerUsagePoints, import_apply, import_plan
+from custodian.imports import spool as spool_module
 from custodian.models import IntervalBlock
 from tests.readings import block_readings
 
@@ -24,7 +24,7 @@ def feed(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("budget", [0, 20_000, 16 << 20], ids=["all-on-disk", "overflows", "all-in-memory"])
 @pytest.mark.django_db(transaction=True)
 def test_spooled_entries_replay_the_same_within_and_beyond_the_memory_budget(feed, customer, budget, monkeypatch):
-    monkeypatch.setattr(imports, "SPOOL_MEMORY_BUDGET", budget)
+    monkeypatch.setattr(spool_module, "SPOOL_MEMORY_BUDGET", budget)
     expected = {e.atom_id: e.content.readings for e in iter_entries(feed) if e.kind == "IntervalBlock"}
     plan = import_plan(source=feed, resolver=CustomerUsagePoints(customer), spool=True)
     spool = plan.spool

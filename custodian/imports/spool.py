@@ -1,0 +1,98 @@
+"""The plan's spool: the entries read once by the plan, kept (in memory, then on disk) for the apply."""
+
+from __future__ import annotations
+
+import os
+import pickle  # noqa: S403 - only for the plan's own spool file, written and read by this process
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from custodian.espi import content as espi_content
+from custodian.espi.parser import Entry
+from custodian.readings import readings_pack
+
+SPOOL_MEMORY_BUDGET = 16 << 20  # bytes of entries an EntrySpool holds in memory before it writes to disk
+
+
+@dataclass(slots=True)
+class PackedBlock:
+    """An IntervalBlock's content as the plan spools it: its readings packed for storage (``custodian.readings``)."""
+
+    start: int | None
+    duration: int | None
+    readings: str
+    reading_count: int
+
+
+def pack_block(content: Any) -> PackedBlock:
+    """Return the block's content with its readings packed; ReadingsInvalid if they cannot be stored."""
+    if isinstance(content, PackedBlock):
+        return content
+    packed, count = readings_pack(content.readings)
+    return PackedBlock(start=content.start, duration=content.duration, readings=packed, reading_count=count)
+
+
+class EntrySpool:
+    """The entries read by the plan pass, kept for the apply: the feed is parsed once, not twice.
+
+    ``import_plan(spool=True)`` keeps every entry whose content it read (the reader's ``Entry``, an
+    IntervalBlock's readings packed) in memory up to ``memory_budget`` bytes (estimated), and pickles
+    the rest into an anonymous temporary file; ``import_apply`` then replays the accepted ones instead
+    of parsing the source again. So a feed of any size is held with bounded memory, and an ordinary
+    one costs no disk round trip. The file is unlinked from the start (no other process can open
+    it) and only this process writes and reads it.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None, *, memory_budget: int | None = None) -> None:
+        # Overflow goes to ``directory`` (default: the system's temporary directory), on disk.
+        self._directory = directory
+        self._budget = SPOOL_MEMORY_BUDGET if memory_budget is None else memory_budget
+        self._held = 0
+        self._memory: dict[int, Entry] = {}
+        self._file: Any = None
+        self._offsets: dict[int, int] = {}
+
+    @staticmethod
+    def _footprint(entry: Entry) -> int:
+        content = entry.content
+        size = 1024 + len(entry.content_xml or b"")
+        if isinstance(content, PackedBlock):
+            size += len(content.readings)
+        elif isinstance(content, espi_content.IntervalBlockContent):
+            size += 128 * len(content.readings)
+        return size
+
+    def add(self, entry: Entry) -> None:
+        size = self._footprint(entry)
+        if self._file is None and self._held + size <= self._budget:
+            self._memory[entry.index] = entry
+            self._held += size
+            return
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(dir=self._directory)  # noqa: SIM115 - closed by close()
+        self._offsets[entry.index] = self._file.tell()
+        pickle.dump(entry, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def __contains__(self, index: object) -> bool:
+        return index in self._memory or index in self._offsets
+
+    def entries(self, indexes: Iterable[int]) -> Iterator[Entry]:
+        """Yield the spooled entries of ``indexes`` in feed order."""
+        if self._file is not None:
+            self._file.flush()
+        for index in sorted(indexes):
+            held = self._memory.pop(index, None)
+            if held is not None:
+                yield held
+                continue
+            self._file.seek(self._offsets[index])
+            yield pickle.load(self._file)  # noqa: S301 - our own spool file, see the class docstring
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._memory = {}
+        self._offsets = {}
