@@ -9,6 +9,7 @@ an embedded SQLite database and a development secret key are the defaults. Produ
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -110,6 +111,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "oauth2_provider",
+    "axes",
     "custodian",
     "grants",
     "batch",
@@ -125,6 +127,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "custodian.middleware.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes requires: it answers a locked-out login.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "custodian.urls"
@@ -149,6 +153,8 @@ DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL"), sqlite
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "custodian.User"
+# django-axes checks every login attempt (customer and admin) before the password is tried.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -184,6 +190,32 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     "script-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self' https: http://127.0.0.1:* http://localhost:*"
 )
+# Shared cache: rate limits (the OAuth token endpoint) count here. With several
+# gunicorn workers or hosts set REDIS_URL so they all count into one place.
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "custodian"}
+    )
+}
+
+# Login throttling (django-axes, counted in the database so every worker sees every failure): after
+# LOGIN_FAILURE_LIMIT failures an account is locked from everywhere, and a client address for every
+# account, for LOGIN_COOLOFF_MINUTES. A successful login clears the account's count.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "custodian.throttle.login_lockout_response"
+AXES_CLIENT_IP_CALLABLE = "custodian.throttle.client_ip"
+AXES_VERBOSE = False
+# Behind a proxy, the request.META key of the header it sets to the client address (e.g. HTTP_X_REAL_IP).
+CLIENT_IP_HEADER = os.environ.get("DJANGO_CLIENT_IP_HEADER", "").strip()
+# Token requests per client (client_id) per minute at /oauth/token.
+OAUTH_TOKEN_REQUESTS_PER_MINUTE = env_int("OAUTH_TOKEN_REQUESTS_PER_MINUTE", 30)
+
 # DJANGO_HTTPS=1 says the portal is served over TLS: redirect http, secure cookies, HSTS.
 HTTPS = env_bool("DJANGO_HTTPS", False)
 SECURE_SSL_REDIRECT = HTTPS

@@ -11,6 +11,7 @@ from django.urls import include, path, re_path
 from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider import views as oauth_views
 
+from custodian.throttle import token_endpoint_throttled
 from grants import apis, views
 
 # Every field of the revocation and introspection endpoints is a credential or names one: error
@@ -22,7 +23,7 @@ _credentials_hidden = sensitive_post_parameters()
 oauth_patterns = (
     [
         re_path(r"^oauth/authorize/?$", views.ConsentView.as_view(), name="authorize"),
-        re_path(r"^oauth/token/?$", oauth_views.TokenView.as_view(), name="token"),
+        re_path(r"^oauth/token/?$", token_endpoint_throttled(oauth_views.TokenView.as_view()), name="token"),
         re_path(
             r"^oauth/revoke_token/?$", _credentials_hidden(oauth_views.RevokeTokenView.as_view()), name="revoke-token"
         ),
