@@ -17,12 +17,13 @@ import os
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -31,7 +32,7 @@ from batch.models import Submission
 from custodian import imports
 from custodian.espi.errors import EspiError
 from custodian.espi.hrefs import href_ids
-from custodian.exceptions import DomainError
+from custodian.exceptions import DomainError, StorageUnavailable
 from custodian.imports import filter_rules
 from custodian.imports.filter_rules import SHARED_KINDS
 from custodian.imports.reasons import Reason
@@ -132,9 +133,16 @@ def _spool_dir() -> Path:
     return directory
 
 
+_STORAGE_DETAIL = "The upload cannot be stored right now (storage full or read-only); nothing was applied. Retry later."
+
+
 def payload_store(*, stream: IO[bytes], content_length: int, max_bytes: int) -> _Stored:
     """Stream the body to a spool file while hashing it; never more than ``max_bytes`` and never all in memory."""
-    path = _spool_dir() / f"{secrets.token_hex(16)}.part"
+    try:
+        path = _spool_dir() / f"{secrets.token_hex(16)}.part"
+    except OSError as exc:
+        logger.error("Batch payload storage unavailable: %s", exc)
+        raise StorageUnavailable(_STORAGE_DETAIL) from None
     digest = hashlib.sha256()
     size = 0
     try:
@@ -150,6 +158,10 @@ def payload_store(*, stream: IO[bytes], content_length: int, max_bytes: int) -> 
                 handle.write(chunk)
                 if size >= content_length:
                     break
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        logger.error("Batch payload storage unavailable: %s", exc)
+        raise StorageUnavailable(_STORAGE_DETAIL) from None
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -176,39 +188,141 @@ def _submission_open(*, target: BatchTarget, options: BatchOptions, stored: _Sto
         bytes=stored.size,
         sha256=stored.sha256,
     )
-    try:
-        with transaction.atomic():
-            submission.save()
-    except IntegrityError:
-        earlier = selectors.submission_get_by_key(caller_id=target.caller.pk, idempotency_key=options.idempotency_key)
-        stored.path.unlink(missing_ok=True)
-        if earlier is None:  # pragma: no cover - the constraint names (caller, key); the row exists
+    while True:
+        try:
+            with transaction.atomic():
+                submission.save()
+                # Held before the row is visible to anyone, so no retry ever sees it unheld while this runs.
+                submission_lease_take(submission=submission)
+            break
+        except IntegrityError:
+            retried = _submission_retry(target=target, options=options, stored=stored)
+            if retried is not None:
+                stored.path.unlink(missing_ok=True)
+                return retried
+            # The earlier submission's worker is gone: it was closed, insert this one in its place.
+        except BaseException:
+            stored.path.unlink(missing_ok=True)
             raise
-        if (
-            earlier.sha256 != stored.sha256
-            or earlier.target_kind != target.kind
-            or earlier.target_id != target.target_id
-        ):
-            raise DomainError(
-                "This Idempotency-Key was used with another request body.",
-                code="idempotency_key_reused",
-                status_code=422,
-            ) from None
-        if earlier.outcome == Submission.Outcome.IN_PROGRESS:
-            raise DomainError(
-                "A request with this Idempotency-Key is still being processed.",
-                code="idempotency_in_progress",
-                status_code=409,
-            ) from None
-        return BatchResult(
-            submission=earlier, http_status=earlier.http_status or 200, report=earlier.report, replayed=True
-        )
     final = Path(settings.MEDIA_ROOT) / submission.payload.field.upload_to(submission, "payload.xml")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(stored.path, final)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(stored.path, final)
+    except OSError as exc:
+        stored.path.unlink(missing_ok=True)
+        logger.error("Batch payload storage unavailable: %s", exc)
+        # Nothing was applied: the submission is closed and its key freed, so the retry runs again.
+        Submission.objects.filter(pk=submission.pk).update(
+            outcome=Submission.Outcome.FAILED,
+            http_status=503,
+            finished_at=timezone.now(),
+            idempotency_key="",
+            error=f"payload storage: {exc}"[:2000],
+        )
+        raise StorageUnavailable(_STORAGE_DETAIL) from None
     submission.payload.name = str(final.relative_to(Path(settings.MEDIA_ROOT)))
     Submission.objects.filter(pk=submission.pk).update(payload=submission.payload.name)
     return submission
+
+
+def _submission_retry(*, target: BatchTarget, options: BatchOptions, stored: _Stored) -> BatchResult | None:
+    """Answer a request whose Idempotency-Key an earlier submission holds: replay it, refuse, or return None.
+
+    None means the earlier submission was abandoned (its worker or database session died while it was
+    in progress, so nothing of it was applied) and has just been closed: the caller runs the request anew.
+    """
+    earlier = selectors.submission_get_by_key(caller_id=target.caller.pk, idempotency_key=options.idempotency_key)
+    if earlier is None:
+        return None  # closed by another retry a moment ago: insert again
+    if earlier.sha256 != stored.sha256 or earlier.target_kind != target.kind or earlier.target_id != target.target_id:
+        stored.path.unlink(missing_ok=True)
+        raise DomainError(
+            "This Idempotency-Key was used with another request body.",
+            code="idempotency_key_reused",
+            status_code=422,
+        )
+    if earlier.outcome == Submission.Outcome.IN_PROGRESS:
+        if submission_abandoned_close(submission=earlier):
+            return None
+        stored.path.unlink(missing_ok=True)
+        raise DomainError(
+            "A request with this Idempotency-Key is still being processed.",
+            code="idempotency_in_progress",
+            status_code=409,
+            retry_after=5,
+        )
+    return BatchResult(submission=earlier, http_status=earlier.http_status or 200, report=earlier.report, replayed=True)
+
+
+# Advisory lock keys of submissions: a fixed high half ("GB" + "sub") so no other lock can collide.
+_LEASE_NAMESPACE = 0x4742_5355 << 32
+
+
+def _lease_key(submission: Submission) -> int:
+    return _LEASE_NAMESPACE | (submission.pk & 0xFFFF_FFFF)
+
+
+def submission_lease_take(*, submission: Submission) -> None:
+    """Hold the in-progress submission's lease for as long as this database session lives.
+
+    On PostgreSQL the lease is a session-level advisory lock: it ends when ``submission_lease_release``
+    runs, and also when the worker process is killed or its database session ends, so a retry can tell
+    a live submission from an abandoned one at once. SQLite (development) has no such locks: there the
+    lease is ``received_at`` plus ``BATCH_LEASE_SECONDS``.
+    """
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [_lease_key(submission)])
+
+
+def submission_lease_release(*, submission: Submission) -> None:
+    """Give the lease back (the submission finished); a dead database session has already given it back."""
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql" or connection.connection is None:
+        return
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_lease_key(submission)])
+    except DatabaseError:
+        logger.warning("Lease of submission %s not released: its database session is gone", submission.public_id)
+
+
+def submission_abandoned_close(*, submission: Submission) -> bool:
+    """Close an in-progress submission whose worker is gone (failed, key freed) and return True; else False.
+
+    Nothing of it was applied: every apply commits its entries and its final outcome in one transaction,
+    so a submission still ``in_progress`` has committed no entry.
+    """
+    connection = transaction.get_connection()
+    key = _lease_key(submission)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [key])
+                if not cursor.fetchone()[0]:
+                    return False  # its worker still holds the lease
+        elif submission.received_at + timedelta(seconds=settings.BATCH_LEASE_SECONDS) > timezone.now():
+            return False
+        closed = Submission.objects.filter(pk=submission.pk, outcome=Submission.Outcome.IN_PROGRESS).update(
+            outcome=Submission.Outcome.FAILED,
+            http_status=500,
+            finished_at=timezone.now(),
+            idempotency_key="",
+            error="Abandoned: the worker or database session applying it stopped; nothing was applied.",
+        )
+        if not closed:
+            return False  # it finished after all: the caller reads it again
+        audit_record(
+            action=AuditEvent.Action.BATCH_RECEIVED,
+            actor_client=submission.caller,
+            obj=submission,
+            summary=f"Batch to {submission.target_kind} {submission.target_id} abandoned by its worker; "
+            "nothing applied, the retry runs it again",
+            detail={"sha256": submission.sha256, "idempotency_key": submission.idempotency_key, "abandoned": True},
+        )
+    logger.warning("Submission %s was abandoned by its worker; closed so its retry runs", submission.public_id)
+    return True
 
 
 def _target_grants(target: BatchTarget) -> QuerySet[Grant]:
@@ -409,6 +523,15 @@ def batch_submit(*, target: BatchTarget, options: BatchOptions, stream: IO[bytes
     if isinstance(opened, BatchResult):
         return opened
     submission = opened
+    try:
+        return _submission_run(submission, target=target, options=options, max_bytes=max_bytes)
+    finally:
+        submission_lease_release(submission=submission)
+
+
+def _submission_run(
+    submission: Submission, *, target: BatchTarget, options: BatchOptions, max_bytes: int
+) -> BatchResult:
     path = Path(settings.MEDIA_ROOT) / submission.payload.name
     try:
         return _process(submission, target=target, options=options, path=path, max_bytes=max_bytes)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -12,12 +14,26 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from custodian.exceptions import DomainError
 
+logger = logging.getLogger(__name__)
+
+# Seconds a client is asked to wait when the database is unreachable.
+RETRY_AFTER_UNAVAILABLE = 30
+
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Map domain, Django and DRF errors to ``{"error": code, "detail": message}`` responses."""
     if isinstance(exc, DomainError):
         body = {"error": exc.code, "detail": exc.message, **exc.extra}
-        return Response(body, status=exc.status_code)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return Response(body, status=exc.status_code, headers=headers)
+    if isinstance(exc, OperationalError | InterfaceError):
+        # PostgreSQL down, restarting or unreachable: nothing was committed, and the client may retry.
+        logger.error("Database unavailable: %s", type(exc).__name__)
+        return Response(
+            {"error": "unavailable", "detail": "The service is temporarily unavailable. Retry later."},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)},
+        )
     if isinstance(exc, Http404):
         return Response({"error": "not_found", "detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
     if isinstance(exc, PermissionDenied):

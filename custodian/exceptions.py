@@ -10,6 +10,8 @@ class DomainError(Exception):
 
     code = "error"
     status_code = 400
+    #: Seconds to send as ``Retry-After`` (0: no header).
+    retry_after = 0
 
     def __init__(
         self,
@@ -18,8 +20,11 @@ class DomainError(Exception):
         code: str | None = None,
         status_code: int | None = None,
         extra: dict[str, Any] | None = None,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(message)
+        if retry_after is not None:
+            self.retry_after = retry_after
         self.message = message
         if code is not None:
             self.code = code
@@ -48,3 +53,11 @@ class Conflict(DomainError):
 class InvalidInput(DomainError):
     code = "invalid"
     status_code = 400
+
+
+class StorageUnavailable(DomainError):
+    """Payload storage is full or read-only: nothing was stored or applied, and a retry may succeed later."""
+
+    code = "storage_unavailable"
+    status_code = 503
+    retry_after = 60

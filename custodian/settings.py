@@ -277,6 +277,9 @@ REST_FRAMEWORK = {
 
 # Batch POST limits: the whole body is capped in bytes, checked before it is read.
 BATCH_MAX_BODY_BYTES = env_int("BATCH_MAX_BODY_BYTES", 512 * 1024 * 1024)
+# SQLite only (development): an in-progress submission older than this is taken as abandoned by its
+# worker. On PostgreSQL the worker's database session holds the lease (an advisory lock) instead.
+BATCH_LEASE_SECONDS = env_int("BATCH_LEASE_SECONDS", 3600)
 ESPI_MAX_DEPTH = env_int("ESPI_MAX_DEPTH", 64)
 ESPI_MAX_TEXT_BYTES = env_int("ESPI_MAX_TEXT_BYTES", 64 * 1024)
 

@@ -48,7 +48,9 @@ def _cooloff_minutes() -> int:
     return max(1, math.ceil(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
 
 
-def login_lockout_response(request: HttpRequest, response: Any = None, credentials: Any = None, **_: Any) -> HttpResponse:
+def login_lockout_response(
+    request: HttpRequest, response: Any = None, credentials: Any = None, **_: Any
+) -> HttpResponse:
     """Answer a locked-out login with its own login page, a plain message and ``Retry-After`` (429)."""
     message = LOCKOUT_MESSAGE.format(minutes=_cooloff_minutes())
     username = ""

@@ -13,3 +13,4 @@ urlpatterns = [
 ]
 
 handler404 = "custodian.views.page_not_found"
+handler500 = "custodian.views.server_error"

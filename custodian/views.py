@@ -50,6 +50,28 @@ def _unit(point) -> str:
     return unit_label(uom=reading_type.uom, power_of_ten_multiplier=reading_type.power_of_ten_multiplier)
 
 
+# URLs whose clients are programs (ESPI REST API, OAuth endpoints, metadata): their errors are JSON.
+# The consent screen (/oauth/authorize) is a page a person sees, so it keeps the HTML error page.
+_API_PREFIXES = ("/espi/", "/oauth/", "/.well-known/")
+_PAGE_PATHS = ("/oauth/authorize",)
+
+
+def is_api_path(path: str) -> bool:
+    """Return whether ``path`` belongs to a machine client (ESPI, OAuth) and so gets JSON errors."""
+    return path.startswith(_API_PREFIXES) and not path.startswith(_PAGE_PATHS)
+
+
+def server_error(request):
+    """Answer an uncaught error: the API's JSON shape for ESPI and OAuth URLs, the HTML page elsewhere.
+
+    Touches neither the database nor the session, so it also answers when PostgreSQL is down.
+    """
+    if is_api_path(request.path):
+        detail = "The server failed to answer this request. Retry later; if it persists, contact the utility."
+        return JsonResponse({"error": "server_error", "detail": detail, "error_description": detail}, status=500)
+    return defaults.server_error(request)
+
+
 def page_not_found(request, exception=None):
     """Answer an unmatched ESPI URL with the API's JSON 404, and any other with the HTML page."""
     if request.path.startswith("/espi/"):
