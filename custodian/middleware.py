@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -12,6 +12,27 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 # streams the views read themselves (and never parse as forms).
 _STREAMED_PREFIX = "/espi/"
 _FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def csp_form_action_source(uri: str) -> str | None:
+    """Return a CSP source expression matching exactly ``uri`` (without its query), or None if it cannot be one."""
+    parts = urlsplit(uri)
+    if not parts.scheme or any(ch in uri for ch in " \t\r\n;,'\""):
+        return None
+    if parts.scheme in ("http", "https"):
+        if not parts.netloc or "@" in parts.netloc:
+            return None
+        return f"{parts.scheme}://{parts.netloc}{parts.path or '/'}"
+    return f"{parts.scheme}:"  # a native app's private-use scheme (RFC 8252 section 7.1)
+
+
+def content_security_policy(*, form_targets: tuple[str, ...] = ()) -> str:
+    """Return the portal's policy, with ``form_targets`` (exact URIs) allowed as form-action beside 'self'."""
+    policy = settings.CONTENT_SECURITY_POLICY
+    sources = [source for source in map(csp_form_action_source, form_targets) if source]
+    if not sources:
+        return policy
+    return policy.replace("form-action 'self'", "form-action 'self' " + " ".join(dict.fromkeys(sources)), 1)
 
 
 class ContentSecurityPolicyMiddleware:

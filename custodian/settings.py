@@ -186,9 +186,11 @@ SESSION_COOKIE_AGE = env_int("DJANGO_SESSION_SECONDS", 8 * 3600)
 CSRF_COOKIE_SAMESITE = "Lax"
 # No script reads the CSRF cookie (forms carry the token), so scripts may not read it either.
 CSRF_COOKIE_HTTPONLY = True
+# Forms post to the portal only. The consent screen adds the one redirect URI its answer redirects
+# to (browsers apply form-action to the redirect that follows a form post): see grants.views.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    "script-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self' https: http://127.0.0.1:* http://localhost:*"
+    "script-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
 # Shared cache: rate limits (the OAuth token endpoint) count here. With several
 # gunicorn workers or hosts set REDIS_URL so they all count into one place.

@@ -28,6 +28,7 @@ from oauth2_provider.views import AuthorizationView
 from oauth2_provider.views.mixins import OAuthLibMixin
 
 from custodian.exceptions import NotFound
+from custodian.middleware import content_security_policy
 from custodian.selectors import (
     audit_events_for_customer,
     customer_for_user,
@@ -159,6 +160,8 @@ class ConsentView(ConsentFormMixin, AuthorizationView):
         self.application = application
         self.requested = selectors.scope_validate_for_client(third_party=application, scope_text="".join(scopes))
         self.bulk_user = self._bulk_user(application, self.requested)
+        # The approval or denial redirects there (302): the page's form-action has to allow it.
+        self.form_target = credentials["redirect_uri"]
         self.oauth2_data = {
             "scope": scopes,
             "client_id": credentials["client_id"],
@@ -182,6 +185,7 @@ class ConsentView(ConsentFormMixin, AuthorizationView):
             return self._error_page("This application is not known or not accepting new grants.", status=400)
         if not application.redirect_uri_allowed(request.POST.get("redirect_uri", "")):
             return self._error_page("The redirect URI is not registered for this application.", status=400)
+        self.form_target = request.POST["redirect_uri"]
         try:
             self.requested = selectors.scope_validate_for_client(
                 third_party=application, scope_text=request.POST.get("scope", "")
@@ -260,6 +264,14 @@ class ConsentView(ConsentFormMixin, AuthorizationView):
 
     def _error_page(self, message: str, *, status: int):
         return self.render_to_response({"error_message": message}, status=status)
+
+    def render_to_response(self, context, **kwargs):
+        """Render the page; a consent form may also send its answer to the one validated redirect URI."""
+        response = super().render_to_response(context, **kwargs)
+        target = getattr(self, "form_target", None)
+        if target and "error_message" not in context:
+            response["Content-Security-Policy"] = content_security_policy(form_targets=(target,))
+        return response
 
     @staticmethod
     def _bulk_user(application: ThirdParty, requested: EspiScope) -> BulkUser | None:
