@@ -46,6 +46,6 @@ def test_staff_upload_shows_the_rejected_entries(staff_client, customer):
 
 @pytest.mark.django_db
 def test_customers_cannot_reach_the_upload(client, customer):
-    client.login(username="alice", password="correct-horse-battery")
+    client.force_login(customer.user)
     response = client.get(reverse("admin:custodian_retailcustomer_import", args=[customer.pk]))
     assert response.status_code == 302 and "/login/" in response["Location"]
