@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
+from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
@@ -30,6 +31,19 @@ LOCKOUT_MESSAGE = (
     "Too many failed log-in attempts. For your security, logging in is paused for {minutes} minutes. "
     "Try again later, or reset your password."
 )
+
+
+class LoginThrottleBackend(AxesStandaloneBackend):
+    """django-axes' check before every login over HTTP; a login with no request (shell, test client) is not counted.
+
+    Every HTTP login (the customer and admin login views) passes its request; only code running
+    inside the server calls ``authenticate`` without one, and no client can reach that path.
+    """
+
+    def authenticate(self, request: HttpRequest | None, *args: Any, **kwargs: Any) -> Any:
+        if request is None:
+            return None
+        return super().authenticate(request, *args, **kwargs)
 
 
 def client_ip(request: HttpRequest) -> str:

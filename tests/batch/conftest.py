@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.db import connection, connections
 from django.test import Client
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, set_token_value
@@ -171,3 +174,36 @@ def subscription_path(grant) -> str:
 
 def customer_path(customer) -> str:
     return f"/espi/1_1/resource/Batch/RetailCustomer/{customer.public_id}/UsagePoint"
+
+
+@contextmanager
+def lease_held_elsewhere(submission):
+    """Hold ``submission``'s lease from another database session, as a live worker applying it does.
+
+    On SQLite the lease is the submission's age, so a fresh row is already held.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    from batch.services import _lease_key
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        other = connections.create_connection("default")
+        try:
+            with other.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_lock(%s)", [_lease_key(submission)])
+                held.set()
+                release.wait(30)
+        finally:
+            other.close()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert held.wait(30)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(30)

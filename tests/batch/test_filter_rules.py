@@ -20,6 +20,7 @@ from tests.batch.conftest import (
     access_token,
     bulk_path,
     customer_path,
+    lease_held_elsewhere,
     post,
     sample_feed,
     sample_uuid,
@@ -568,7 +569,7 @@ def test_rule9_same_idempotency_key_with_another_body_is_422(world):
 
 def test_rule9_idempotency_key_still_in_progress_is_409(world):
     body = sample_feed(usage_point=world["a1"], salt="busy")
-    Submission.objects.create(
+    busy = Submission.objects.create(
         caller=world["tp"],
         token_kind="client_access_token",
         target_kind="bulk",
@@ -577,7 +578,8 @@ def test_rule9_idempotency_key_still_in_progress_is_409(world):
         sha256=hashlib.sha256(body).hexdigest(),
         bytes=len(body),
     )
-    response = post(bulk_path("1"), body, world["tp_token"], HTTP_IDEMPOTENCY_KEY="key-3")
+    with lease_held_elsewhere(busy):  # its worker is alive and applying it
+        response = post(bulk_path("1"), body, world["tp_token"], HTTP_IDEMPOTENCY_KEY="key-3")
     assert response.status_code == 409
     assert not MeterReading.objects.exists()
 
