@@ -12,7 +12,7 @@ help:
 	@echo "make run            set up, migrate, seed demo data and serve on http://$(HOST):$(PORT)"
 	@echo "make test           run the whole test suite (DATABASE_URL=postgresql://... for PostgreSQL)"
 	@echo "make cov            the test suite under coverage (branch), with the report"
-	@echo "make lint           ruff format --check and ruff check"
+	@echo "make lint           ruff format --check, ruff check, and mypy on the apps"
 	@echo "make bench          benchmarks (ratios against raw lxml measured in the same run)"
 	@echo "make check-deploy   manage.py check --deploy with production-like variables"
 
@@ -48,6 +48,7 @@ cov: install
 lint: install
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 fmt: install
 	$(PY) -m ruff format .

@@ -51,7 +51,7 @@ REJECTED = "rejected"
 AUTHORIZATION_REASONS = frozenset({Reason.NOT_GRANTED, Reason.SCOPE, Reason.CONFLICT})
 
 # One fixed text per reason, so a rejection never says more than its code (no existence oracle).
-REASON_TEXT = {
+REASON_TEXT: dict[str, str] = {
     Reason.NOT_GRANTED: "The entry's usage point is unknown or not in an active grant of the caller.",
     Reason.SCOPE: "The grant's function blocks do not cover this kind of resource.",
     Reason.CONFLICT: "The entry's id belongs to a resource elsewhere, or it would change data outside your grants.",
@@ -537,7 +537,7 @@ def _submission_run(
         return _process(submission, target=target, options=options, path=path, max_bytes=max_bytes)
     except EspiError as exc:
         code = "malformed" if exc.code == "encoding" else exc.code
-        report = {"error": code, "detail": exc.message, "line": exc.line, "column": exc.column}
+        report: dict[str, Any] = {"error": code, "detail": exc.message, "line": exc.line, "column": exc.column}
         _finish(submission, outcome=Submission.Outcome.MALFORMED, http_status=400, report=report)
         with transaction.atomic():
             audit_record(

@@ -26,7 +26,8 @@ from custodian.readings import readings_unpack
 
 def customer_for_user(*, user) -> RetailCustomer:
     """Return the retail customer of a portal login; staff without one get the same NotFound."""
-    customer = RetailCustomer.objects.filter(user_id=getattr(user, "pk", None)).first()
+    user_id = getattr(user, "pk", None)
+    customer = RetailCustomer.objects.filter(user_id=user_id).first() if user_id is not None else None
     if customer is None:
         raise NotFound("No retail customer for this login.")
     return customer
@@ -142,6 +143,7 @@ def meter_reading_uuids(*, pks: Iterable[int]) -> dict[int, UUID]:
 
 def shared_resource_users(*, kind: str, pk: int) -> Iterator[int]:
     """Yield the usage points that use a stored ReadingType or LocalTimeParameters."""
+    users: QuerySet[Any, int]
     if kind == "ReadingType":
         users = MeterReading.objects.filter(reading_type_id=pk).values_list("usage_point_id", flat=True).distinct()
     else:

@@ -58,7 +58,7 @@ class _Applier:
     def __init__(self, plan: ImportPlan, customer: RetailCustomer | None) -> None:
         self.plan = plan
         self.customer = customer
-        self.ids: dict[UUID, int] = {}  # uuid -> pk of rows written or ensured in this import
+        self.ids: dict[UUID | None, int] = {}  # uuid -> pk of rows written or ensured in this import
         self.created: dict[str, int] = {}
         self.updated: dict[str, int] = {}
         self.queue = RowQueue()
@@ -80,7 +80,7 @@ class _Applier:
             target = self.plan.usage_points[ref]
             if self.customer is None:
                 raise ImportFailed("creating usage points needs a customer")
-            up = UsagePoint(customer=self.customer, uuid=target.uuid, **(fields or {"title": ""}))
+            up = UsagePoint(customer=self.customer, uuid=target.uuid, **(fields or {"title": ""}))  # type: ignore[misc]  # the entry's uuid
             if self.queue.batched:
                 # Inserted with the queue's next flush (in one bulk INSERT with the others).
                 up.pk = self.queue.new_id(UsagePoint)
@@ -193,6 +193,8 @@ class _Applier:
             block = pack_block(content)
         except ReadingsInvalid as exc:
             raise ImportFailed(f"{p.describe()}: {exc}") from None
+        if p.meter_reading_uuid is None:  # the plan rejects a block without one
+            raise ImportFailed(f"{p.describe()}: no meter reading")
         up = self.usage_point_id(p)
         mr = self.meter_reading_id(p.meter_reading_uuid, up)
         self.readings += block.reading_count

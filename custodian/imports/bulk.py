@@ -120,16 +120,16 @@ class RowQueue:
             values = [meta.get_field(name).get_db_prep_save(fields[name], connection) for name in key[1]]
             groups.setdefault(key, []).append(([*values, pk, *(owner_columns[c] for c in key[2])], what))
         quote = connection.ops.quote_name
-        for (model, names, owner_columns), rows in groups.items():
+        for (model, names, owner_names), rows in groups.items():
             meta = model._meta
             assignments = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in names)
-            conditions = "".join(f" AND {quote(column)} = %s" for column in owner_columns)
+            conditions = "".join(f" AND {quote(column)} = %s" for column in owner_names)
             sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s{conditions}"  # noqa: S608 - names from the model
             with connection.cursor() as cursor:
                 cursor.executemany(sql, [params for params, _what in rows])
                 updated = cursor.rowcount
             if updated != len(rows):
-                moved = _moved(model, names, owner_columns, rows)
+                moved = _moved(model, names, owner_names, rows)
                 raise ImportFailed(f"{moved}: the stored resource changed owner during the import")
 
     def abort(self) -> None:

@@ -216,17 +216,17 @@ def import_plan(
     try:
         with _collector_paused():
             for entry, opened in entries:
-                plan = _plan_entry(entry, seen)
-                plans.append(plan)
+                entry_plan = _plan_entry(entry, seen)
+                plans.append(entry_plan)
                 if spooled is not None and not entry.skipped:
-                    if plan.status == OK and isinstance(entry.content, espi_content.IntervalBlockContent):
+                    if entry_plan.status == OK and isinstance(entry.content, espi_content.IntervalBlockContent):
                         # Spooled packed, as the apply stores it: a string pickles far faster than tuples.
                         try:
                             entry.content = pack_block(entry.content)
                         except ReadingsInvalid as exc:
-                            plan.reject(Reason.INVALID, str(exc))
+                            entry_plan.reject(Reason.INVALID, str(exc))
                     spooled.add(entry)
-                readings += plan.readings
+                readings += entry_plan.readings
                 bytes_read = opened.counter.count if opened.counter else opened.size
                 if progress and entry.index % 500 == 0:
                     progress(ImportProgress(entries=len(plans), readings=readings, bytes_read=bytes_read, phase="plan"))
@@ -345,9 +345,11 @@ def _resolve(plan: ImportPlan, resolver: UsagePointResolver) -> None:
         p.reject(Reason.INVALID, "its MeterReading entry is rejected")
     # Entries whose hrefs name no usage point go where their resource is stored, if anywhere.
     parents = meter_reading_uuids(
-        pks=[loc.meter_reading_id for p in unplaced if (loc := existing.get(p.uuid)) and loc.meter_reading_id]
+        pks=[
+            loc.meter_reading_id for p in unplaced if p.uuid and (loc := existing.get(p.uuid)) and loc.meter_reading_id
+        ]
     )
     for p in unplaced:
-        stored = existing.get(p.uuid)
+        stored = existing.get(p.uuid) if p.uuid else None
         parent = parents.get(stored.meter_reading_id or 0) if stored else None
         filter_rules.rule2_place_where_stored(p, stored=stored, parent_uuid=parent, allows=allows)
