@@ -21,7 +21,7 @@ from batch.feed_entries import customer_feed_chunks, usage_point_tree_entries
 from batch.feed_params import parse_feed_params
 from custodian.espi import writer
 from custodian.espi.parser import Link
-from custodian.services_reads import customer_data_read_record, data_read_record
+from custodian.services_access_log import customer_data_read_record, data_read_record
 from grants.permissions import (
     EspiBearerAuthentication,
     HasGrantAccessToken,

@@ -26,7 +26,7 @@ from batch.feed_params import parse_feed_params
 from custodian.espi import writer
 from custodian.exceptions import NotFound
 from custodian.models import LocalTimeParameters, MeterReading, ReadingType, UsagePoint
-from custodian.services_reads import data_read_record
+from custodian.services_access_log import data_read_record
 from grants.models import Grant
 from grants.permissions import (
     EspiBearerAuthentication,

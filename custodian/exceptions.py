@@ -1,4 +1,4 @@
-"""Domain errors shared by every app; mapped to HTTP once, in ``custodian.api``."""
+"""Domain errors shared by every app; mapped to HTTP once, in ``custodian.api_errors``."""
 
 from __future__ import annotations
 

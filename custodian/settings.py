@@ -273,7 +273,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["oauth2_provider.contrib.rest_framework.OAuth2Authentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "custodian.api.exception_handler",
+    "EXCEPTION_HANDLER": "custodian.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 

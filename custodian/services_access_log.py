@@ -1,4 +1,4 @@
-"""Record who read customers' data: one audit row per grant per request, written before the feed streams."""
+"""Write the access log: who read customers' data, one audit row per grant per request, before the feed streams."""
 
 from __future__ import annotations
 
