@@ -12,7 +12,7 @@ from oauth2_provider.models import get_access_token_model
 
 from custodian.exceptions import NotFound
 from custodian.models import RetailCustomer, UsagePoint
-from grants.models import BulkUser, Grant, GrantToken, GrantUsagePoint, ThirdParty
+from grants.models import BulkUser, Grant, GrantToken, ThirdParty
 from grants.scopes import EspiScope, ScopeError, parse_scope
 
 
@@ -43,25 +43,6 @@ def bulk_user_get(*, third_party: ThirdParty, bulk_id: str) -> BulkUser:
         return BulkUser.objects.get(third_party=third_party, bulk_id__exact=bulk_id)
     except BulkUser.DoesNotExist:
         raise NotFound("No such bulk.") from None
-
-
-def bulk_usage_points_reached(
-    *, third_party: ThirdParty, bulk_id: str, at: datetime | None = None
-) -> QuerySet[UsagePoint]:
-    """Return the usage points this bulk user reaches now: the union of its active member grants.
-
-    The bulk is matched exactly (``BR=1`` never reaches bulk ``10``), usage points taken back by
-    the customer are left out, and so are grants revoked, expired, denied, outside their period
-    or of a Third Party not in Production.
-    """
-    links = GrantUsagePoint.objects.filter(
-        active_grant_q(at=at, prefix="grant__"),
-        grant__third_party=third_party,
-        grant__bulk_user__third_party=third_party,
-        grant__bulk_user__bulk_id__exact=bulk_id,
-        revoked_at__isnull=True,
-    )
-    return UsagePoint.objects.filter(pk__in=links.values("usage_point_id")).distinct()
 
 
 def grant_usage_points(*, grant: Grant) -> QuerySet[UsagePoint]:

@@ -13,6 +13,7 @@ from custodian.models import AuditEvent
 from grants import selectors, services
 from grants.models import Grant, GrantToken, ThirdParty
 from tests import factories
+from tests.bulk_reach import bulk_reach
 from tests.grants.conftest import BULK_SCOPE
 from tests.grants.oauth_helpers import (
     REDIRECT_URI,
@@ -82,8 +83,8 @@ def test_bulk_consent_to_revocation_end_to_end(customer_client, customer, tp, tw
     assert reach.status_code == 200
     assert reach.json()["authorization_id"] == grant.public_id
     assert reach.json()["usage_points"] == [home.public_id]
-    assert list(selectors.bulk_usage_points_reached(third_party=tp.third_party, bulk_id="1")) == [home]
-    assert not selectors.bulk_usage_points_reached(third_party=tp.third_party, bulk_id="10").exists()
+    assert bulk_reach(third_party=tp.third_party, bulk_id="1") == {home}
+    assert not bulk_reach(third_party=tp.third_party, bulk_id="10")
 
     revoke = customer_client.post(f"/grants/{grant.public_id}/revoke/")
     assert revoke.status_code == 302
@@ -98,7 +99,7 @@ def test_bulk_consent_to_revocation_end_to_end(customer_client, customer, tp, tw
     )
     assert refresh.status_code == 400
     assert refresh.json()["error"] == "invalid_grant"
-    assert not selectors.bulk_usage_points_reached(third_party=tp.third_party, bulk_id="1").exists()
+    assert not bulk_reach(third_party=tp.third_party, bulk_id="1")
     assert cabin not in selectors.grant_usage_points(grant=grant)
 
 
@@ -233,9 +234,9 @@ def test_scope_not_registered_is_refused(customer_client, tp, scope):
 def test_bulk_one_never_reaches_bulk_ten(customer_client, customer, tp, two_points):
     """A BR=1 consent joins bulk 1 only; bulk 10 of the same Third Party reaches nothing."""
     token_for(customer_client, tp, two_points, scope=factories.DEFAULT_SCOPE + ";BR=1")
-    assert set(selectors.bulk_usage_points_reached(third_party=tp.third_party, bulk_id="1")) == set(two_points)
-    assert not selectors.bulk_usage_points_reached(third_party=tp.third_party, bulk_id="10").exists()
-    assert not selectors.bulk_usage_points_reached(third_party=tp.third_party, bulk_id="1 ").exists()
+    assert bulk_reach(third_party=tp.third_party, bulk_id="1") == set(two_points)
+    assert not bulk_reach(third_party=tp.third_party, bulk_id="10")
+    assert not bulk_reach(third_party=tp.third_party, bulk_id="1 ")
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from grants.models import Grant, Notification
 from grants.notifications import notification_deliver_due
 from grants.services import grant_token_issue
 from tests import factories
+from tests.bulk_reach import bulk_reach
 from tests.conftest import requires_postgres
 
 CHANGELIST = "admin:grants_notification_changelist"
@@ -164,7 +165,7 @@ def test_a_grant_past_its_end_reaches_nothing_before_expire_grants_runs(customer
     assert Grant.objects.get(pk=ended.pk).status == "active"
     assert not ended.is_active
     assert not selectors.grant_active_list().filter(pk=ended.pk).exists()
-    assert not selectors.bulk_usage_points_reached(third_party=third_party, bulk_id="1").exists()
+    assert not bulk_reach(third_party=third_party, bulk_id="1")
     assert not bearer_is_valid("ended-grant-token-0123456789")
     assert bearer_is_valid("running-grant-token-0123456789")
 
