@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import secrets
 from datetime import timedelta
 
 from django.utils import timezone
+from oauth2_provider.models import AccessToken, set_token_value
 
 from custodian import services as custodian_services
 from grants import services as grant_services
@@ -66,3 +68,19 @@ def make_grant(
         authorized_start=start,
         authorized_end=start + timedelta(days=days),
     )
+
+
+def make_client_token(third_party, *, scope: str) -> str:
+    """Mint a client-credentials token (no user) of a Third Party or back-office client; return its value."""
+    raw = secrets.token_urlsafe(32)
+    token = AccessToken(application=third_party, user=None, scope=scope, expires=timezone.now() + timedelta(hours=1))
+    set_token_value(token, raw)
+    token.save()
+    return raw
+
+
+def make_access_token(grant) -> str:
+    """Mint an access token bound to ``grant`` (as the token endpoint does); return its value."""
+    raw = secrets.token_urlsafe(32)
+    grant_services.grant_token_issue(grant=grant, raw_token=raw)
+    return raw

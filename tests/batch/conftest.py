@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import re
-import secrets
 import threading
 import uuid
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.db import connection, connections
 from django.test import Client
-from django.utils import timezone
-from oauth2_provider.models import AccessToken, set_token_value
 
 from custodian.models import (
     ElectricPowerQualitySummary,
@@ -26,9 +22,9 @@ from custodian.models import (
     UsageSummary,
 )
 from grants.models import ThirdParty
-from grants.services import grant_token_issue
 from tests import factories
 from tests.readings import reading_rows
+from tests.worlds import UploadWorld
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "test_usage_data.xml"
 ATOM = "application/atom+xml"
@@ -41,19 +37,11 @@ def _media_root(settings, tmp_path):
 
 
 def client_token(third_party: ThirdParty, *, scope: str = "FB=35") -> str:
-    """Mint a client-credentials token (no user) for a Third Party or a back-office client."""
-    raw = secrets.token_urlsafe(30)
-    token = AccessToken(application=third_party, user=None, scope=scope, expires=timezone.now() + timedelta(hours=1))
-    set_token_value(token, raw)
-    token.save()
-    return raw
+    return factories.make_client_token(third_party, scope=scope)
 
 
 def access_token(grant) -> str:
-    """Mint an access token bound to a grant."""
-    raw = secrets.token_urlsafe(30)
-    grant_token_issue(grant=grant, raw_token=raw)
-    return raw
+    return factories.make_access_token(grant)
 
 
 def sample_feed(
@@ -118,12 +106,8 @@ def snapshot() -> dict:
 
 
 @pytest.fixture
-def world(db):
-    """Two customers, a Third Party in Production with bulk 1 and bulk 10, a back-office client.
-
-    alice grants bulk 1 her usage point ``a1`` (not ``a2``); bob grants bulk 10 his ``b1``;
-    carol grants a plain subscription (no bulk) of ``c1`` with only core function blocks.
-    """
+def upload_world(db) -> UploadWorld:
+    """The upload side's world (``tests.worlds.UploadWorld``)."""
     alice = factories.make_customer(username="alice")
     bob = factories.make_customer(username="bob")
     carol = factories.make_customer(username="carol")
@@ -143,25 +127,31 @@ def world(db):
         scope="FB=1_3_35;IntervalDuration=900;BlockDuration=daily;HistoryLength=94608000",
     )
     custodian, _ = factories.make_third_party(name="Utility back office", role=ThirdParty.Role.CUSTODIAN, scopes=())
-    return {
-        "alice": alice,
-        "bob": bob,
-        "carol": carol,
-        "a1": a1,
-        "a2": a2,
-        "b1": b1,
-        "c1": c1,
-        "tp": tp,
-        "bulk1": bulk1,
-        "bulk10": bulk10,
-        "grant_a": grant_a,
-        "grant_b": grant_b,
-        "grant_c": grant_c,
-        "custodian": custodian,
-        "tp_token": client_token(tp, scope="FB=35;BR=1"),
-        "tp_any_bulk_token": client_token(tp, scope="FB=35"),
-        "custodian_token": client_token(custodian, scope="FB=45"),
-    }
+    return UploadWorld(
+        alice=alice,
+        bob=bob,
+        carol=carol,
+        a1=a1,
+        a2=a2,
+        b1=b1,
+        c1=c1,
+        tp=tp,
+        bulk1=bulk1,
+        bulk10=bulk10,
+        grant_a=grant_a,
+        grant_b=grant_b,
+        grant_c=grant_c,
+        custodian=custodian,
+        tp_token=client_token(tp, scope="FB=35;BR=1"),
+        tp_any_bulk_token=client_token(tp, scope="FB=35"),
+        custodian_token=client_token(custodian, scope="FB=45"),
+    )
+
+
+@pytest.fixture
+def world(upload_world) -> UploadWorld:
+    """Transitional name of ``upload_world``, for tests written before it."""
+    return upload_world
 
 
 def bulk_path(bulk_id: str) -> str:

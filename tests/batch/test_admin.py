@@ -20,9 +20,9 @@ def staff_client(db):
     return client
 
 
-def test_admin_shows_submission_report_and_serves_the_payload_to_staff_only(world, staff_client):
-    body = sample_feed(usage_point=world["a2"], salt="adm")  # not granted: every entry rejected
-    post(bulk_path("1"), body, world["tp_token"])
+def test_admin_shows_submission_report_and_serves_the_payload_to_staff_only(upload_world, staff_client):
+    body = sample_feed(usage_point=upload_world.a2, salt="adm")  # not granted: every entry rejected
+    post(bulk_path("1"), body, upload_world.tp_token)
     submission = Submission.objects.get()
     listing = staff_client.get("/admin/batch/submission/")
     assert listing.status_code == 200
@@ -38,6 +38,6 @@ def test_admin_shows_submission_report_and_serves_the_payload_to_staff_only(worl
     assert "attachment" in download["Content-Disposition"]
     # A customer login gets nothing.
     customer_client = Client()
-    customer_client.force_login(world["alice"].user)
+    customer_client.force_login(upload_world.alice.user)
     assert customer_client.get(f"/admin/batch/submission/{submission.pk}/payload/").status_code == 302
     assert staff_client.post("/admin/batch/submission/add/").status_code == 403

@@ -48,7 +48,7 @@ def in_thread(target, results, name):
     return thread
 
 
-def test_revocation_arriving_while_a_batch_applies_waits_for_it(world):
+def test_revocation_arriving_while_a_batch_applies_waits_for_it(upload_world):
     applying, release = threading.Event(), threading.Event()
 
     def hold(*, stage, submission):
@@ -59,14 +59,14 @@ def test_revocation_arriving_while_a_batch_applies_waits_for_it(world):
     results: dict = {}
     with Observer(hold):
         upload = in_thread(
-            lambda: post(bulk_path("1"), sample_feed(usage_point=world["a1"], salt="race"), world["tp_token"]),
+            lambda: post(bulk_path("1"), sample_feed(usage_point=upload_world.a1, salt="race"), upload_world.tp_token),
             results,
             "upload",
         )
         assert applying.wait(20)
 
         def revoke():
-            grant_revoke(grant=Grant.objects.get(pk=world["grant_a"].pk))
+            grant_revoke(grant=Grant.objects.get(pk=upload_world.grant_a.pk))
             return time.monotonic()
 
         revoker = in_thread(revoke, results, "revoked_at")
@@ -78,15 +78,15 @@ def test_revocation_arriving_while_a_batch_applies_waits_for_it(world):
         revoker.join(20)
     assert results["upload"].status_code == 200
     assert results["revoked_at"] > released_at
-    assert IntervalBlock.objects.filter(meter_reading__usage_point=world["a1"]).count() == 14
+    assert IntervalBlock.objects.filter(meter_reading__usage_point=upload_world.a1).count() == 14
     # After the revocation committed nothing more lands under the grant.
     readings = reading_rows()
-    later = post(bulk_path("1"), sample_feed(usage_point=world["a1"], salt="after"), world["tp_token"])
+    later = post(bulk_path("1"), sample_feed(usage_point=upload_world.a1, salt="after"), upload_world.tp_token)
     assert later.status_code == 403
     assert reading_rows() == readings
 
 
-def test_revocation_committed_before_the_batch_locks_means_nothing_lands(world):
+def test_revocation_committed_before_the_batch_locks_means_nothing_lands(upload_world):
     planned, revoked = threading.Event(), threading.Event()
 
     def wait_for_revocation(*, stage, submission):
@@ -97,12 +97,12 @@ def test_revocation_committed_before_the_batch_locks_means_nothing_lands(world):
     results: dict = {}
     with Observer(wait_for_revocation):
         upload = in_thread(
-            lambda: post(bulk_path("1"), sample_feed(usage_point=world["a1"], salt="early"), world["tp_token"]),
+            lambda: post(bulk_path("1"), sample_feed(usage_point=upload_world.a1, salt="early"), upload_world.tp_token),
             results,
             "upload",
         )
         assert planned.wait(20)
-        grant_revoke(grant=Grant.objects.get(pk=world["grant_a"].pk))
+        grant_revoke(grant=Grant.objects.get(pk=upload_world.grant_a.pk))
         revoked.set()
         upload.join(20)
     assert results["upload"].status_code == 403
@@ -110,8 +110,8 @@ def test_revocation_committed_before_the_batch_locks_means_nothing_lands(world):
     assert not MeterReading.objects.exists()
 
 
-def test_two_concurrent_requests_with_one_idempotency_key_apply_once(world):
-    body = sample_feed(usage_point=world["a1"], salt="twin")
+def test_two_concurrent_requests_with_one_idempotency_key_apply_once(upload_world):
+    body = sample_feed(usage_point=upload_world.a1, salt="twin")
     first_inside, second_done = threading.Event(), threading.Event()
 
     def hold(*, stage, submission):
@@ -122,11 +122,13 @@ def test_two_concurrent_requests_with_one_idempotency_key_apply_once(world):
     results: dict = {}
     with Observer(hold):
         first = in_thread(
-            lambda: post(bulk_path("1"), body, world["tp_token"], HTTP_IDEMPOTENCY_KEY="twin-key"), results, "first"
+            lambda: post(bulk_path("1"), body, upload_world.tp_token, HTTP_IDEMPOTENCY_KEY="twin-key"), results, "first"
         )
         assert first_inside.wait(20)
         second = in_thread(
-            lambda: post(bulk_path("1"), body, world["tp_token"], HTTP_IDEMPOTENCY_KEY="twin-key"), results, "second"
+            lambda: post(bulk_path("1"), body, upload_world.tp_token, HTTP_IDEMPOTENCY_KEY="twin-key"),
+            results,
+            "second",
         )
         second.join(20)
         second_done.set()
@@ -136,18 +138,18 @@ def test_two_concurrent_requests_with_one_idempotency_key_apply_once(world):
     assert results["first"].status_code == 200
     assert Submission.objects.count() == 1
     assert IntervalBlock.objects.count() == 14
-    replay = post(bulk_path("1"), body, world["tp_token"], HTTP_IDEMPOTENCY_KEY="twin-key")
+    replay = post(bulk_path("1"), body, upload_world.tp_token, HTTP_IDEMPOTENCY_KEY="twin-key")
     assert replay.status_code == 200 and replay["Idempotent-Replayed"] == "true"
     assert IntervalBlock.objects.count() == 14
 
 
-def test_failure_injected_mid_apply_leaves_nothing_and_the_submission_failed(world):
+def test_failure_injected_mid_apply_leaves_nothing_and_the_submission_failed(upload_world):
     def explode(*, stage, submission):
         if stage == "applied":
             raise RuntimeError("disk full (injected)")
 
     with Observer(explode):
-        response = post(bulk_path("1"), sample_feed(usage_point=world["a1"], salt="fail"), world["tp_token"])
+        response = post(bulk_path("1"), sample_feed(usage_point=upload_world.a1, salt="fail"), upload_world.tp_token)
     assert response.status_code == 500
     assert not MeterReading.objects.exists() and reading_count() == 0
     submission = Submission.objects.get()

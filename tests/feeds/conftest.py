@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
-from oauth2_provider.models import AccessToken, set_token_value
 
 from custodian.espi.namespaces import ATOM, ESPI
 from custodian.espi.parser import parse_small_document
@@ -24,6 +22,7 @@ from custodian.models import (
 from grants import services as grant_services
 from grants.models import ThirdParty
 from tests import factories
+from tests.worlds import FeedWorld
 
 RESOURCE = "/espi/1_1/resource"
 DAY = 86400
@@ -76,18 +75,11 @@ def make_point_with_data(*, customer, title: str, days: int, reading_type=None, 
 
 
 def access_token_for(grant) -> str:
-    raw = secrets.token_urlsafe(32)
-    grant_services.grant_token_issue(grant=grant, raw_token=raw)
-    return raw
+    return factories.make_access_token(grant)
 
 
 def client_token_for(third_party: ThirdParty, *, scope: str = "FB=3_35") -> str:
-    """Mint a client-credentials token (no user) of a Third Party or back-office client."""
-    raw = secrets.token_urlsafe(32)
-    token = AccessToken(application=third_party, user=None, scope=scope, expires=timezone.now() + timedelta(hours=1))
-    set_token_value(token, raw)
-    token.save()
-    return raw
+    return factories.make_client_token(third_party, scope=scope)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -158,8 +150,8 @@ def shared():
 
 
 @pytest.fixture
-def world(db, shared):
-    """Two customers, a Third Party with bulks 1 and 10, another Third Party, and grants of every state."""
+def feed_world(db, shared) -> FeedWorld:
+    """The GET side's world (``tests.worlds.FeedWorld``)."""
     reading_type, ltp = shared
     alice = factories.make_customer(username="alice")
     bob = factories.make_customer(username="bob")
@@ -214,18 +206,24 @@ def world(db, shared):
     grant_services.grant_revoke_usage_point(grant=grants["alice"], usage_point=points["alice_cabin"])
     grant_services.grant_revoke(grant=grants["bob_revoked"])
     custodian, _ = factories.make_third_party(name="Back office", role=ThirdParty.Role.CUSTODIAN)
-    return {
-        "customers": {"alice": alice, "bob": bob, "carol": carol},
-        "tp": tp,
-        "other_tp": other_tp,
-        "bulks": {"1": bulk_1, "10": bulk_10, "other_1": other_bulk_1},
-        "points": points,
-        "grants": grants,
-        "tokens": tokens,
-        "client": client_token_for(tp),
-        "other_client": client_token_for(other_tp),
-        "custodian": custodian,
-        "custodian_token": client_token_for(custodian, scope="FB=45"),
-        "reading_type": reading_type,
-        "ltp": ltp,
-    }
+    return FeedWorld(
+        customers={"alice": alice, "bob": bob, "carol": carol},
+        tp=tp,
+        other_tp=other_tp,
+        bulks={"1": bulk_1, "10": bulk_10, "other_1": other_bulk_1},
+        points=points,
+        grants=grants,
+        tokens=tokens,
+        tp_token=client_token_for(tp),
+        other_tp_token=client_token_for(other_tp),
+        custodian=custodian,
+        custodian_token=client_token_for(custodian, scope="FB=45"),
+        reading_type=reading_type,
+        ltp=ltp,
+    )
+
+
+@pytest.fixture
+def world(feed_world) -> FeedWorld:
+    """Transitional name of ``feed_world``, for tests written before it."""
+    return feed_world

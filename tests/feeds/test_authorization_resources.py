@@ -45,26 +45,26 @@ def test_application_information_is_the_third_partys_own_and_never_holds_a_secre
     assert len(info.findall(f"{{{ESPI}}}contacts")) == 2
 
 
-def test_application_information_bola(client, world):
-    tp, other = world["tp"], world["other_tp"]
+def test_application_information_bola(client, feed_world):
+    tp, other = feed_world.tp, feed_world.other_tp
     # Its access token reads it too; another Third Party's id is the same 404 as an unknown one.
-    assert get(client, f"ApplicationInformation/{tp.public_id}", world["tokens"]["alice"]).status_code == 200
-    theirs = get(client, f"ApplicationInformation/{other.public_id}", world["client"])
-    unknown = get(client, "ApplicationInformation/0000000000000000", world["client"])
+    assert get(client, f"ApplicationInformation/{tp.public_id}", feed_world.tokens["alice"]).status_code == 200
+    theirs = get(client, f"ApplicationInformation/{other.public_id}", feed_world.tp_token)
+    unknown = get(client, "ApplicationInformation/0000000000000000", feed_world.tp_token)
     assert theirs.status_code == unknown.status_code == 404
     assert body_of(theirs) == body_of(unknown)
-    assert get(client, f"ApplicationInformation/{other.public_id}", world["tokens"]["alice"]).status_code == 404
-    custodian = world["custodian"]
-    assert get(client, f"ApplicationInformation/{custodian.public_id}", world["custodian_token"]).status_code == 403
+    assert get(client, f"ApplicationInformation/{other.public_id}", feed_world.tokens["alice"]).status_code == 404
+    custodian = feed_world.custodian
+    assert get(client, f"ApplicationInformation/{custodian.public_id}", feed_world.custodian_token).status_code == 403
 
 
-def test_the_authorization_collection_is_the_third_partys_grants(client, world):
-    response = get(client, "Authorization", world["client"])
+def test_the_authorization_collection_is_the_third_partys_grants(client, feed_world):
+    response = get(client, "Authorization", feed_world.tp_token)
     assert response.status_code == 200
     data = body_of(response)
     assert_valid(data)
     feed = Feed.of(data)
-    ours = {g.public_id for name, g in world["grants"].items() if name != "carol_other"}
+    ours = {g.public_id for name, g in feed_world.grants.items() if name != "carol_other"}
     assert feed.ids_of("Authorization") == ours
     statuses = {
         href.rsplit("/", 1)[1]: status
@@ -72,17 +72,17 @@ def test_the_authorization_collection_is_the_third_partys_grants(client, world):
             feed.hrefs(), feed.root.xpath("//e:Authorization/e:status/text()", namespaces=NS), strict=True
         )
     }
-    assert statuses[world["grants"]["alice"].public_id] == "1"
-    assert statuses[world["grants"]["bob_revoked"].public_id] == "0"
+    assert statuses[feed_world.grants["alice"].public_id] == "1"
+    assert statuses[feed_world.grants["bob_revoked"].public_id] == "0"
     # No token value travels in an Authorization.
     assert b"access_token" not in data and b"refresh_token" not in data
-    for token in world["tokens"].values():
+    for token in feed_world.tokens.values():
         assert token.encode() not in data
 
 
-def test_an_access_token_sees_only_its_own_authorization(client, world):
-    grants = world["grants"]
-    token = world["tokens"]["alice"]
+def test_an_access_token_sees_only_its_own_authorization(client, feed_world):
+    grants = feed_world.grants
+    token = feed_world.tokens["alice"]
     feed = Feed.of(body_of(get(client, "Authorization", token)))
     assert feed.ids_of("Authorization") == {grants["alice"].public_id}
     own = get(client, f"Authorization/{grants['alice'].public_id}", token)
@@ -100,30 +100,34 @@ def test_an_access_token_sees_only_its_own_authorization(client, world):
     assert body_of(sibling) == body_of(unknown)
 
 
-def test_third_party_b_cannot_read_third_party_a_authorizations(client, world):
-    a_grant = world["grants"]["alice"]
-    response = get(client, f"Authorization/{a_grant.public_id}", world["other_client"])
-    unknown = get(client, "Authorization/0000000000000000", world["other_client"])
+def test_third_party_b_cannot_read_third_party_a_authorizations(client, feed_world):
+    a_grant = feed_world.grants["alice"]
+    response = get(client, f"Authorization/{a_grant.public_id}", feed_world.other_tp_token)
+    unknown = get(client, "Authorization/0000000000000000", feed_world.other_tp_token)
     assert response.status_code == unknown.status_code == 404
     assert body_of(response) == body_of(unknown)
-    feed = Feed.of(body_of(get(client, "Authorization", world["other_client"])))
-    assert feed.ids_of("Authorization") == {world["grants"]["carol_other"].public_id}
-    assert get(client, f"Authorization/{a_grant.public_id}", world["client"]).status_code == 200
-    assert get(client, "Authorization", world["custodian_token"]).status_code == 403
+    feed = Feed.of(body_of(get(client, "Authorization", feed_world.other_tp_token)))
+    assert feed.ids_of("Authorization") == {feed_world.grants["carol_other"].public_id}
+    assert get(client, f"Authorization/{a_grant.public_id}", feed_world.tp_token).status_code == 200
+    assert get(client, "Authorization", feed_world.custodian_token).status_code == 403
 
 
-def test_a_third_party_on_hold_reads_nothing(client, world):
-    ThirdParty.objects.filter(pk=world["tp"].pk).update(lifecycle=ThirdParty.Lifecycle.ON_HOLD)
-    assert get(client, "Authorization", world["client"]).status_code == 401
-    assert get(client, "Batch/Bulk/1", world["client"]).status_code == 401
-    grant = world["grants"]["alice"]
-    assert get(client, f"Batch/Subscription/{grant.subscription_id}", world["tokens"]["alice"]).status_code == 401
+def test_a_third_party_on_hold_reads_nothing(client, feed_world):
+    ThirdParty.objects.filter(pk=feed_world.tp.pk).update(lifecycle=ThirdParty.Lifecycle.ON_HOLD)
+    assert get(client, "Authorization", feed_world.tp_token).status_code == 401
+    assert get(client, "Batch/Bulk/1", feed_world.tp_token).status_code == 401
+    grant = feed_world.grants["alice"]
+    assert get(client, f"Batch/Subscription/{grant.subscription_id}", feed_world.tokens["alice"]).status_code == 401
     assert Grant.objects.get(pk=grant.pk).status == Grant.Status.ACTIVE
 
 
 @pytest.mark.parametrize("kind", ["client", "access", "custodian"])
-def test_read_service_status_answers_every_valid_token(client, world, kind):
-    token = {"client": world["client"], "access": world["tokens"]["alice"], "custodian": world["custodian_token"]}[kind]
+def test_read_service_status_answers_every_valid_token(client, feed_world, kind):
+    token = {
+        "client": feed_world.tp_token,
+        "access": feed_world.tokens["alice"],
+        "custodian": feed_world.custodian_token,
+    }[kind]
     response = get(client, "ReadServiceStatus", token)
     assert response.status_code == 200
     assert response["Content-Type"] == "application/xml"
@@ -134,9 +138,9 @@ def test_read_service_status_answers_every_valid_token(client, world, kind):
     assert_valid(data)
 
 
-def test_read_service_status_needs_a_token(client, world):
+def test_read_service_status_needs_a_token(client, feed_world):
     response = get(client, "ReadServiceStatus")
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
-    revoked = world["tokens"]["bob_revoked"]
+    revoked = feed_world.tokens["bob_revoked"]
     assert get(client, "ReadServiceStatus", revoked).status_code == 401

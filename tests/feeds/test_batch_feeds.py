@@ -36,16 +36,16 @@ def get_feed(client, path: str, token: str, **query):
 # ---- Batch/Subscription -------------------------------------------------------------------------
 
 
-def test_subscription_feed_is_valid_espi_with_the_whole_tree(client, world):
-    grant = world["grants"]["alice"]
-    response = get_feed(client, f"Batch/Subscription/{grant.subscription_id}", world["tokens"]["alice"])
+def test_subscription_feed_is_valid_espi_with_the_whole_tree(client, feed_world):
+    grant = feed_world.grants["alice"]
+    response = get_feed(client, f"Batch/Subscription/{grant.subscription_id}", feed_world.tokens["alice"])
     assert response.status_code == 200
     assert response.streaming
     assert response["Content-Type"] == "application/atom+xml"
     data = body_of(response)
     assert_valid(data)
     feed = Feed.of(data)
-    assert feed.ids_of("UsagePoint") == {world["points"]["alice_home"].public_id}
+    assert feed.ids_of("UsagePoint") == {feed_world.points["alice_home"].public_id}
     assert sorted(set(feed.kinds())) == sorted(
         {
             "UsagePoint",
@@ -63,24 +63,24 @@ def test_subscription_feed_is_valid_espi_with_the_whole_tree(client, world):
     assert feed.feed_links("self")[0].endswith(f"{RESOURCE}/Batch/Subscription/{grant.subscription_id}")
 
 
-def test_usage_points_not_granted_or_taken_back_never_appear(client, world):
-    grant = world["grants"]["alice"]
-    data = body_of(get_feed(client, f"Batch/Subscription/{grant.subscription_id}", world["tokens"]["alice"]))
+def test_usage_points_not_granted_or_taken_back_never_appear(client, feed_world):
+    grant = feed_world.grants["alice"]
+    data = body_of(get_feed(client, f"Batch/Subscription/{grant.subscription_id}", feed_world.tokens["alice"]))
     feed = Feed.of(data)
     for name in ("alice_garage", "alice_cabin"):
-        point = world["points"][name]
+        point = feed_world.points[name]
         assert point.public_id.encode() not in data
         assert str(point.uuid).upper().encode() not in data
     assert len(feed.ids_of("MeterReading")) == 1
 
 
-def test_data_older_than_the_history_length_never_appears(client, world):
-    alice = world["customers"]["alice"]
-    point = make_point_with_data(customer=alice, title="Long history", days=10, reading_type=world["reading_type"])
+def test_data_older_than_the_history_length_never_appears(client, feed_world):
+    alice = feed_world.customers["alice"]
+    point = make_point_with_data(customer=alice, title="Long history", days=10, reading_type=feed_world.reading_type)
     # Three days of history, minus six hours: the oldest day shown is cut in its middle.
     history = 3 * DAY - 6 * 3600
     scope = factories.DEFAULT_SCOPE.replace("HistoryLength=94608000", f"HistoryLength={history}")
-    grant = factories.make_grant(customer=alice, third_party=world["tp"], usage_points=[point], scope=scope)
+    grant = factories.make_grant(customer=alice, third_party=feed_world.tp, usage_points=[point], scope=scope)
     token = access_token_for(grant)
     before = int(timezone.now().timestamp()) - history
     data = body_of(get_feed(client, f"Batch/Subscription/{grant.subscription_id}", token))
@@ -104,31 +104,31 @@ def test_data_older_than_the_history_length_never_appears(client, world):
         assert str(start).encode() not in data
 
 
-def test_a_client_token_on_batch_subscription_is_403(client, world):
-    grant = world["grants"]["alice"]
-    response = get_feed(client, f"Batch/Subscription/{grant.subscription_id}", world["client"])
+def test_a_client_token_on_batch_subscription_is_403(client, feed_world):
+    grant = feed_world.grants["alice"]
+    response = get_feed(client, f"Batch/Subscription/{grant.subscription_id}", feed_world.tp_token)
     assert response.status_code == 403
 
 
-def test_revoked_and_expired_grants_reach_nothing(client, world):
-    revoked = world["grants"]["bob_revoked"]
-    response = get_feed(client, f"Batch/Subscription/{revoked.subscription_id}", world["tokens"]["bob_revoked"])
+def test_revoked_and_expired_grants_reach_nothing(client, feed_world):
+    revoked = feed_world.grants["bob_revoked"]
+    response = get_feed(client, f"Batch/Subscription/{revoked.subscription_id}", feed_world.tokens["bob_revoked"])
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
     # A grant that expires after its token was issued: the token stops at once, before any sweep runs.
-    grant = world["grants"]["bob"]
+    grant = feed_world.grants["bob"]
     Grant.objects.filter(pk=grant.pk).update(authorized_end=timezone.now() - timedelta(seconds=1))
-    response = get_feed(client, f"Batch/Subscription/{grant.subscription_id}", world["tokens"]["bob"])
+    response = get_feed(client, f"Batch/Subscription/{grant.subscription_id}", feed_world.tokens["bob"])
     assert response.status_code == 401
     assert grant_services.grant_expire_due() >= 1
-    response = get_feed(client, f"Batch/Subscription/{grant.subscription_id}", world["tokens"]["bob"])
+    response = get_feed(client, f"Batch/Subscription/{grant.subscription_id}", feed_world.tokens["bob"])
     assert response.status_code == 401
 
 
-def test_subscription_5_never_reaches_subscription_55(client, world):
-    tp, alice = world["tp"], world["customers"]["alice"]
-    five = factories.make_grant(customer=alice, third_party=tp, usage_points=[world["points"]["alice_home"]])
-    fifty_five = factories.make_grant(customer=alice, third_party=tp, usage_points=[world["points"]["alice_garage"]])
+def test_subscription_5_never_reaches_subscription_55(client, feed_world):
+    tp, alice = feed_world.tp, feed_world.customers["alice"]
+    five = factories.make_grant(customer=alice, third_party=tp, usage_points=[feed_world.points["alice_home"]])
+    fifty_five = factories.make_grant(customer=alice, third_party=tp, usage_points=[feed_world.points["alice_garage"]])
     Grant.objects.filter(pk=five.pk).update(subscription_id="5")
     Grant.objects.filter(pk=fifty_five.pk).update(subscription_id="55")
     token_5 = access_token_for(five)
@@ -161,9 +161,9 @@ def test_subscription_5_never_reaches_subscription_55(client, world):
         {"unknown": "1"},
     ],
 )
-def test_malformed_query_parameters_are_400_with_a_clear_message(client, world, query):
-    grant = world["grants"]["alice"]
-    response = get_feed(client, f"Batch/Subscription/{grant.subscription_id}", world["tokens"]["alice"], **query)
+def test_malformed_query_parameters_are_400_with_a_clear_message(client, feed_world, query):
+    grant = feed_world.grants["alice"]
+    response = get_feed(client, f"Batch/Subscription/{grant.subscription_id}", feed_world.tokens["alice"], **query)
     assert response.status_code == 400
     body = response.json()
     assert body["error"] == "invalid_query"
@@ -171,37 +171,37 @@ def test_malformed_query_parameters_are_400_with_a_clear_message(client, world, 
     assert body["parameter"] in body["detail"]
 
 
-def test_a_repeated_query_parameter_is_400(client, world):
-    grant = world["grants"]["alice"]
+def test_a_repeated_query_parameter_is_400(client, feed_world):
+    grant = feed_world.grants["alice"]
     response = client.get(
         f"{RESOURCE}/Batch/Subscription/{grant.subscription_id}?published-min=2024-01-01T00:00:00Z"
         "&published-min=2025-01-01T00:00:00Z",
-        **bearer(world["tokens"]["alice"]),
+        **bearer(feed_world.tokens["alice"]),
     )
     assert response.status_code == 400
 
 
-def test_published_and_updated_filters_are_applied_in_the_query(client, world):
-    grant = world["grants"]["alice"]
+def test_published_and_updated_filters_are_applied_in_the_query(client, feed_world):
+    grant = feed_world.grants["alice"]
     path = f"Batch/Subscription/{grant.subscription_id}"
     since = (midnight_today() - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    data = body_of(get_feed(client, path, world["tokens"]["alice"], **{"published-min": since}))
+    data = body_of(get_feed(client, path, feed_world.tokens["alice"], **{"published-min": since}))
     assert_valid(data)
     # Blocks are published at their day's end; min is inclusive: the last three days remain.
     assert Feed.of(data).kinds().count("IntervalBlock") == 3
     until = (midnight_today() - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    data = body_of(get_feed(client, path, world["tokens"]["alice"], **{"updated-max": until}))
+    data = body_of(get_feed(client, path, feed_world.tokens["alice"], **{"updated-max": until}))
     # max is exclusive: the block updated exactly at `until` is left for the next window.
     assert Feed.of(data).kinds().count("IntervalBlock") == 2
     # The structure stays, so the data can be placed.
     assert "UsagePoint" in Feed.of(data).kinds()
 
 
-def test_function_blocks_limit_the_kinds_of_data(client, world):
-    alice = world["customers"]["alice"]
+def test_function_blocks_limit_the_kinds_of_data(client, feed_world):
+    alice = feed_world.customers["alice"]
     scope = factories.DEFAULT_SCOPE.replace("FB=1_3_4_5_13_14_15_17_35_37_39", "FB=1_3_4_5_13_14_37_39")
     grant = factories.make_grant(
-        customer=alice, third_party=world["tp"], usage_points=[world["points"]["alice_home"]], scope=scope
+        customer=alice, third_party=feed_world.tp, usage_points=[feed_world.points["alice_home"]], scope=scope
     )
     data = body_of(get_feed(client, f"Batch/Subscription/{grant.subscription_id}", access_token_for(grant)))
     assert_valid(data)
@@ -210,33 +210,33 @@ def test_function_blocks_limit_the_kinds_of_data(client, world):
     assert not kinds & {"UsageSummary", "ElectricPowerQualitySummary"}
 
 
-def test_a_subscription_read_is_audited_once_for_the_customer(client, world):
-    grant = world["grants"]["alice"]
+def test_a_subscription_read_is_audited_once_for_the_customer(client, feed_world):
+    grant = feed_world.grants["alice"]
     before = AuditEvent.objects.filter(action=AuditEvent.Action.DATA_READ).count()
-    body_of(get_feed(client, f"Batch/Subscription/{grant.subscription_id}", world["tokens"]["alice"]))
+    body_of(get_feed(client, f"Batch/Subscription/{grant.subscription_id}", feed_world.tokens["alice"]))
     rows = list(AuditEvent.objects.filter(action=AuditEvent.Action.DATA_READ).order_by("-id"))
     assert len(rows) == before + 1
-    assert rows[0].customer == world["customers"]["alice"]
-    assert rows[0].actor_client == world["tp"]
+    assert rows[0].customer == feed_world.customers["alice"]
+    assert rows[0].actor_client == feed_world.tp
     assert rows[0].object_id == grant.public_id
 
 
 # ---- Batch/Bulk ---------------------------------------------------------------------------------
 
 
-def test_a_bulk_feed_contains_exactly_its_active_members(client, world):
-    response = get_feed(client, "Batch/Bulk/1", world["client"])
+def test_a_bulk_feed_contains_exactly_its_active_members(client, feed_world):
+    response = get_feed(client, "Batch/Bulk/1", feed_world.tp_token)
     assert response.status_code == 200
     assert response["Content-Type"] == "application/atom+xml"
     data = body_of(response)
     assert_valid(data)
     feed = Feed.of(data)
-    points = world["points"]
+    points = feed_world.points
     assert feed.ids_of("UsagePoint") == {points["alice_home"].public_id, points["bob_shop"].public_id}
     for name in ("alice_garage", "alice_cabin", "bob_revoked", "carol_expired", "carol_ten", "carol_other"):
         assert points[name].public_id.encode() not in data, name
     # Each usage point's hrefs name the Subscription of the grant it comes from.
-    grants = world["grants"]
+    grants = feed_world.grants
     hrefs = feed.hrefs()
     assert any(
         f"Subscription/{grants['alice'].subscription_id}/UsagePoint/{points['alice_home'].public_id}" in h
@@ -251,69 +251,69 @@ def test_a_bulk_feed_contains_exactly_its_active_members(client, world):
     assert feed.feed_links("next") == []
 
 
-def test_bulk_10_is_not_bulk_1_and_audits_one_row_per_grant(client, world):
+def test_bulk_10_is_not_bulk_1_and_audits_one_row_per_grant(client, feed_world):
     before = set(AuditEvent.objects.filter(action=AuditEvent.Action.DATA_READ).values_list("pk", flat=True))
-    data = body_of(get_feed(client, "Batch/Bulk/10", world["client"]))
-    assert Feed.of(data).ids_of("UsagePoint") == {world["points"]["carol_ten"].public_id}
+    data = body_of(get_feed(client, "Batch/Bulk/10", feed_world.tp_token))
+    assert Feed.of(data).ids_of("UsagePoint") == {feed_world.points["carol_ten"].public_id}
     rows = AuditEvent.objects.filter(action=AuditEvent.Action.DATA_READ).exclude(pk__in=before)
     assert [(r.customer, r.object_id) for r in rows] == [
-        (world["customers"]["carol"], world["grants"]["carol_ten"].public_id)
+        (feed_world.customers["carol"], feed_world.grants["carol_ten"].public_id)
     ]
-    body_of(get_feed(client, "Batch/Bulk/1", world["client"]))
+    body_of(get_feed(client, "Batch/Bulk/1", feed_world.tp_token))
     rows = AuditEvent.objects.filter(action=AuditEvent.Action.DATA_READ).exclude(pk__in=before)
     assert sorted(r.customer.user.username for r in rows) == ["alice", "bob", "carol"]
 
 
-def test_a_revoked_member_leaves_the_bulk_at_once(client, world):
-    grant_services.grant_revoke(grant=world["grants"]["bob"])
-    data = body_of(get_feed(client, "Batch/Bulk/1", world["client"]))
-    assert Feed.of(data).ids_of("UsagePoint") == {world["points"]["alice_home"].public_id}
+def test_a_revoked_member_leaves_the_bulk_at_once(client, feed_world):
+    grant_services.grant_revoke(grant=feed_world.grants["bob"])
+    data = body_of(get_feed(client, "Batch/Bulk/1", feed_world.tp_token))
+    assert Feed.of(data).ids_of("UsagePoint") == {feed_world.points["alice_home"].public_id}
 
 
-def test_bulk_ids_are_whole_strings_and_bola_between_third_parties(client, world):
+def test_bulk_ids_are_whole_strings_and_bola_between_third_parties(client, feed_world):
     answers = {}
     for bulk_id in ("1", "10", "100", "01", "1x", "nope"):
-        answers[bulk_id] = get_feed(client, f"Batch/Bulk/{bulk_id}", world["client"]).status_code
+        answers[bulk_id] = get_feed(client, f"Batch/Bulk/{bulk_id}", feed_world.tp_token).status_code
     assert answers == {"1": 200, "10": 200, "100": 404, "01": 404, "1x": 404, "nope": 404}
     # Other Co has its own bulk "1": its client token reaches only its own members.
-    data = body_of(get_feed(client, "Batch/Bulk/1", world["other_client"]))
-    assert Feed.of(data).ids_of("UsagePoint") == {world["points"]["carol_other"].public_id}
+    data = body_of(get_feed(client, "Batch/Bulk/1", feed_world.other_tp_token))
+    assert Feed.of(data).ids_of("UsagePoint") == {feed_world.points["carol_other"].public_id}
     # And Solar Co's bulk 10 does not exist for Other Co: the same 404 as an unknown bulk.
-    theirs = get_feed(client, "Batch/Bulk/10", world["other_client"])
-    unknown = get_feed(client, "Batch/Bulk/nope", world["other_client"])
+    theirs = get_feed(client, "Batch/Bulk/10", feed_world.other_tp_token)
+    unknown = get_feed(client, "Batch/Bulk/nope", feed_world.other_tp_token)
     assert theirs.status_code == unknown.status_code == 404
     assert body_of(theirs) == body_of(unknown)
 
 
-def test_a_client_token_scoped_to_bulk_1_does_not_reach_bulk_10(client, world):
-    token = client_token_for(world["tp"], scope="FB=3_35;BR=1")
+def test_a_client_token_scoped_to_bulk_1_does_not_reach_bulk_10(client, feed_world):
+    token = client_token_for(feed_world.tp, scope="FB=3_35;BR=1")
     assert get_feed(client, "Batch/Bulk/1", token).status_code == 200
     assert get_feed(client, "Batch/Bulk/10", token).status_code == 404
 
 
 @pytest.mark.parametrize("kind", ["access", "custodian"])
-def test_other_tokens_on_batch_bulk_are_403(client, world, kind):
-    token = world["tokens"]["alice"] if kind == "access" else world["custodian_token"]
+def test_other_tokens_on_batch_bulk_are_403(client, feed_world, kind):
+    token = feed_world.tokens["alice"] if kind == "access" else feed_world.custodian_token
     assert get_feed(client, "Batch/Bulk/1", token).status_code == 403
 
 
-def test_no_token_is_401_with_a_challenge(client, world):
+def test_no_token_is_401_with_a_challenge(client, feed_world):
     response = client.get(f"{RESOURCE}/Batch/Bulk/1")
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_bulk_paging_walks_every_member_once(client, world):
-    tp, bulk = world["tp"], world["bulks"]["1"]
+def test_bulk_paging_walks_every_member_once(client, feed_world):
+    tp, bulk = feed_world.tp, feed_world.bulks["1"]
     for i in range(3):
         customer = factories.make_customer(username=f"pager{i}")
-        point = make_point_with_data(customer=customer, title="P", days=1, reading_type=world["reading_type"])
+        point = make_point_with_data(customer=customer, title="P", days=1, reading_type=feed_world.reading_type)
         factories.make_grant(customer=customer, third_party=tp, usage_points=[point], bulk_user=bulk)
     seen: list[str] = []
     query = {"max-results": "2"}
     pages = 0
     while True:
-        data = body_of(get_feed(client, "Batch/Bulk/1", world["client"], **query))
+        data = body_of(get_feed(client, "Batch/Bulk/1", feed_world.tp_token, **query))
         assert_valid(data)
         feed = Feed.of(data)
         seen += sorted(feed.ids_of("UsagePoint"))
@@ -330,14 +330,14 @@ def test_bulk_paging_walks_every_member_once(client, world):
 @pytest.mark.parametrize(
     "query", [{"max-results": "0"}, {"max-results": "100000"}, {"start-index": "0"}, {"start-index": "-1"}]
 )
-def test_bad_paging_is_400(client, world, query):
-    response = get_feed(client, "Batch/Bulk/1", world["client"], **query)
+def test_bad_paging_is_400(client, feed_world, query):
+    response = get_feed(client, "Batch/Bulk/1", feed_world.tp_token, **query)
     assert response.status_code == 400
     assert response.json()["parameter"] in query
 
 
-def test_past_the_last_page_is_an_empty_valid_feed(client, world):
-    data = body_of(get_feed(client, "Batch/Bulk/1", world["client"], **{"start-index": "50"}))
+def test_past_the_last_page_is_an_empty_valid_feed(client, feed_world):
+    data = body_of(get_feed(client, "Batch/Bulk/1", feed_world.tp_token, **{"start-index": "50"}))
     assert_valid(data)
     assert Feed.of(data).kinds() == []
 
@@ -345,38 +345,38 @@ def test_past_the_last_page_is_an_empty_valid_feed(client, world):
 # ---- Batch/RetailCustomer -----------------------------------------------------------------------
 
 
-def test_the_back_office_reads_a_whole_customer(client, world):
-    alice = world["customers"]["alice"]
+def test_the_back_office_reads_a_whole_customer(client, feed_world):
+    alice = feed_world.customers["alice"]
     path = f"Batch/RetailCustomer/{alice.public_id}/UsagePoint"
-    response = get_feed(client, path, world["custodian_token"])
+    response = get_feed(client, path, feed_world.custodian_token)
     assert response.status_code == 200
     data = body_of(response)
     assert_valid(data)
     feed = Feed.of(data)
     assert feed.ids_of("UsagePoint") == {
-        world["points"][name].public_id for name in ("alice_home", "alice_garage", "alice_cabin")
+        feed_world.points[name].public_id for name in ("alice_home", "alice_garage", "alice_cabin")
     }
     assert all(f"RetailCustomer/{alice.public_id}/UsagePoint" in h for h in feed.hrefs() if "UsagePoint/" in h)
     assert IntervalBlock.objects.filter(meter_reading__usage_point__customer=alice).count() == feed.kinds().count(
         "IntervalBlock"
     )
     row = AuditEvent.objects.filter(action=AuditEvent.Action.DATA_READ).order_by("-id").first()
-    assert row.customer == alice and row.actor_client == world["custodian"]
+    assert row.customer == alice and row.actor_client == feed_world.custodian
 
 
-def test_retail_customer_feed_refuses_other_tokens_and_unknown_ids(client, world):
-    alice = world["customers"]["alice"]
+def test_retail_customer_feed_refuses_other_tokens_and_unknown_ids(client, feed_world):
+    alice = feed_world.customers["alice"]
     path = f"Batch/RetailCustomer/{alice.public_id}/UsagePoint"
-    assert get_feed(client, path, world["client"]).status_code == 403
-    assert get_feed(client, path, world["tokens"]["alice"]).status_code == 403
-    assert get_feed(client, "Batch/RetailCustomer/unknown/UsagePoint", world["custodian_token"]).status_code == 404
+    assert get_feed(client, path, feed_world.tp_token).status_code == 403
+    assert get_feed(client, path, feed_world.tokens["alice"]).status_code == 403
+    assert get_feed(client, "Batch/RetailCustomer/unknown/UsagePoint", feed_world.custodian_token).status_code == 404
 
 
-def test_a_client_credentials_token_from_oauth_token_reads_its_bulk(client, world):
+def test_a_client_credentials_token_from_oauth_token_reads_its_bulk(client, feed_world):
     tp, secret = factories.make_third_party(name="Fresh Co", client_secret="fresh-secret-for-tests-only")
     bulk = factories.make_bulk_user(third_party=tp, bulk_id="7")
-    customer = world["customers"]["bob"]
-    point = make_point_with_data(customer=customer, title="Fresh", days=2, reading_type=world["reading_type"])
+    customer = feed_world.customers["bob"]
+    point = make_point_with_data(customer=customer, title="Fresh", days=2, reading_type=feed_world.reading_type)
     factories.make_grant(customer=customer, third_party=tp, usage_points=[point], bulk_user=bulk)
     response = client_credentials(client, client_id=tp.client_id, secret=secret)
     assert response.status_code == 200, response.content

@@ -16,12 +16,12 @@ def get(client, path: str, token: str, **query):
 
 
 @pytest.fixture
-def alice(world):
-    grant = world["grants"]["alice"]
-    point = world["points"]["alice_home"]
+def alice(feed_world):
+    grant = feed_world.grants["alice"]
+    point = feed_world.points["alice_home"]
     meter_reading = MeterReading.objects.get(usage_point=point)
     return {
-        "token": world["tokens"]["alice"],
+        "token": feed_world.tokens["alice"],
         "sub": f"Subscription/{grant.subscription_id}",
         "point": point,
         "mr": meter_reading,
@@ -29,7 +29,7 @@ def alice(world):
     }
 
 
-def test_the_usage_point_collection_lists_only_the_grants_points(client, world, alice):
+def test_the_usage_point_collection_lists_only_the_grants_points(client, feed_world, alice):
     response = get(client, f"{alice['sub']}/UsagePoint", alice["token"])
     assert response.status_code == 200
     assert response["Content-Type"] == "application/atom+xml"
@@ -66,8 +66,8 @@ def test_the_interval_block_collection_takes_the_query_filters(client, alice):
     assert get(client, f"{mr}/IntervalBlock", alice["token"], **{"published-min": "soon"}).status_code == 400
 
 
-def test_ids_below_the_subscription_are_checked_against_the_grant(client, world, alice):
-    points = world["points"]
+def test_ids_below_the_subscription_are_checked_against_the_grant(client, feed_world, alice):
+    points = feed_world.points
     other_mr = MeterReading.objects.get(usage_point=points["bob_shop"])
     other_block = IntervalBlock.objects.filter(meter_reading=other_mr).first()
     sub, token = alice["sub"], alice["token"]
@@ -80,7 +80,7 @@ def test_ids_below_the_subscription_are_checked_against_the_grant(client, world,
         f"{sub}/UsagePoint/{points['alice_cabin'].public_id}/MeterReading",
         f"{up}/MeterReading/{other_mr.public_id}",  # a meter reading of another usage point
         f"{mr}/IntervalBlock/{other_block.public_id}",  # a block of another meter reading
-        f"Subscription/{world['grants']['bob'].subscription_id}/UsagePoint",  # another grant's subscription
+        f"Subscription/{feed_world.grants['bob'].subscription_id}/UsagePoint",  # another grant's subscription
     ]
     unknown = [
         f"{sub}/UsagePoint/0000000000000000",
@@ -97,11 +97,11 @@ def test_ids_below_the_subscription_are_checked_against_the_grant(client, world,
     assert body_of(answers[5][1]) == body_of(answers[9][1])
 
 
-def test_a_block_older_than_the_history_length_is_404(client, world):
-    alice = world["customers"]["alice"]
-    point = world["points"]["alice_garage"]
+def test_a_block_older_than_the_history_length_is_404(client, feed_world):
+    alice = feed_world.customers["alice"]
+    point = feed_world.points["alice_garage"]
     scope = factories.DEFAULT_SCOPE.replace("HistoryLength=94608000", f"HistoryLength={2 * DAY}")
-    grant = factories.make_grant(customer=alice, third_party=world["tp"], usage_points=[point], scope=scope)
+    grant = factories.make_grant(customer=alice, third_party=feed_world.tp, usage_points=[point], scope=scope)
     token = access_token_for(grant)
     mr = MeterReading.objects.get(usage_point=point)
     blocks = list(IntervalBlock.objects.filter(meter_reading=mr).order_by("start"))
@@ -113,28 +113,28 @@ def test_a_block_older_than_the_history_length_is_404(client, world):
     assert Feed.of(body_of(get(client, base, token))).kinds() == ["IntervalBlock"] * 2
 
 
-def test_a_client_token_cannot_use_subscription_resources(client, world, alice):
-    assert get(client, f"{alice['sub']}/UsagePoint", world["client"]).status_code == 403
+def test_a_client_token_cannot_use_subscription_resources(client, feed_world, alice):
+    assert get(client, f"{alice['sub']}/UsagePoint", feed_world.tp_token).status_code == 403
 
 
-def test_the_back_office_token_reads_subscription_resources_read_only(client, world, alice):
+def test_the_back_office_token_reads_subscription_resources_read_only(client, feed_world, alice):
     """PRODUCT: the custodian token reaches everything read-only."""
-    response = get(client, f"{alice['sub']}/UsagePoint", world["custodian_token"])
+    response = get(client, f"{alice['sub']}/UsagePoint", feed_world.custodian_token)
     assert response.status_code == 200
     assert Feed.of(body_of(response)).kinds() == ["UsagePoint"] * len(
         Feed.of(body_of(get(client, f"{alice['sub']}/UsagePoint", alice["token"]))).kinds()
     )
-    assert get(client, f"{alice['sub']}x/UsagePoint", world["custodian_token"]).status_code == 404
+    assert get(client, f"{alice['sub']}x/UsagePoint", feed_world.custodian_token).status_code == 404
     assert (
         client.post(
-            f"/espi/1_1/resource/{alice['sub']}/UsagePoint", HTTP_AUTHORIZATION=f"Bearer {world['custodian_token']}"
+            f"/espi/1_1/resource/{alice['sub']}/UsagePoint", HTTP_AUTHORIZATION=f"Bearer {feed_world.custodian_token}"
         ).status_code
         == 405
     )
 
 
-def test_reading_type_and_local_time_parameters_only_if_the_grants_data_uses_them(client, world, alice):
-    rt, ltp = world["reading_type"], world["ltp"]
+def test_reading_type_and_local_time_parameters_only_if_the_grants_data_uses_them(client, feed_world, alice):
+    rt, ltp = feed_world.reading_type, feed_world.ltp
     token = alice["token"]
     for path in (f"ReadingType/{rt.public_id}", f"LocalTimeParameters/{ltp.public_id}"):
         response = get(client, path, token)
@@ -145,11 +145,11 @@ def test_reading_type_and_local_time_parameters_only_if_the_grants_data_uses_the
     lonely_ltp = LocalTimeParameters.objects.create(
         dst_end_rule="B40E2000", dst_offset=3600, dst_start_rule="360E2000", tz_offset=0
     )
-    bob_mr = MeterReading.objects.get(usage_point=world["points"]["bob_shop"])
+    bob_mr = MeterReading.objects.get(usage_point=feed_world.points["bob_shop"])
     bob_mr.reading_type = lonely_rt
     bob_mr.save(update_fields=["reading_type"])
-    world["points"]["bob_shop"].local_time_parameters = lonely_ltp
-    world["points"]["bob_shop"].save(update_fields=["local_time_parameters"])
+    feed_world.points["bob_shop"].local_time_parameters = lonely_ltp
+    feed_world.points["bob_shop"].save(update_fields=["local_time_parameters"])
     theirs = [
         get(client, f"ReadingType/{lonely_rt.public_id}", token),
         get(client, f"LocalTimeParameters/{lonely_ltp.public_id}", token),
@@ -161,13 +161,13 @@ def test_reading_type_and_local_time_parameters_only_if_the_grants_data_uses_the
     assert [r.status_code for r in theirs + unknown] == [404] * 4
     assert body_of(theirs[0]) == body_of(unknown[0])
     # The utility's back office reads any of them; a Third Party's client token none.
-    assert get(client, f"ReadingType/{lonely_rt.public_id}", world["custodian_token"]).status_code == 200
-    assert get(client, f"ReadingType/{rt.public_id}", world["client"]).status_code == 403
+    assert get(client, f"ReadingType/{lonely_rt.public_id}", feed_world.custodian_token).status_code == 200
+    assert get(client, f"ReadingType/{rt.public_id}", feed_world.tp_token).status_code == 403
 
 
-def test_resource_reads_are_audited_for_the_customer(client, world, alice):
+def test_resource_reads_are_audited_for_the_customer(client, feed_world, alice):
     before = AuditEvent.objects.filter(action=AuditEvent.Action.DATA_READ).count()
     body_of(get(client, f"{alice['sub']}/UsagePoint/{alice['point'].public_id}", alice["token"]))
     rows = AuditEvent.objects.filter(action=AuditEvent.Action.DATA_READ)
     assert rows.count() == before + 1
-    assert rows.order_by("-id").first().customer == world["customers"]["alice"]
+    assert rows.order_by("-id").first().customer == feed_world.customers["alice"]

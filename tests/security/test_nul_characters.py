@@ -39,17 +39,21 @@ def assert_refused(response) -> None:
         ("Batch/Subscription/{sub}?published-min=%00", "access"),
     ],
 )
-def test_nul_in_an_espi_path_or_query_is_400(world, path, token):
-    tokens = {"access": world["tokens"]["alice"], "client": world["client"], "custodian": world["custodian_token"]}
-    url = f"{RESOURCE}/" + path.format(sub=world["grants"]["alice"].subscription_id)
+def test_nul_in_an_espi_path_or_query_is_400(feed_world, path, token):
+    tokens = {
+        "access": feed_world.tokens["alice"],
+        "client": feed_world.tp_token,
+        "custodian": feed_world.custodian_token,
+    }
+    url = f"{RESOURCE}/" + path.format(sub=feed_world.grants["alice"].subscription_id)
     assert_refused(http().get(url, **bearer(tokens[token])))
 
 
-def test_nul_in_a_batch_upload_path_is_400_and_nothing_is_recorded(world):
+def test_nul_in_a_batch_upload_path_is_400_and_nothing_is_recorded(feed_world):
     from batch.models import Submission
 
     response = http().post(
-        f"{RESOURCE}/Batch/Bulk/%00", b"<feed/>", content_type="application/atom+xml", **bearer(world["client"])
+        f"{RESOURCE}/Batch/Bulk/%00", b"<feed/>", content_type="application/atom+xml", **bearer(feed_world.tp_token)
     )
     assert_refused(response)
     assert not Submission.objects.exists()
@@ -78,15 +82,15 @@ def test_nul_in_http_basic_client_credentials_is_401_invalid_client(db):
     assert response.json()["error"] == "invalid_client"
 
 
-def test_nul_in_customer_pages_is_400_and_changes_nothing(world):
+def test_nul_in_customer_pages_is_400_and_changes_nothing(feed_world):
     client = http()
-    client.force_login(world["customers"]["alice"].user)
-    grant = world["grants"]["alice"]
+    client.force_login(feed_world.customers["alice"].user)
+    grant = feed_world.grants["alice"]
     for url in (
         "/grants/%00/revoke/",
         f"/grants/{grant.public_id}/usage-points/%00/revoke/",
         "/share/%00/bulk/1/",
-        f"/share/{world['tp'].public_id}/bulk/%00/",
+        f"/share/{feed_world.tp.public_id}/bulk/%00/",
     ):
         assert_refused(client.post(url))
     assert_refused(client.get("/oauth/authorize", {"client_id": "\x00", "response_type": "code"}))
@@ -95,11 +99,11 @@ def test_nul_in_customer_pages_is_400_and_changes_nothing(world):
     assert grant.status == Grant.Status.ACTIVE
 
 
-def test_ordinary_requests_pass(world):
+def test_ordinary_requests_pass(feed_world):
     """The check looks for NUL only: a normal id, query and form still reach their view."""
-    url = f"{RESOURCE}/Batch/Subscription/{world['grants']['alice'].subscription_id}"
+    url = f"{RESOURCE}/Batch/Subscription/{feed_world.grants['alice'].subscription_id}"
     assert (
-        http().get(url, {"published-min": "2024-01-01T00:00:00Z"}, **bearer(world["tokens"]["alice"])).status_code
+        http().get(url, {"published-min": "2024-01-01T00:00:00Z"}, **bearer(feed_world.tokens["alice"])).status_code
         == 200
     )
     assert http().post("/oauth/introspect", {"token": "t"}).status_code == 401

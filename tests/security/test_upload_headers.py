@@ -16,26 +16,26 @@ def post(client, token, *, query: str = "", content_type: str = "application/ato
     return client.post(f"{RESOURCE}/Batch/Bulk/1{query}", FEED, content_type=content_type, **bearer(token), **headers)
 
 
-def test_long_unknown_query_parameter_is_400_and_not_echoed_whole(world, client):
+def test_long_unknown_query_parameter_is_400_and_not_echoed_whole(feed_world, client):
     name = "x" * 5000
-    response = post(client, world["client"], query=f"?{name}=1")
+    response = post(client, feed_world.tp_token, query=f"?{name}=1")
     assert response.status_code == 400
     assert response.json()["error"] == "bad_query"
     assert len(response.content) < 300
     assert not Submission.objects.exists()
 
 
-def test_huge_idempotency_key_is_400(world, client):
-    response = post(client, world["client"], HTTP_IDEMPOTENCY_KEY="k" * 10_000)
+def test_huge_idempotency_key_is_400(feed_world, client):
+    response = post(client, feed_world.tp_token, HTTP_IDEMPOTENCY_KEY="k" * 10_000)
     assert response.status_code == 400
     assert response.json()["error"] == "bad_idempotency_key"
     assert "k" * 300 not in response.content.decode()
     assert not Submission.objects.exists()
 
 
-def test_content_type_with_parameters_is_accepted_and_the_wrong_type_is_415(world, client):
-    ok = post(client, world["client"], content_type="Application/Atom+XML; type=feed")
+def test_content_type_with_parameters_is_accepted_and_the_wrong_type_is_415(feed_world, client):
+    ok = post(client, feed_world.tp_token, content_type="Application/Atom+XML; type=feed")
     assert ok.status_code != 415
-    wrong = post(client, world["client"], content_type="text/xml")
+    wrong = post(client, feed_world.tp_token, content_type="text/xml")
     assert wrong.status_code == 415
     assert wrong.json()["error"] == "unsupported_media_type"

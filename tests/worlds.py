@@ -1,0 +1,78 @@
+"""The tests' two worlds, typed: what the ESPI GET side reads (``feed_world``) and what a batch POST writes to (``upload_world``).
+
+Each is built by one fixture (``tests/feeds/conftest.py``, ``tests/batch/conftest.py``) and read by
+attribute (``feed_world.points["alice_home"]``, ``upload_world.a1``). Shared names mean the same
+thing in both: ``tp`` is the Third Party in Production with bulks 1 and 10, ``tp_token`` its client
+token, ``custodian`` the utility's back-office client and ``custodian_token`` its token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from custodian.models import LocalTimeParameters, ReadingType, RetailCustomer, UsagePoint
+from grants.models import BulkUser, Grant, ThirdParty
+
+
+class _ByName:
+    """Transitional: ``world["name"]`` still reads the attribute, for tests written before the worlds were typed."""
+
+    _old_names: dict[str, str] = {"client": "tp_token", "other_client": "other_tp_token"}
+
+    def __getitem__(self, name: str) -> Any:
+        name = self._old_names.get(name, name)
+        if name not in {f.name for f in fields(self)}:  # type: ignore[arg-type]
+            raise KeyError(name)
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class FeedWorld(_ByName):
+    """Customers with meter data, a Third Party with bulks 1 and 10, another Third Party, grants of every state.
+
+    ``points``: alice_home, alice_garage (never granted), alice_cabin (granted, taken back), bob_shop,
+    bob_revoked, carol_expired, carol_ten (bulk 10), carol_other (the other Third Party's bulk 1).
+    ``grants`` and ``tokens`` (access tokens) are named like the customer or usage point they serve.
+    """
+
+    customers: dict[str, RetailCustomer]
+    tp: ThirdParty
+    other_tp: ThirdParty
+    bulks: dict[str, BulkUser]
+    points: dict[str, UsagePoint]
+    grants: dict[str, Grant]
+    tokens: dict[str, str]
+    tp_token: str
+    other_tp_token: str
+    custodian: ThirdParty
+    custodian_token: str
+    reading_type: ReadingType
+    ltp: LocalTimeParameters
+
+
+@dataclass(frozen=True)
+class UploadWorld(_ByName):
+    """Three customers, the Third Party with bulks 1 and 10, a back-office client.
+
+    alice grants bulk 1 her usage point ``a1`` (not ``a2``); bob grants bulk 10 his ``b1``; carol
+    grants a plain subscription (no bulk) of ``c1`` with only core function blocks.
+    """
+
+    alice: RetailCustomer
+    bob: RetailCustomer
+    carol: RetailCustomer
+    a1: UsagePoint
+    a2: UsagePoint
+    b1: UsagePoint
+    c1: UsagePoint
+    tp: ThirdParty
+    bulk1: BulkUser
+    bulk10: BulkUser
+    grant_a: Grant
+    grant_b: Grant
+    grant_c: Grant
+    custodian: ThirdParty
+    tp_token: str  # client token limited to bulk 1 (BR=1)
+    tp_any_bulk_token: str
+    custodian_token: str
