@@ -108,6 +108,10 @@ def snapshot() -> dict:
 @pytest.fixture
 def upload_world(db) -> UploadWorld:
     """The upload side's world (``tests.worlds.UploadWorld``)."""
+    return build_upload_world()
+
+
+def build_upload_world() -> UploadWorld:
     alice = factories.make_customer(username="alice")
     bob = factories.make_customer(username="bob")
     carol = factories.make_customer(username="carol")
@@ -149,9 +153,9 @@ def upload_world(db) -> UploadWorld:
 
 
 @pytest.fixture
-def world(upload_world) -> UploadWorld:
+def world(db) -> UploadWorld:
     """Transitional name of ``upload_world``, for tests written before it."""
-    return upload_world
+    return build_upload_world()
 
 
 def bulk_path(bulk_id: str) -> str:

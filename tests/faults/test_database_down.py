@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.batch.conftest import bulk_path, sample_feed, world  # noqa: F401
+from tests.batch.conftest import bulk_path, sample_feed, upload_world  # noqa: F401
 from tests.conftest import requires_postgres
 from tests.faults.conftest import Server
 
@@ -20,12 +20,12 @@ def _is_json_error(response: requests.Response) -> dict:
     return body
 
 
-def test_api_answers_json_while_the_database_is_down_and_recovers_when_it_returns(world, db_proxy, media_root):  # noqa: F811
+def test_api_answers_json_while_the_database_is_down_and_recovers_when_it_returns(upload_world, db_proxy, media_root):  # noqa: F811
     server = Server(db_port=db_proxy.port, media_root=media_root)
     server.start()
     try:
         status_url = server.url + "/espi/1_1/resource/ReadServiceStatus"
-        auth = {"Authorization": f"Bearer {world['tp_token']}"}
+        auth = {"Authorization": f"Bearer {upload_world.tp_token}"}
         assert requests.get(status_url, headers=auth, timeout=10).status_code == 200
 
         db_proxy.cut()  # every connection of the server dies; new ones are refused
@@ -36,7 +36,7 @@ def test_api_answers_json_while_the_database_is_down_and_recovers_when_it_return
 
         upload = requests.post(
             server.url + bulk_path("1"),
-            data=sample_feed(usage_point=world["a1"], salt="down"),
+            data=sample_feed(usage_point=upload_world.a1, salt="down"),
             headers={**auth, "Content-Type": "application/atom+xml", "Idempotency-Key": "down-1"},
             timeout=20,
         )
@@ -56,7 +56,7 @@ def test_api_answers_json_while_the_database_is_down_and_recovers_when_it_return
         assert requests.get(status_url, headers=auth, timeout=10).status_code == 200
         again = requests.post(
             server.url + bulk_path("1"),
-            data=sample_feed(usage_point=world["a1"], salt="down"),
+            data=sample_feed(usage_point=upload_world.a1, salt="down"),
             headers={**auth, "Content-Type": "application/atom+xml", "Idempotency-Key": "down-1"},
             timeout=30,
         )

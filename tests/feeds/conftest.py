@@ -152,6 +152,10 @@ def shared():
 @pytest.fixture
 def feed_world(db, shared) -> FeedWorld:
     """The GET side's world (``tests.worlds.FeedWorld``)."""
+    return build_feed_world(shared)
+
+
+def build_feed_world(shared) -> FeedWorld:
     reading_type, ltp = shared
     alice = factories.make_customer(username="alice")
     bob = factories.make_customer(username="bob")
@@ -224,6 +228,6 @@ def feed_world(db, shared) -> FeedWorld:
 
 
 @pytest.fixture
-def world(feed_world) -> FeedWorld:
+def world(db, shared) -> FeedWorld:
     """Transitional name of ``feed_world``, for tests written before it."""
-    return feed_world
+    return build_feed_world(shared)
