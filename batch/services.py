@@ -620,7 +620,7 @@ def _decide_and_apply(
         return BatchResult(submission=submission, http_status=status, report=report, rows=rows)
 
     with transaction.atomic(durable=True):
-        locked = grant_lock(grants=_target_grants(target))
+        locked = grant_lock(grants=_target_grants(target), third_party=target.caller, bulk_user=target.bulk_user)
         # Check the grants again under the lock: a revocation that committed since the plan wins.
         reach_now = _reach(target, locked) if target.kind != Submission.TargetKind.RETAIL_CUSTOMER else reach
         decision = _narrow(plan, reach_now, public_ids)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import hashlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -96,7 +97,8 @@ def rate_limit_hit(*, scope: str, ident: str, limit: int, window_seconds: int) -
     """
     now = timezone.now().timestamp()
     window = int(now // window_seconds)
-    key = f"ratelimit:{scope}:{window}:{ident}"
+    # Hashed: a client id may hold any character, and cache keys must be short and plain.
+    key = f"ratelimit:{scope}:{window}:{hashlib.sha256(ident.encode()).hexdigest()[:32]}"
     if cache.add(key, 1, timeout=window_seconds + 1):
         count = 1
     else:

@@ -139,6 +139,12 @@ class EspiOAuth2Validator(OAuth2Validator):
         return access_token
 
     def _save_bearer_token(self, token, request, *args, **kwargs):
+        grant = getattr(request, "espi_grant", None)
+        # Before any token row is locked or written (the one lock order: Third Party, grant, tokens).
+        if grant is not None and not services.grant_lock_for_token(grant=grant):
+            raise errors.InvalidGrantError(
+                description="The authorization behind this request has ended.", request=request
+            )
         super()._save_bearer_token(token, request, *args, **kwargs)
         # ESPI token response members (REQ.21 Authorization: resourceURI, authorizationURI).
         token.update(

@@ -261,12 +261,46 @@ def grant_record_denial(
     )
 
 
-def grant_lock(*, grants: QuerySet[Grant]) -> list[int]:
-    """Lock these grant rows for the rest of the transaction (revocations wait behind the lock); return their ids.
+def rows_lock_shared(*, model: type[Any], pks: Iterable[int]) -> None:
+    """Take ``FOR SHARE`` row locks on these rows, in id order, until the transaction ends.
 
-    Rows are locked in id order, so two transactions locking overlapping sets cannot deadlock.
+    A shared lock lets other writers under the same Third Party go on, but makes a lifecycle change
+    (``FOR UPDATE``) wait, and waits for one. PostgreSQL only: SQLite runs one writer at a time.
     """
+    ids = sorted(set(pks))
+    connection = transaction.get_connection()
+    if not ids or connection.vendor != "postgresql":
+        return
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {table} WHERE id = ANY(%s) ORDER BY id FOR SHARE", [ids])  # noqa: S608
+
+
+def grant_lock(
+    *, grants: QuerySet[Grant], third_party: ThirdParty | None = None, bulk_user: BulkUser | None = None
+) -> list[int]:
+    """Lock for writing under these grants, in the one lock order; return the locked grants' ids.
+
+    The order (docs/architecture.md, "One lock order"): the Third Party row (shared), then the bulk
+    user row (shared), then the grant rows (for update) in id order. A revocation or On Hold waits
+    for the locks and an upload that comes after it sees its result.
+    """
+    if third_party is not None:
+        rows_lock_shared(model=ThirdParty, pks=[third_party.pk])
+    if bulk_user is not None:
+        rows_lock_shared(model=BulkUser, pks=[bulk_user.pk])
     return list(grants.select_for_update().order_by("pk").values_list("pk", flat=True))
+
+
+def grant_lock_for_token(*, grant: Grant) -> bool:
+    """Lock a grant to issue a token under it (lock order: its Third Party, then it); return whether it is active.
+
+    Read again after the locks: a revocation or On Hold that committed first wins.
+    """
+    rows_lock_shared(model=ThirdParty, pks=[grant.third_party_id])
+    rows_lock_shared(model=Grant, pks=[grant.pk])
+    current = Grant.objects.select_related("third_party").filter(pk=grant.pk).first()
+    return current is not None and current.is_active
 
 
 @transaction.atomic
@@ -276,6 +310,7 @@ def grant_revoke(*, grant: Grant, actor: Any = None, reason: str = "Revoked by t
     Waits for any batch holding the grant's lock; nothing is written under the grant after this
     commits. Revoking a grant that is not active changes nothing.
     """
+    rows_lock_shared(model=ThirdParty, pks=[grant.third_party_id])  # the one lock order: Third Party first
     locked = Grant.objects.select_for_update().get(pk=grant.pk)
     if locked.status != Grant.Status.ACTIVE:
         return locked
@@ -303,6 +338,7 @@ def grant_revoke(*, grant: Grant, actor: Any = None, reason: str = "Revoked by t
 @transaction.atomic
 def grant_revoke_usage_point(*, grant: Grant, usage_point: UsagePoint, actor: Any = None) -> Grant:
     """Take one usage point back from a grant; revoking its last usage point revokes the grant."""
+    rows_lock_shared(model=ThirdParty, pks=[grant.third_party_id])
     locked = Grant.objects.select_for_update().get(pk=grant.pk)
     link = GrantUsagePoint.objects.filter(grant=locked, usage_point=usage_point, revoked_at__isnull=True).first()
     if link is None:
@@ -326,27 +362,35 @@ def grant_revoke_usage_point(*, grant: Grant, usage_point: UsagePoint, actor: An
     return locked
 
 
-@transaction.atomic
 def grant_expire_due(*, now: datetime | None = None) -> int:
-    """Mark active grants whose authorized period has ended as expired; return how many."""
+    """Mark active grants whose authorized period has ended as expired, one transaction each; return how many."""
     moment = now or timezone.now()
     count = 0
-    for grant in Grant.objects.select_for_update(skip_locked=True).filter(
-        status=Grant.Status.ACTIVE, authorized_end__lte=moment
-    ):
-        grant.status = Grant.Status.EXPIRED
-        grant.updated_at = moment
-        grant.save(update_fields=["status", "updated_at"])
-        _revoke_tokens(access_tokens=list(get_access_token_model().objects.filter(grant_binding__grant=grant)))
-        audit_record(
-            action=AuditEvent.Action.GRANT_EXPIRED,
-            customer=grant.customer,
-            obj=grant,
-            summary=f"Grant to {grant.third_party.name} expired",
-        )
-        notification_enqueue_for_grant(grant=grant, kind=Notification.Kind.GRANT_EXPIRED)
-        count += 1
+    due = Grant.objects.filter(status=Grant.Status.ACTIVE, authorized_end__lte=moment)
+    for pk, third_party_id in due.order_by("pk").values_list("pk", "third_party_id"):
+        with transaction.atomic():
+            rows_lock_shared(model=ThirdParty, pks=[third_party_id])  # the one lock order: Third Party first
+            grant = due.select_for_update(skip_locked=True).filter(pk=pk).first()
+            if grant is None:
+                continue  # revoked or being changed right now
+            count += _grant_expire(grant=grant, moment=moment)
     return count
+
+
+def _grant_expire(*, grant: Grant, moment: datetime) -> int:
+    """Expire one locked grant: its tokens stop, the customer and the Third Party are told."""
+    grant.status = Grant.Status.EXPIRED
+    grant.updated_at = moment
+    grant.save(update_fields=["status", "updated_at"])
+    _revoke_tokens(access_tokens=list(get_access_token_model().objects.filter(grant_binding__grant=grant)))
+    audit_record(
+        action=AuditEvent.Action.GRANT_EXPIRED,
+        customer=grant.customer,
+        obj=grant,
+        summary=f"Grant to {grant.third_party.name} expired",
+    )
+    notification_enqueue_for_grant(grant=grant, kind=Notification.Kind.GRANT_EXPIRED)
+    return 1
 
 
 @transaction.atomic
