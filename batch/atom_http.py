@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from urllib.parse import urlencode
 
 from django.http import StreamingHttpResponse
+
+from batch.feed_params import FeedParams
+from custodian.espi.parser import Link
 
 ATOM_CONTENT_TYPE = "application/atom+xml"
 XML_CONTENT_TYPE = "application/xml"
@@ -28,3 +32,24 @@ def feed_uuid(path: str) -> uuid.UUID:
 def query_params(request) -> dict[str, list[str]]:
     """Return the request's query string as name -> all values, so a repeated parameter can be refused."""
     return dict(request.GET.lists())
+
+
+def paged_feed_links(*, self_link: Link, query: str, params: FeedParams, has_more: bool) -> list[Link]:
+    """Return a feed's self link (with the query it was asked with) and, when more follow, its ``next`` link."""
+    links = [Link(self_link.rel, self_link.href + (f"?{query}" if query else ""), self_link.type)]
+    if has_more and params.max_results is not None:
+        following = [
+            *params.query_items(),
+            ("start-index", str(params.start_index + params.max_results)),
+            ("max-results", str(params.max_results)),
+        ]
+        links.append(Link("next", f"{self_link.href}?{urlencode(following)}", self_link.type))
+    return links
+
+
+def page_of(items: list, params: FeedParams) -> tuple[list, bool]:
+    """Return the requested page of a list or queryset and whether more follow it."""
+    rows = list(params.page(items))
+    if params.max_results is not None and len(rows) > params.max_results:
+        return rows[: params.max_results], True
+    return rows, False

@@ -18,6 +18,7 @@ from batch.feed_params import parse_feed_params
 from custodian.espi import writer
 from custodian.espi.authorization import service_status_xml
 from custodian.exceptions import NotFound
+from custodian.negotiation import PLAIN_XML_TYPES, EspiNegotiationMixin
 from grants.permissions import (
     EspiBearerAuthentication,
     HasGrantAccessToken,
@@ -28,7 +29,7 @@ from grants.permissions import (
 from grants.selectors import espi_resource_base
 
 
-class _EspiApi(APIView):
+class _EspiApi(EspiNegotiationMixin, APIView):
     authentication_classes = [EspiBearerAuthentication]
     renderer_classes = [JSONRenderer]  # errors are JSON; ESPI XML bypasses renderers
 
@@ -98,6 +99,7 @@ class ReadServiceStatusApi(_EspiApi):
     """GET ReadServiceStatus: ``<ServiceStatus><currentStatus>1</currentStatus></ServiceStatus>``."""
 
     permission_classes = [IsThirdPartyClientToken | HasGrantAccessToken | IsCustodianClientToken]
+    espi_produces = PLAIN_XML_TYPES
 
     def get(self, request):
         return atom_stream(writer.element_document(service_status_xml(current_status=1)), content_type=XML_CONTENT_TYPE)

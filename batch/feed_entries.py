@@ -22,7 +22,7 @@ from itertools import islice
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from batch.atom_http import feed_uuid
+from batch.atom_http import feed_uuid, page_of, paged_feed_links
 from batch.feed_params import FeedParams
 from batch.reach import KIND_INTERVAL, KIND_QUALITY, KIND_SUMMARY, UsagePointReach, Window, reach_for_customer
 from custodian.espi import writer
@@ -127,6 +127,19 @@ def power_quality_summaries(
     )
 
 
+def exact_page(queryset: QuerySet, params: FeedParams) -> QuerySet:
+    """Return the page of ``queryset`` that ``start-index``/``max-results`` ask for."""
+    low = params.start_index - 1
+    return queryset[low:] if params.max_results is None else queryset[low : low + params.max_results]
+
+
+def more_after_page(queryset: QuerySet, params: FeedParams) -> bool:
+    """Return whether rows follow the requested page (one indexed probe, not a count)."""
+    if params.max_results is None:
+        return False
+    return queryset[params.start_index - 1 + params.max_results :].exists()
+
+
 # ---- entries ------------------------------------------------------------------------------------
 
 
@@ -223,8 +236,13 @@ def interval_block_entries(
     params: FeedParams,
     base: str,
     only_public_id: str | None = None,
+    paged: bool = False,
 ) -> Iterator[writer.AtomEntry]:
-    """Yield the meter reading's interval blocks with their readings (packed in the block's row)."""
+    """Yield the meter reading's interval blocks with their readings (packed in the block's row).
+
+    ``paged``: only the page ``params`` asks for (the IntervalBlock collection; a Batch feed pages
+    over usage points instead).
+    """
     window = reach.windows.get(KIND_INTERVAL)
     if window is None:
         return
@@ -232,6 +250,8 @@ def interval_block_entries(
     blocks = interval_blocks(meter_reading_id=meter_reading.pk, window=window, params=params)
     if only_public_id is not None:
         blocks = blocks.filter(public_id=only_public_id)
+    if paged:
+        blocks = exact_page(blocks, params)
     for block in blocks.iterator(chunk_size=ROW_CHUNK):
         start, duration = _clip(block, window)
         readings = readings_between(
@@ -340,16 +360,26 @@ def usage_point_entries(*, reaches: Iterable[UsagePointReach], base: str) -> Ite
         yield usage_point_entry(usage_point=usage_point, reach=reach, base=base)
 
 
-def customer_feed_chunks(*, customer: RetailCustomer, base: str, params: FeedParams | None = None) -> Iterator[bytes]:
-    """Stream all of a customer's data as one Atom feed: the ``Batch/RetailCustomer/{id}/UsagePoint`` export."""
+def customer_feed_chunks(
+    *, customer: RetailCustomer, base: str, params: FeedParams | None = None, query: str = ""
+) -> Iterator[bytes]:
+    """Stream all of a customer's data as one Atom feed: the ``Batch/RetailCustomer/{id}/UsagePoint`` export.
+
+    ``start-index``/``max-results`` page over the customer's usage points, each with its whole tree.
+    """
+    params = params or FeedParams()
     paths = writer.ResourcePaths(base=base)
     path = f"Batch/RetailCustomer/{customer.public_id}/UsagePoint"
+    reaches: Iterable[UsagePointReach] = reach_for_customer(customer=customer)
+    has_more = False
+    if params.paged:
+        reaches, has_more = page_of(list(reaches), params)
     return writer.feed_chunks(
         feed_uuid=feed_uuid(path),
         title=f"Green Button data, RetailCustomer {customer.public_id}",
         updated=timezone.now(),
-        links=[paths.feed_self(*path.split("/"))],
-        entries=usage_point_tree_entries(
-            reaches=reach_for_customer(customer=customer), params=params or FeedParams(), base=base
+        links=paged_feed_links(
+            self_link=paths.feed_self(*path.split("/")), query=query, params=params, has_more=has_more
         ),
+        entries=usage_point_tree_entries(reaches=reaches, params=params, base=base),
     )

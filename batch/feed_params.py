@@ -1,4 +1,4 @@
-"""Parse the ESPI query parameters of GET feeds (FB_37): published-*, updated-*, start-index, max-results."""
+"""Parse the ESPI query parameters of GET feeds (FB_37): published-*, updated-*, start-index, max-results, depth."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ _INT = re.compile(r"\A[0-9]{1,9}\Z")
 
 TIME_PARAMS = ("published-min", "published-max", "updated-min", "updated-max")
 PAGING_PARAMS = ("start-index", "max-results")
-# Accepted and ignored: `depth` (ESPI FB_37) has no meaning for flat batch feeds.
+# Checked and ignored: `depth` (ESPI FB_37) has no meaning for flat feeds, which carry whole trees.
 IGNORED_PARAMS = ("depth",)
+ALL_PARAMS = (*TIME_PARAMS, *PAGING_PARAMS, *IGNORED_PARAMS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,16 @@ class FeedParams:
     updated_max: datetime | None = None
     start_index: int = 1
     max_results: int | None = None
+
+    @property
+    def paged(self) -> bool:
+        """Whether the query asked for a page rather than the whole feed."""
+        return self.start_index != 1 or self.max_results is not None
+
+    def page(self, items):
+        """Return the requested page of a sliceable (a queryset or a list), one item more to tell if more follow."""
+        low = self.start_index - 1
+        return items[low:] if self.max_results is None else items[low : low + self.max_results + 1]
 
     def query_items(self) -> list[tuple[str, str]]:
         """Return the time filters as query items (to build a next-page link that keeps them)."""
@@ -78,10 +89,11 @@ def parse_feed_params(*, query: Mapping[str, Sequence[str]], paging: bool = Fals
     """Parse and check a feed's query string; raise InvalidInput (400) naming the bad parameter.
 
     ``query`` maps each name to all its values (``request.GET.lists()``). A parameter given twice
-    is refused rather than silently picking one. Paging parameters are accepted only where
-    ``paging`` is True (Bulk); elsewhere they are an error, so nobody believes a feed was paged.
+    is refused rather than silently picking one. Every feed pages with ``start-index`` and
+    ``max-results``; where ``paging`` is True (Bulk) a page is also capped at
+    ``ESPI_BULK_MAX_RESULTS`` and ``max_results`` is never None.
     """
-    known = set(TIME_PARAMS) | set(IGNORED_PARAMS) | (set(PAGING_PARAMS) if paging else set())
+    known = set(ALL_PARAMS)
     values: dict[str, str] = {}
     for name, given in query.items():
         if name not in known:
@@ -98,10 +110,10 @@ def parse_feed_params(*, query: Mapping[str, Sequence[str]], paging: bool = Fals
         if times[low] is not None and times[high] is not None and times[low] > times[high]:
             raise InvalidInput(f"{low} is after {high}.", code="invalid_query", extra={"parameter": low})
     start_index = _int("start-index", values["start-index"], minimum=1) if "start-index" in values else 1
-    max_results = None
+    max_results = _int("max-results", values["max-results"], minimum=1) if "max-results" in values else None
     if paging:
         cap = bulk_max_results()
-        max_results = _int("max-results", values["max-results"], minimum=1) if "max-results" in values else cap
+        max_results = cap if max_results is None else max_results
         if max_results > cap:
             raise InvalidInput(
                 f"max-results is at most {cap} usage points per page; follow the feed's next link for more.",

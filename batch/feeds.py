@@ -8,19 +8,17 @@ a broken connection.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from batch import reach as reach_selectors
 from batch import selectors as batch_selectors
-from batch.atom_http import atom_stream, feed_uuid, query_params
+from batch.atom_http import atom_stream, feed_uuid, page_of, paged_feed_links, query_params
 from batch.feed_entries import customer_feed_chunks, usage_point_tree_entries
 from batch.feed_params import parse_feed_params
 from custodian.espi import writer
-from custodian.espi.parser import Link
+from custodian.negotiation import EspiNegotiationMixin
 from custodian.services_access_log import customer_data_read_record, data_read_record
 from grants.permissions import (
     EspiBearerAuthentication,
@@ -34,7 +32,7 @@ from grants.permissions import (
 from grants.selectors import espi_resource_base
 
 
-class _FeedApi(APIView):
+class _FeedApi(EspiNegotiationMixin, APIView):
     authentication_classes = [EspiBearerAuthentication]
     renderer_classes = [JSONRenderer]  # errors are JSON; feeds bypass renderers
 
@@ -47,17 +45,21 @@ class SubscriptionFeedApi(_FeedApi):
     def get(self, request, subscription_id: str):
         grant = grant_for_subscription(request, subscription_id)
         params = parse_feed_params(query=query_params(request))
-        reaches = reach_selectors.reach_for_grant(grant=grant)
+        # Paged over usage points, each with its whole tree, as a Bulk feed is.
+        reaches, has_more = page_of(reach_selectors.reach_for_grant(grant=grant), params)
         data_read_record(grants=[grant], client=grant.third_party, path=request.get_full_path())
         base = espi_resource_base()
         path = f"Batch/Subscription/{grant.subscription_id}"
         paths = writer.ResourcePaths(base=base)
+        self_link = paths.feed_self("Batch", "Subscription", grant.subscription_id)
         return atom_stream(
             writer.feed_chunks(
                 feed_uuid=feed_uuid(path),
                 title=f"Green Button data, Subscription {grant.subscription_id}",
                 updated=timezone.now(),
-                links=[paths.feed_self("Batch", "Subscription", grant.subscription_id)],
+                links=paged_feed_links(
+                    self_link=self_link, query=request.GET.urlencode(), params=params, has_more=has_more
+                ),
                 entries=usage_point_tree_entries(reaches=reaches, params=params, base=base),
             )
         )
@@ -84,15 +86,9 @@ class BulkFeedApi(_FeedApi):
         base = espi_resource_base()
         paths = writer.ResourcePaths(base=base)
         self_link = paths.feed_self("Batch", "Bulk", bulk_user.bulk_id)
-        query = request.GET.urlencode()
-        links = [Link(self_link.rel, self_link.href + (f"?{query}" if query else ""), self_link.type)]
-        if page.has_more:
-            following = [
-                *params.query_items(),
-                ("start-index", str(params.start_index + params.max_results)),
-                ("max-results", str(params.max_results)),
-            ]
-            links.append(Link("next", f"{self_link.href}?{urlencode(following)}", self_link.type))
+        links = paged_feed_links(
+            self_link=self_link, query=request.GET.urlencode(), params=params, has_more=page.has_more
+        )
         return atom_stream(
             writer.feed_chunks(
                 feed_uuid=feed_uuid(f"Batch/Bulk/{request_third_party(request).public_id}/{bulk_user.bulk_id}"),
@@ -113,4 +109,8 @@ class RetailCustomerFeedApi(_FeedApi):
         customer = batch_selectors.retail_customer_get(public_id=retail_customer_id)
         params = parse_feed_params(query=query_params(request))
         customer_data_read_record(customer=customer, client=request_third_party(request), path=request.get_full_path())
-        return atom_stream(customer_feed_chunks(customer=customer, base=espi_resource_base(), params=params))
+        return atom_stream(
+            customer_feed_chunks(
+                customer=customer, base=espi_resource_base(), params=params, query=request.GET.urlencode()
+            )
+        )

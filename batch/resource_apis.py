@@ -1,5 +1,9 @@
 """Resource-level ESPI reads (FB_32): Subscription/{id}/UsagePoint/..., ReadingType/{id}, LocalTimeParameters/{id}.
 
+Under a usage point: MeterReading[/{id}[/IntervalBlock[/{id}]]], UsageSummary[/{id}] (and the
+deprecated ElectricPowerUsageSummary) and ElectricPowerQualitySummary[/{id}], each only if the
+grant's function blocks unlock that kind of data (``batch.reach``) and inside its window.
+
 Every path id is matched as a whole string in the database query, below the grant the access
 token is bound to; anything else (unknown, another grant's, taken back, outside the history
 window) is the same 404. Collections are Atom feeds, members standalone Atom entries.
@@ -13,19 +17,28 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from batch import reach as reach_selectors
-from batch.atom_http import ATOM_CONTENT_TYPE, atom_stream, feed_uuid, query_params
+from batch.atom_http import ATOM_CONTENT_TYPE, atom_stream, feed_uuid, page_of, paged_feed_links, query_params
 from batch.feed_entries import (
+    exact_page,
     interval_block_entries,
+    interval_blocks,
     local_time_parameters_entry,
     meter_reading_entry,
+    more_after_page,
+    power_quality_entry,
+    power_quality_summaries,
     reading_type_entry,
     usage_point_entries,
     usage_point_entry,
+    usage_summaries,
+    usage_summary_entry,
 )
-from batch.feed_params import parse_feed_params
+from batch.feed_params import FeedParams, parse_feed_params
+from batch.reach import KIND_INTERVAL, KIND_QUALITY, KIND_SUMMARY
 from custodian.espi import writer
 from custodian.exceptions import NotFound
 from custodian.models import LocalTimeParameters, MeterReading, ReadingType, UsagePoint
+from custodian.negotiation import EspiNegotiationMixin
 from custodian.services_access_log import data_read_record
 from grants.models import Grant
 from grants.permissions import (
@@ -65,17 +78,17 @@ def _read(request, grant: Grant) -> None:
     data_read_record(grants=[grant], client=request.auth.application, path=request.get_full_path())
 
 
-def _feed(*, path: str, title: str, entries, kind: str):
+def _feed(*, request, path: str, title: str, entries, kind: str, params: FeedParams | None = None, has_more=False):
     base = espi_resource_base()
     paths = writer.ResourcePaths(base=base)
+    links = paged_feed_links(
+        self_link=paths.feed_self(*path.split("/"), kind=kind),
+        query=request.GET.urlencode(),
+        params=params or FeedParams(),
+        has_more=has_more,
+    )
     return atom_stream(
-        writer.feed_chunks(
-            feed_uuid=feed_uuid(path),
-            title=title,
-            updated=timezone.now(),
-            links=[paths.feed_self(*path.split("/"), kind=kind)],
-            entries=entries,
-        )
+        writer.feed_chunks(feed_uuid=feed_uuid(path), title=title, updated=timezone.now(), links=links, entries=entries)
     )
 
 
@@ -83,7 +96,7 @@ def _entry(entry: writer.AtomEntry):
     return atom_stream(writer.entry_chunks(entry, standalone=True))
 
 
-class _ResourceApi(APIView):
+class _ResourceApi(EspiNegotiationMixin, APIView):
     authentication_classes = [EspiBearerAuthentication]
     permission_classes = [HasGrantAccessToken | IsCustodianClientToken]
     renderer_classes = [JSONRenderer]  # errors are JSON; Atom bypasses renderers
@@ -94,14 +107,17 @@ class UsagePointListApi(_ResourceApi):
 
     def get(self, request, subscription_id: str):
         grant = grant_for_subscription(request, subscription_id)
-        parse_feed_params(query=query_params(request))
-        reaches = reach_selectors.reach_for_grant(grant=grant)
+        params = parse_feed_params(query=query_params(request))
+        reaches, has_more = page_of(reach_selectors.reach_for_grant(grant=grant), params)
         _read(request, grant)
         return _feed(
+            request=request,
             path=f"Subscription/{grant.subscription_id}/UsagePoint",
             title="Usage points",
             entries=usage_point_entries(reaches=reaches, base=espi_resource_base()),
             kind="UsagePoint",
+            params=params,
+            has_more=has_more,
         )
 
 
@@ -120,19 +136,23 @@ class MeterReadingListApi(_ResourceApi):
 
     def get(self, request, subscription_id: str, usage_point_id: str):
         grant, point, reach = _usage_point(request, subscription_id, usage_point_id)
-        parse_feed_params(query=query_params(request))
+        params = parse_feed_params(query=query_params(request))
         _read(request, grant)
         base = espi_resource_base()
         readings = MeterReading.objects.filter(usage_point=point).select_related("reading_type").order_by("pk")
+        has_more = more_after_page(readings, params)
         entries = (
             meter_reading_entry(meter_reading=mr, usage_point_public_id=point.public_id, reach=reach, base=base)
-            for mr in readings.iterator(chunk_size=500)
+            for mr in exact_page(readings, params).iterator(chunk_size=500)
         )
         return _feed(
+            request=request,
             path=f"{reach.scope}/UsagePoint/{point.public_id}/MeterReading",
             title="Meter readings",
             entries=entries,
             kind="MeterReading",
+            params=params,
+            has_more=has_more,
         )
 
 
@@ -162,7 +182,12 @@ class IntervalBlockListApi(_ResourceApi):
         meter_reading = _meter_reading(point, meter_reading_id)
         params = parse_feed_params(query=query_params(request))
         _read(request, grant)
+        window = reach.windows.get(KIND_INTERVAL)
+        has_more = window is not None and more_after_page(
+            interval_blocks(meter_reading_id=meter_reading.pk, window=window, params=params), params
+        )
         return _feed(
+            request=request,
             path=f"{reach.scope}/UsagePoint/{point.public_id}/MeterReading/{meter_reading.public_id}/IntervalBlock",
             title="Interval blocks",
             entries=interval_block_entries(
@@ -171,8 +196,11 @@ class IntervalBlockListApi(_ResourceApi):
                 reach=reach,
                 params=params,
                 base=espi_resource_base(),
+                paged=True,
             ),
             kind="IntervalBlock",
+            params=params,
+            has_more=has_more,
         )
 
 
@@ -203,6 +231,108 @@ class IntervalBlockApi(_ResourceApi):
             entries.close()
         _read(request, grant)
         return HttpResponse(body, content_type=ATOM_CONTENT_TYPE, headers={"Cache-Control": "no-store"})
+
+
+def _summaries(reach, point: UsagePoint, params: FeedParams, kind: str):
+    """Return the usage point's summaries of ``kind`` the grant reaches (none without FB 15/16), in order."""
+    window = reach.windows.get(KIND_SUMMARY)
+    if window is None:
+        return None
+    return usage_summaries(usage_point_id=point.pk, window=window, params=params).filter(kind=kind)
+
+
+def _qualities(reach, point: UsagePoint, params: FeedParams):
+    """Return the usage point's power quality summaries the grant reaches (none without FB 17), in order."""
+    window = reach.windows.get(KIND_QUALITY)
+    if window is None:
+        return None
+    return power_quality_summaries(usage_point_id=point.pk, window=window, params=params)
+
+
+class UsageSummaryListApi(_ResourceApi):
+    """GET .../UsagePoint/{usagePointId}/UsageSummary (or ElectricPowerUsageSummary): inside the grant's window."""
+
+    def get(self, request, subscription_id: str, usage_point_id: str, kind: str):
+        grant, point, reach = _usage_point(request, subscription_id, usage_point_id)
+        params = parse_feed_params(query=query_params(request))
+        _read(request, grant)
+        rows = _summaries(reach, point, params, kind)
+        has_more = rows is not None and more_after_page(rows, params)
+        base = espi_resource_base()
+        entries = (
+            usage_summary_entry(summary=row, usage_point_public_id=point.public_id, reach=reach, base=base)
+            for row in ([] if rows is None else list(exact_page(rows, params)))
+        )
+        return _feed(
+            request=request,
+            path=f"{reach.scope}/UsagePoint/{point.public_id}/{kind}",
+            title="Usage summaries",
+            entries=entries,
+            kind=kind,
+            params=params,
+            has_more=has_more,
+        )
+
+
+class UsageSummaryApi(_ResourceApi):
+    """GET .../UsagePoint/{usagePointId}/UsageSummary/{usageSummaryId}: 404 outside the grant's window or FBs."""
+
+    def get(self, request, subscription_id: str, usage_point_id: str, kind: str, usage_summary_id: str):
+        grant, point, reach = _usage_point(request, subscription_id, usage_point_id)
+        params = parse_feed_params(query=query_params(request))
+        rows = _summaries(reach, point, params, kind)
+        found = None if rows is None else rows.filter(public_id=usage_summary_id).first()
+        if found is None:
+            raise NotFound(NOT_FOUND)
+        _read(request, grant)
+        return _entry(
+            usage_summary_entry(
+                summary=found, usage_point_public_id=point.public_id, reach=reach, base=espi_resource_base()
+            )
+        )
+
+
+class PowerQualitySummaryListApi(_ResourceApi):
+    """GET .../UsagePoint/{usagePointId}/ElectricPowerQualitySummary: inside the grant's window (FB 17)."""
+
+    def get(self, request, subscription_id: str, usage_point_id: str):
+        grant, point, reach = _usage_point(request, subscription_id, usage_point_id)
+        params = parse_feed_params(query=query_params(request))
+        _read(request, grant)
+        rows = _qualities(reach, point, params)
+        has_more = rows is not None and more_after_page(rows, params)
+        base = espi_resource_base()
+        entries = (
+            power_quality_entry(quality=row, usage_point_public_id=point.public_id, reach=reach, base=base)
+            for row in ([] if rows is None else list(exact_page(rows, params)))
+        )
+        return _feed(
+            request=request,
+            path=f"{reach.scope}/UsagePoint/{point.public_id}/ElectricPowerQualitySummary",
+            title="Power quality summaries",
+            entries=entries,
+            kind="ElectricPowerQualitySummary",
+            params=params,
+            has_more=has_more,
+        )
+
+
+class PowerQualitySummaryApi(_ResourceApi):
+    """GET .../UsagePoint/{usagePointId}/ElectricPowerQualitySummary/{id}: 404 outside the grant's window or FBs."""
+
+    def get(self, request, subscription_id: str, usage_point_id: str, quality_summary_id: str):
+        grant, point, reach = _usage_point(request, subscription_id, usage_point_id)
+        params = parse_feed_params(query=query_params(request))
+        rows = _qualities(reach, point, params)
+        found = None if rows is None else rows.filter(public_id=quality_summary_id).first()
+        if found is None:
+            raise NotFound(NOT_FOUND)
+        _read(request, grant)
+        return _entry(
+            power_quality_entry(
+                quality=found, usage_point_public_id=point.public_id, reach=reach, base=espi_resource_base()
+            )
+        )
 
 
 class _SharedResourceApi(_ResourceApi):

@@ -19,9 +19,11 @@ def by_method(**views: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
 
     @csrf_exempt
     def view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        handler = views.get(request.method or "")
+        method = request.method or ""
+        # HEAD is answered wherever GET is (RFC 9110 section 9.3.2); the server sends no body.
+        handler = views.get("GET" if method == "HEAD" and "HEAD" not in views else method)
         if handler is None:
-            return HttpResponseNotAllowed(sorted(views))
+            return HttpResponseNotAllowed(sorted({*views, "HEAD"} if "GET" in views else views))
         return handler(request, *args, **kwargs)
 
     return view

@@ -81,3 +81,28 @@ class RejectNulCharactersMiddleware:
         ):
             return any("\x00" in key or "\x00" in value for key, values in request.POST.lists() for value in values)
         return False
+
+
+ESPI_RESOURCE_ROOT = "/espi/1_1/resource/"
+
+
+def espi_path_without_trailing_slash(path_info: str) -> str:
+    """Return an ESPI resource path with one trailing slash dropped: ``Authorization/`` is ``Authorization``.
+
+    Clients cut URLs out of ``resourceURI`` and ``authorizationURI`` and some append a slash (GBA's
+    harness does); every ESPI URL answers both ways (PRODUCT "Conformance").
+    """
+    if path_info.startswith(ESPI_RESOURCE_ROOT) and len(path_info) > len(ESPI_RESOURCE_ROOT) and path_info[-1] == "/":
+        return path_info[:-1]
+    return path_info
+
+
+class EspiTrailingSlashMiddleware:
+    """Resolve ESPI resource URLs with and without a trailing slash to the same view (no redirect)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.path_info = espi_path_without_trailing_slash(request.path_info)
+        return self.get_response(request)

@@ -136,8 +136,11 @@ def test_subscription_5_never_reaches_subscription_55(client, feed_world):
     answers = {}
     # (%35 is "5" itself: percent-encoded unreserved characters are the same URL, RFC 3986 section 6.2.2.2.)
     assert get_feed(client, "Batch/Subscription/%35", token_5).status_code == 200
-    # "5/" is not one path segment: no route matches it at all.
-    assert get_feed(client, "Batch/Subscription/5%2F", token_5).status_code == 404
+    # "5/" is Subscription 5 with a trailing slash, which every ESPI URL accepts (WSGI decodes %2F to it);
+    # "5//" is not one path segment: no route matches it at all.
+    assert get_feed(client, "Batch/Subscription/5/", token_5).status_code == 200
+    assert get_feed(client, "Batch/Subscription/5%2F", token_5).status_code == 200
+    assert get_feed(client, "Batch/Subscription/5//", token_5).status_code == 404
     for target in ("55", "5 ", "05", "5x", "nonexistent"):
         response = get_feed(client, f"Batch/Subscription/{target}", token_5)
         answers[target] = (response.status_code, body_of(response))
@@ -157,7 +160,12 @@ def test_subscription_5_never_reaches_subscription_55(client, feed_world):
         {"updated-min": "2024-13-01T00:00:00Z"},
         {"updated-max": "yesterday"},
         {"published-min": "2024-02-01T00:00:00Z", "published-max": "2024-01-01T00:00:00Z"},
-        {"max-results": "10"},
+        {"max-results": "All"},
+        {"start-index": "All"},
+        {"depth": "All"},
+        {"published-min": "All"},
+        {"updated-max": "03/01/2016"},
+        {"max-results": "0"},
         {"unknown": "1"},
     ],
 )
