@@ -26,6 +26,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(PY)
 
 install: $(VENV)/.installed
 
+# Served URLs follow HOST and PORT (hrefs, resourceURI, issuer, demo.json) unless PORTAL_BASE_URL is set.
+run serve: export PORTAL_BASE_URL ?= http://$(HOST):$(PORT)
+
 run: install
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
 	DJANGO_DEBUG=1 $(PY) manage.py seed_demo --json demo.json

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import StreamingHttpResponse
 
 from batch.feed_params import FeedParams
@@ -15,6 +16,7 @@ ATOM_CONTENT_TYPE = "application/atom+xml"
 XML_CONTENT_TYPE = "application/xml"
 # A fixed namespace so a feed's atom:id is stable for the same URL (RFC 4287 section 4.2.6).
 FEED_NAMESPACE = uuid.UUID("0b7f3f0e-5f5c-4f4e-9d55-6a2b1c7e9a10")
+CERTIFICATE_URL = "https://cert.greenbuttonalliance.org/certificate/{id}"
 
 
 def atom_stream(chunks: Iterable[bytes], *, content_type: str = ATOM_CONTENT_TYPE) -> StreamingHttpResponse:
@@ -53,3 +55,11 @@ def page_of(items: list, params: FeedParams) -> tuple[list, bool]:
     if params.max_results is not None and len(rows) > params.max_results:
         return rows[: params.max_results], True
     return rows, False
+
+
+def certification_links() -> list[Link]:
+    """Return the GBA certification link (``rel="related"``) when ``GBA_CERTIFICATION_ID`` is set, else none."""
+    certificate = settings.GBA_CERTIFICATION_ID
+    if not certificate:
+        return []
+    return [Link("related", CERTIFICATE_URL.format(id=certificate), "text/html")]

@@ -57,9 +57,12 @@ class SubscriptionFeedApi(_FeedApi):
                 feed_uuid=feed_uuid(path),
                 title=f"Green Button data, Subscription {grant.subscription_id}",
                 updated=timezone.now(),
-                links=paged_feed_links(
-                    self_link=self_link, query=request.GET.urlencode(), params=params, has_more=has_more
-                ),
+                links=[
+                    *paged_feed_links(
+                        self_link=self_link, query=request.GET.urlencode(), params=params, has_more=has_more
+                    ),
+                    *certification_links(),
+                ],
                 entries=usage_point_tree_entries(reaches=reaches, params=params, base=base),
             )
         )

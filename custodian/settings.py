@@ -101,6 +101,8 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 # The ESPI dataCustodianId this portal announces in ApplicationInformation.
 DATA_CUSTODIAN_ID = os.environ.get("DATA_CUSTODIAN_ID", "greenbutton-portal")
+# The Green Button Alliance certificate id; when set, ESPI documents link to the certificate (CERT001-004).
+GBA_CERTIFICATION_ID = os.environ.get("GBA_CERTIFICATION_ID", "").strip()
 
 INSTALLED_APPS = [
     "django.contrib.admin",

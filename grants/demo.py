@@ -24,12 +24,14 @@ from django.utils import timezone
 
 from custodian import services as custodian_services
 from custodian.models import (
+    ElectricPowerQualitySummary,
     IntervalBlock,
     LocalTimeParameters,
     MeterReading,
     ReadingType,
     RetailCustomer,
     UsagePoint,
+    UsageSummary,
 )
 from grants import services as grant_services
 from grants.models import BulkUser, Grant, ThirdParty
@@ -172,7 +174,37 @@ def _meter_data(point: UsagePoint, reading_type: ReadingType, days: int, progres
         created += READINGS_PER_DAY
     if created:
         progress(f"    {created} readings for {point.title}")
+    _summaries(point, today, days)
     return created
+
+
+def _summaries(point: UsagePoint, today, days: int) -> None:
+    """Create a UsageSummary over the seeded days and an ElectricPowerQualitySummary of the last day."""
+    start = int((today - timedelta(days=days)).timestamp())
+    last = int((today - timedelta(days=1)).timestamp())
+    UsageSummary.objects.get_or_create(
+        uuid=demo_uuid("UsageSummary", point.uuid, start),
+        defaults={
+            "usage_point": point,
+            "title": "Billing period",
+            "billing_period_start": start,
+            "billing_period_duration": days * 86400,
+            "status_time_stamp": int(today.timestamp()),
+            "published": today,
+            "updated": today,
+        },
+    )
+    ElectricPowerQualitySummary.objects.get_or_create(
+        uuid=demo_uuid("ElectricPowerQualitySummary", point.uuid, last),
+        defaults={
+            "usage_point": point,
+            "title": "Power quality, last day",
+            "summary_interval_start": last,
+            "summary_interval_duration": 86400,
+            "published": today,
+            "updated": today,
+        },
+    )
 
 
 def _third_party(
