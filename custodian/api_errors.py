@@ -20,22 +20,29 @@ logger = logging.getLogger(__name__)
 RETRY_AFTER_UNAVAILABLE = 30
 
 
+def error_body(code: str, message: Any, **extra: Any) -> dict[str, Any]:
+    """Return an API error body: ``error``, ``detail`` and, as OAuth clients read it, ``error_description``."""
+    body = {"error": code, "detail": message, **extra}
+    if isinstance(message, str):
+        body.setdefault("error_description", message)
+    return body
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Map domain, Django and DRF errors to ``{"error": code, "detail": message}`` responses."""
+    """Map domain, Django and DRF errors to ``{"error": code, "detail": message, "error_description": message}``."""
     if isinstance(exc, DomainError):
-        body = {"error": exc.code, "detail": exc.message, **exc.extra}
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-        return Response(body, status=exc.status_code, headers=headers)
+        return Response(error_body(exc.code, exc.message, **exc.extra), status=exc.status_code, headers=headers)
     if isinstance(exc, OperationalError | InterfaceError):
         # PostgreSQL down, restarting or unreachable: nothing was committed, and the client may retry.
         logger.error("Database unavailable: %s", type(exc).__name__)
         return Response(
-            {"error": "unavailable", "detail": "The service is temporarily unavailable. Retry later."},
+            error_body("unavailable", "The service is temporarily unavailable. Retry later."),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)},
         )
     if isinstance(exc, Http404):
-        return Response({"error": "not_found", "detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+        return Response(error_body("not_found", "Not found."), status=status.HTTP_404_NOT_FOUND)
     if isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     if isinstance(exc, ValidationError):
@@ -43,8 +50,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.APIException):
         detail = response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data
-        response.data = {"error": exc.default_code if not hasattr(exc, "get_codes") else _code(exc), "detail": detail}
+        response.data = error_body(exc.default_code if not hasattr(exc, "get_codes") else _code(exc), detail)
+        if isinstance(exc, exceptions.PermissionDenied) and "WWW-Authenticate" not in response:
+            response["WWW-Authenticate"] = insufficient_scope_challenge(str(detail))
     return response
+
+
+def insufficient_scope_challenge(description: str) -> str:
+    """Return the RFC 6750 section 3.1 challenge of a valid token of the wrong kind (403)."""
+    safe = "".join(ch for ch in description if ch not in '"\\' and 0x20 <= ord(ch) < 0x7F)
+    return f'Bearer realm="espi", error="insufficient_scope", error_description="{safe}"'
 
 
 def _code(exc: exceptions.APIException) -> str:

@@ -9,6 +9,7 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
+from custodian.api import error_body
 from custodian.charts import unit_label, usage_chart
 from custodian.exceptions import NotFound
 from custodian.selectors import (
@@ -75,5 +76,5 @@ def server_error(request):
 def page_not_found(request, exception=None):
     """Answer an unmatched ESPI URL with the API's JSON 404, and any other with the HTML page."""
     if request.path.startswith("/espi/"):
-        return JsonResponse({"error": "not_found", "detail": "Not found."}, status=404)
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
     return defaults.page_not_found(request, exception)

@@ -56,7 +56,10 @@ class EspiBearerAuthentication(OAuth2Authentication):
             return None
         valid, oauthlib_request = get_oauthlib_core().verify_request(request, scopes=[])
         if not valid:
-            request.oauth2_error = getattr(oauthlib_request, "oauth2_error", None) or {"error": "invalid_token"}
+            request.oauth2_error = getattr(oauthlib_request, "oauth2_error", None) or {
+                "error": "invalid_token",
+                "error_description": "The access token is invalid, expired or revoked.",
+            }
             raise exceptions.AuthenticationFailed("The access token is invalid, expired or revoked.")
         request.espi_grant = getattr(oauthlib_request, "espi_grant", None)
         return oauthlib_request.user, oauthlib_request.access_token

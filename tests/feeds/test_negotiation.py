@@ -146,3 +146,20 @@ def test_accept_parsing_is_forgiving_and_strict_where_it_must_be():
     assert espi_media_type(accept="APPLICATION/ATOM+XML") == "application/atom+xml"
     assert espi_media_type(accept="*/*;q=0, text/xml") == "text/xml"
     assert espi_media_type(accept="application/atom+xml", produces=("application/xml",)) == "application/xml"
+
+
+def test_errors_carry_an_error_description_and_the_rfc_6750_challenge(client, world):
+    sub = world["grants"]["alice"].subscription_id
+    wrong_kind = get(client, f"Batch/Subscription/{sub}", world["client"], "application/atom+xml")
+    assert wrong_kind.status_code == 403
+    assert wrong_kind.json()["error_description"]
+    challenge = wrong_kind["WWW-Authenticate"]
+    assert challenge.startswith('Bearer realm="espi", error="insufficient_scope", error_description="')
+    bad_token = get(client, f"Batch/Subscription/{sub}", "not-a-token", "application/atom+xml")
+    assert bad_token.status_code == 401
+    assert 'error="invalid_token"' in bad_token["WWW-Authenticate"]
+    assert "error_description=" in bad_token["WWW-Authenticate"]
+    assert bad_token.json()["error_description"]
+    bad_query = get(client, f"Batch/Subscription/{sub}?depth=All", world["tokens"]["alice"], None)
+    assert bad_query.status_code == 400
+    assert bad_query.json()["error_description"] == bad_query.json()["detail"]

@@ -19,7 +19,7 @@ def test_unmatched_espi_urls_answer_json_404(client, path):
     response = client.get(path)
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
-    assert response.json() == {"error": "not_found", "detail": "Not found."}
+    assert response.json() == {"error": "not_found", "detail": "Not found.", "error_description": "Not found."}
 
 
 def test_unmatched_portal_urls_keep_the_html_404(client):
