@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gzip
 
+import requests
+
 from custodian.espi.namespaces import ATOM, ESPI
 from custodian.espi.parser import parse_small_document
 from custodian.espi.validate import validate_document
-from tests.conformance.conftest import OLD_HARNESS_HEADERS, harness_get
+from tests.conformance.conftest import HARNESS_HEADERS, OLD_HARNESS_HEADERS, harness_get
 
 NS = {"a": ATOM, "e": ESPI}
 CERTIFICATE = "https://cert.greenbuttonalliance.org/certificate/"
@@ -75,3 +77,22 @@ def test_harness_headers_gzip_is_understood(portal):
     raw = response.raw.read()
     body = gzip.decompress(raw) if response.headers.get("Content-Encoding") == "gzip" else raw
     assert validate_document(body, strict_links=True) == []
+
+
+def test_head_and_trailing_slash_over_http(portal):
+    """HEAD answers like GET with no body, and a URL cut from ``authorizationURI`` may end in ``/``."""
+    grant = portal.grant()
+    third_party = portal.third_party(grant["client_id"])
+    client_token = portal.client_token(third_party["client_id"], third_party["client_secret"])["access_token"]
+    for url, token in (
+        (portal.resource(f"Batch/Subscription/{grant['subscription_id']}/"), grant["access_token"]),
+        (portal.resource("Authorization/"), client_token),
+        (portal.resource(f"Authorization/{grant['id']}/"), client_token),
+        (portal.resource("ReadServiceStatus/"), client_token),
+    ):
+        got = harness_get(url, token)
+        assert got.status_code == 200, url
+        head = requests.head(url, headers={**HARNESS_HEADERS, "Authorization": f"Bearer {token}"}, timeout=30)
+        assert head.status_code == 200, url
+        assert head.headers["Content-Type"] == got.headers["Content-Type"]
+        assert head.content == b""
