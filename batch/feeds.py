@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from batch import reach as reach_selectors
 from batch import selectors as batch_selectors
-from batch.atom_http import atom_stream, feed_uuid, page_of, paged_feed_links, query_params
+from batch.atom_http import atom_stream, certification_links, feed_uuid, page_of, paged_feed_links, query_params
 from batch.feed_entries import customer_feed_chunks, usage_point_tree_entries
 from batch.feed_params import parse_feed_params
 from custodian.espi import writer

@@ -22,12 +22,17 @@ urlpatterns = [
         route
         for kind in ("UsageSummary", "ElectricPowerUsageSummary")
         for route in (
-            path(_UP + f"/<str:usage_point_id>/{kind}", apis.UsageSummaryListApi.as_view(), {"kind": kind}),
+            path(
+                _UP + f"/<str:usage_point_id>/{kind}",
+                apis.UsageSummaryListApi.as_view(),
+                {"kind": kind},
+                name=f"espi-{kind}-list",
+            ),
             path(
                 _UP + f"/<str:usage_point_id>/{kind}/<str:usage_summary_id>",
                 apis.UsageSummaryApi.as_view(),
                 {"kind": kind},
-                name="espi-usage-summary" if kind == "UsageSummary" else None,
+                name=f"espi-{kind}",
             ),
         )
     ),

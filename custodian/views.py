@@ -9,7 +9,7 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
-from custodian.api import error_body
+from custodian.api_errors import error_body
 from custodian.charts import unit_label, usage_chart
 from custodian.exceptions import NotFound
 from custodian.selectors import (
