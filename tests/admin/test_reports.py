@@ -16,7 +16,7 @@ from batch.models import Submission
 from batch.reports import Quarter, regulator_report
 from custodian.services_reads import data_read_record
 from grants import services as grant_services
-from grants.models import Grant, ThirdParty
+from grants.models import ThirdParty
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +32,10 @@ def quarter_activity(django_user_model):
     grant_services.third_party_set_lifecycle(third_party=meter, lifecycle=ThirdParty.Lifecycle.PRODUCTION)
     customers = [factories.make_customer() for _ in range(4)]
     points = [factories.make_usage_point(customer=c) for c in customers]
-    g = [factories.make_grant(customer=c, third_party=solar, usage_points=[p]) for c, p in zip(customers, points)]
+    g = [
+        factories.make_grant(customer=c, third_party=solar, usage_points=[p])
+        for c, p in zip(customers, points, strict=True)
+    ]
     one_time = factories.make_grant(customer=customers[0], third_party=meter, usage_points=[points[0]], days=1)
     grant_services.grant_revoke(grant=g[0], actor=customers[0].user)
     grant_services.grant_revoke(grant=g[1], actor=staff)
