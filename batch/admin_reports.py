@@ -9,7 +9,7 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from batch.reports import THIRD_PARTY_COLUMNS, Quarter, regulator_report, report_chart
+from batch.regulator import THIRD_PARTY_COLUMNS, Quarter, regulator_report, report_chart
 
 
 def _quarter_from(request) -> tuple[Quarter, str]:

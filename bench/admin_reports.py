@@ -53,7 +53,7 @@ def load_and_time(*, audit_rows: int, repeat: int) -> dict:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.ALLOWED_HOSTS = ["*"]
     get_hashers.cache_clear()
-    from batch.reports import Quarter, regulator_report
+    from batch.regulator import Quarter, regulator_report
     from custodian.models import RetailCustomer, User
     from grants import services as grant_services
     from grants.models import Grant, ThirdParty

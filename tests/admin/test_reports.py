@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from batch.models import Submission
-from batch.reports import Quarter, regulator_report
+from batch.regulator import Quarter, regulator_report
 from custodian.services_reads import data_read_record
 from grants import services as grant_services
 from grants.models import ThirdParty
