@@ -17,7 +17,7 @@ THIRD_PARTY_MANAGER = "Third Party manager"
 AUDITOR = "Auditor"
 
 #: The apps whose models auditors read, and the models among them that are left out.
-AUDITED_APPS = ("custodian", "grants", "batch", "oauth2_provider", "auth")
+AUDITED_APPS = ("custodian", "grants", "batch", "oauth2_provider", "auth", "axes")
 NOT_AUDITED = {("auth", "permission")}
 
 #: (app_label, model, actions) a Third Party manager holds.
@@ -35,7 +35,10 @@ THIRD_PARTY_MANAGER_PERMISSIONS = (
 
 def _auditor_codenames() -> list[tuple[str, str]]:
     wanted = []
+    installed = {config.label for config in apps.get_app_configs()}
     for label in AUDITED_APPS:
+        if label not in installed:
+            continue
         for model in apps.get_app_config(label).get_models():
             meta = model._meta
             if (meta.app_label, meta.model_name) in NOT_AUDITED or meta.swapped:

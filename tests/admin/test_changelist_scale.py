@@ -138,6 +138,12 @@ def _rows(model, p, start: int, count: int) -> list:
         ]
     if model is Group:
         return [Group(name=f"group {i}") for i in span]
+    if model._meta.app_label == "axes":  # login throttling records (django-axes)
+        common = {"user_agent": "Mozilla/5.0", "ip_address": "192.0.2.1", "http_accept": "*/*", "path_info": "/x"}
+        extra = (
+            {"get_data": "", "post_data": "", "failures_since_start": 1} if model.__name__ == "AccessAttempt" else {}
+        )
+        return [model(username=f"user{i}", attempt_time=now, **common, **extra) for i in span]
     raise AssertionError(f"No scale rows for {model.__name__}: add them here when registering a new admin.")
 
 
