@@ -248,7 +248,7 @@ class ReportChart:
     label_width: int
     names: list[tuple[float, str]]
     bars: list[ChartBar]
-    legend: list[tuple[float, str, str]]
+    legend: list[tuple[int, str, str]]
 
 
 def report_chart(report: RegulatorReport, *, width: int = 760, bar_height: int = 12) -> ReportChart | None:
