@@ -7,7 +7,6 @@ import io
 from datetime import timedelta
 
 import pytest
-from custodian.services_reads import data_read_record
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -15,6 +14,7 @@ from django.utils import timezone
 
 from batch.models import Submission
 from batch.regulator import Quarter, regulator_report
+from custodian.services_access_log import data_read_record
 from grants import services as grant_services
 from grants.models import ThirdParty
 from tests import factories
