@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from batch.models import Submission
-from custodian.admin_tools import CsvExportMixin, LargeTableMixin
+from custodian.admin_tools import CsvExportMixin, LargeTableMixin, fixed_choices_filter
 
 _REPORT_ROWS_SHOWN = 500
 
@@ -35,7 +35,17 @@ class SubmissionAdmin(CsvExportMixin, LargeTableMixin, admin.ModelAdmin):
         "rejected_count",
         "bytes",
     )
-    list_filter = ("outcome", "target_kind", "token_kind", "dry_run", "mode")
+    list_filter = (
+        "outcome",
+        "target_kind",
+        fixed_choices_filter(
+            "token_kind",
+            "token kind",
+            [("access_token", "access token"), ("client_access_token", "client token"), ("custodian", "back office")],
+        ),
+        "dry_run",
+        fixed_choices_filter("mode", "mode", [("partial", "partial"), ("strict", "strict")]),
+    )
     search_fields = ("=public_id", "=target_id", "=sha256", "=idempotency_key", "^caller__name")
     list_select_related = ("caller",)
     date_hierarchy = "received_at"

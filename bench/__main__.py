@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # Each module exposes main(); they run in this order.
-BENCHMARKS: list[str] = ["espi", "batch_feed", "batch_upload", "upload_memory"]
+BENCHMARKS: list[str] = ["espi", "batch_feed", "batch_upload", "upload_memory", "admin_reports"]
 
 
 def main() -> int:

@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from custodian import services
-from custodian.admin_tools import CsvExportMixin, LargeTableMixin
+from custodian.admin_tools import CsvExportMixin, LargeTableMixin, fixed_choices_filter
 from custodian.models import (
     AuditEvent,
     ElectricPowerQualitySummary,
@@ -176,7 +176,7 @@ class MeterReadingInline(admin.TabularInline):
 @admin.register(UsagePoint)
 class UsagePointAdmin(LargeTableMixin, admin.ModelAdmin):
     list_display = ("title", "public_id", "customer", "service_kind", "status", "updated")
-    list_filter = ("service_kind", "status")
+    list_filter = ("service_kind", fixed_choices_filter("status", "status", [("1", "on"), ("0", "off")]))
     search_fields = ("=public_id", "=uuid", "^title", "=customer__public_id", "=customer__user__username")
     readonly_fields = ("public_id", "uuid", "published", "updated", "content")
     raw_id_fields = ("customer", "local_time_parameters")
@@ -258,7 +258,7 @@ class IntervalBlockAdmin(LargeTableMixin, ReadOnlyImportedMixin, admin.ModelAdmi
 @admin.register(ReadingType)
 class ReadingTypeAdmin(LargeTableMixin, ReadOnlyImportedMixin, admin.ModelAdmin):
     list_display = ("public_id", "title", "uom", "power_of_ten_multiplier", "interval_length", "kind")
-    list_filter = ("uom", "kind")
+    list_filter = (fixed_choices_filter("uom", "unit", [("72", "Wh"), ("38", "W"), ("169", "therm"), ("42", "m³")]),)
     search_fields = ("=public_id", "=uuid", "^title")
 
     def get_queryset(self, request):

@@ -6,6 +6,7 @@ import csv
 from collections.abc import Iterator
 from datetime import datetime
 
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections
@@ -51,6 +52,7 @@ class LargeTableMixin:
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    change_list_template = "admin/change_list_large.html"
 
 
 class _Echo:
@@ -68,6 +70,23 @@ def _cell(value: object) -> object:
     text = str(value)
     # Spreadsheets run a cell that starts with these as a formula (CSV injection); quote it as text.
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def fixed_choices_filter(field_name: str, title: str, choices: list[tuple[str, str]]) -> type[admin.SimpleListFilter]:
+    """Return a list filter with known choices: no ``SELECT DISTINCT`` over the table to find them."""
+
+    class FixedChoicesFilter(admin.SimpleListFilter):
+        parameter_name = field_name
+
+        def lookups(self, request, model_admin):
+            return choices
+
+        def queryset(self, request, queryset):
+            value = self.value()
+            return queryset.filter(**{field_name: value}) if value is not None else queryset
+
+    FixedChoicesFilter.title = title
+    return FixedChoicesFilter
 
 
 class CsvExportMixin:

@@ -269,6 +269,11 @@ OAUTH2_PROVIDER = {
     # RFC 9207 issuer identifier sent as `iss` in every authorization response.
     "OIDC_ISS_ENDPOINT": PORTAL_BASE_URL,
 }
+# The scopes the utility offers Third Parties: approval to Production refuses a Third Party that
+# registered more. Comma-separated ESPI scope strings; empty means every function block.
+UTILITY_OFFERED_SCOPES = [
+    text.strip() for text in os.environ.get("UTILITY_OFFERED_SCOPES", "").split(",") if text.strip()
+]
 # How long a customer's consent lasts unless they choose a shorter period.
 GRANT_DEFAULT_DAYS = env_int("GRANT_DEFAULT_DAYS", 365)
 

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
+    path("admin/reports/", include("batch.urls_reports")),
     path("admin/", admin.site.urls),
     path("", include("custodian.urls_portal")),
     path("", include("grants.urls")),

@@ -380,6 +380,8 @@ class GrantAdmin(LargeTableMixin, admin.ModelAdmin):
         "=bulk_user__bulk_id",
     )
     list_select_related = ("customer", "third_party", "bulk_user")
+    # Newest first by primary key: its index serves the page (no sort of the whole table).
+    ordering = ("-pk",)
     readonly_fields = (
         "public_id",
         "subscription_id",

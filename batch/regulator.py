@@ -1,0 +1,281 @@
+"""The regulator's quarterly figures, computed with SQL aggregates (a handful of grouped queries).
+
+Each figure is decided here, in one place:
+
+* Third Parties *registered*: Third Party clients created in the quarter; *approved*: distinct
+  Third Parties moved to Production in the quarter (audit log).
+* Authorizations *created* in the quarter, split *one-time* (an authorized period of at most
+  ``ONE_TIME_MAX``) and *ongoing*; *revoked* in the quarter, by whom (the customer, utility staff,
+  or the Third Party / the portal: no user); *expired*: grants whose period ended in the quarter.
+* *Customers sharing*: distinct customers with a grant in force at the end of the quarter (or now,
+  for the quarter under way).
+* *Data requests*: reads served (one audit row per grant per request), batch submissions received
+  and failed (rejected, malformed or failed: nothing applied), and bytes received in them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Count, F, Q, Sum
+from django.utils import timezone
+
+from batch.models import Submission
+from custodian.models import AuditEvent
+from grants.models import Grant, ThirdParty
+
+#: An authorization whose period is at most this long is counted as one-time; longer ones as ongoing.
+ONE_TIME_MAX = timedelta(days=1)
+
+_QUARTER = re.compile(r"^(\d{4})-?Q([1-4])\Z", re.IGNORECASE)
+_FAILED_OUTCOMES = (Submission.Outcome.REJECTED, Submission.Outcome.MALFORMED, Submission.Outcome.FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class Quarter:
+    """A calendar quarter in the portal's time zone: ``[start, end)``."""
+
+    year: int
+    number: int
+
+    @classmethod
+    def containing(cls, moment: datetime) -> Quarter:
+        local = timezone.localtime(moment)
+        return cls(local.year, (local.month - 1) // 3 + 1)
+
+    @classmethod
+    def parse(cls, text: str) -> Quarter:
+        """Parse ``2026Q2`` or ``2026-Q2``; raise ValueError otherwise."""
+        match = _QUARTER.match(text.strip())
+        if not match or not 1970 <= int(match.group(1)) <= 9998:
+            raise ValueError(f"{text!r} is not a quarter such as 2026Q2.")
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    @property
+    def start(self) -> datetime:
+        return datetime(self.year, 3 * self.number - 2, 1, tzinfo=timezone.get_current_timezone())
+
+    @property
+    def end(self) -> datetime:
+        following = self.next()
+        return datetime(following.year, 3 * following.number - 2, 1, tzinfo=timezone.get_current_timezone())
+
+    def next(self) -> Quarter:
+        return Quarter(self.year + self.number // 4, self.number % 4 + 1)
+
+    def previous(self) -> Quarter:
+        return Quarter(self.year - (self.number == 1), (self.number - 2) % 4 + 1)
+
+    def __str__(self) -> str:
+        return f"{self.year}Q{self.number}"
+
+
+#: The per-Third-Party columns, in the order the table and the CSV show them.
+THIRD_PARTY_COLUMNS = (
+    ("created", "authorizations created"),
+    ("one_time", "of which one-time"),
+    ("ongoing", "of which ongoing"),
+    ("revoked", "authorizations revoked"),
+    ("revoked_by_customer", "revoked by the customer"),
+    ("revoked_by_utility", "revoked by utility staff"),
+    ("revoked_by_third_party", "revoked by the Third Party or the portal"),
+    ("expired", "authorizations expired"),
+    ("customers_sharing", "customers sharing (quarter end)"),
+    ("reads_served", "data requests served"),
+    ("submissions", "batch submissions"),
+    ("submissions_failed", "batch submissions failed"),
+    ("bytes_received", "bytes received"),
+)
+
+
+@dataclass
+class ThirdPartyFigures:
+    third_party_id: int
+    name: str
+    figures: dict[str, int] = field(default_factory=dict)
+
+    def row(self) -> list[int]:
+        return [self.figures.get(key, 0) for key, _label in THIRD_PARTY_COLUMNS]
+
+
+@dataclass
+class RegulatorReport:
+    quarter: Quarter
+    third_parties_registered: int
+    third_parties_approved: int
+    customers_sharing: int
+    sharing_at: datetime
+    by_third_party: list[ThirdPartyFigures]
+
+    def total(self, key: str) -> int:
+        return sum(item.figures.get(key, 0) for item in self.by_third_party)
+
+    def totals(self) -> list[int]:
+        return [self.total(key) for key, _label in THIRD_PARTY_COLUMNS]
+
+
+def one_time_q(prefix: str = "") -> Q:
+    """Return the condition for a one-time authorization: its period is at most ``ONE_TIME_MAX``."""
+    return Q(**{f"{prefix}authorized_end__lte": F(f"{prefix}authorized_start") + ONE_TIME_MAX})
+
+
+def sharing_at_q(*, moment: datetime) -> Q:
+    """Return the condition for a grant that was in force at ``moment`` (consented, not yet revoked or ended)."""
+    return (
+        Q(created_at__lte=moment, authorized_start__lte=moment, authorized_end__gt=moment)
+        & (Q(revoked_at__isnull=True) | Q(revoked_at__gt=moment))
+        & ~Q(status=Grant.Status.DENIED)
+    )
+
+
+def _merge(rows, into: dict[int, dict[str, int]], key: str = "third_party_id") -> None:
+    for row in rows:
+        ident = row.pop(key)
+        if ident is None:
+            continue
+        target = into.setdefault(ident, {})
+        for name, value in row.items():
+            target[name] = target.get(name, 0) + (value or 0)
+
+
+def regulator_report(*, quarter: Quarter) -> RegulatorReport:
+    """Return the quarter's figures: eight grouped aggregate queries, whatever the number of rows."""
+    start, end = quarter.start, quarter.end
+    period = {"gte": start, "lt": end}
+    registered = ThirdParty.objects.filter(
+        role=ThirdParty.Role.THIRD_PARTY, created__gte=start, created__lt=end
+    ).count()
+    approved = (
+        AuditEvent.objects.filter(
+            action=AuditEvent.Action.THIRD_PARTY_STATUS_CHANGED,
+            created_at__gte=period["gte"],
+            created_at__lt=period["lt"],
+            detail__to=ThirdParty.Lifecycle.PRODUCTION,
+        )
+        .values("object_id")
+        .distinct()
+        .count()
+    )
+    figures: dict[int, dict[str, int]] = {}
+    # Several grouped queries, one per source table; merged per Third Party here.
+    _merge(
+        Grant.objects.filter(created_at__gte=start, created_at__lt=end)
+        .values("third_party_id")
+        .annotate(
+            created=Count("id"),
+            one_time=Count("id", filter=one_time_q()),
+            ongoing=Count("id", filter=~one_time_q()),
+        )
+        .order_by(),
+        figures,
+    )
+    by_customer = Q(revoked_by_id=F("customer__user_id"))
+    _merge(
+        Grant.objects.filter(revoked_at__gte=start, revoked_at__lt=end)
+        .values("third_party_id")
+        .annotate(
+            revoked=Count("id"),
+            revoked_by_customer=Count("id", filter=by_customer),
+            revoked_by_utility=Count("id", filter=Q(revoked_by__isnull=False) & ~by_customer),
+            revoked_by_third_party=Count("id", filter=Q(revoked_by__isnull=True)),
+        )
+        .order_by(),
+        figures,
+    )
+    _merge(
+        Grant.objects.filter(status=Grant.Status.EXPIRED, authorized_end__gte=start, authorized_end__lt=end)
+        .values("third_party_id")
+        .annotate(expired=Count("id"))
+        .order_by(),
+        figures,
+    )
+    sharing_at = min(end - timedelta(microseconds=1), timezone.now())
+    sharing = Grant.objects.filter(sharing_at_q(moment=sharing_at))
+    _merge(
+        sharing.values("third_party_id").annotate(customers_sharing=Count("customer_id", distinct=True)).order_by(),
+        figures,
+    )
+    customers_sharing = sharing.values("customer_id").distinct().count()
+    _merge(
+        AuditEvent.objects.filter(action=AuditEvent.Action.DATA_READ, created_at__gte=start, created_at__lt=end)
+        .values("actor_client_id")
+        .annotate(reads_served=Count("id"))
+        .order_by(),
+        figures,
+        key="actor_client_id",
+    )
+    _merge(
+        Submission.objects.filter(received_at__gte=start, received_at__lt=end)
+        .values("caller_id")
+        .annotate(
+            submissions=Count("id"),
+            submissions_failed=Count("id", filter=Q(outcome__in=_FAILED_OUTCOMES)),
+            bytes_received=Sum("bytes"),
+        )
+        .order_by(),
+        figures,
+        key="caller_id",
+    )
+    names = dict(ThirdParty.objects.filter(pk__in=list(figures)).values_list("pk", "name"))
+    rows = sorted(
+        (ThirdPartyFigures(pk, names.get(pk, f"client {pk}"), values) for pk, values in figures.items()),
+        key=lambda item: item.name.lower(),
+    )
+    return RegulatorReport(quarter, registered, approved, customers_sharing, sharing_at, rows)
+
+
+#: The chart's series: authorizations created, revoked and expired per Third Party.
+CHART_SERIES = (("created", "created", "#1f6f43"), ("revoked", "revoked", "#b3261e"), ("expired", "expired", "#8a6d00"))
+
+
+@dataclass(frozen=True, slots=True)
+class ChartBar:
+    x: float
+    y: float
+    width: float
+    height: float
+    color: str
+    value: int
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReportChart:
+    width: int
+    height: int
+    label_width: int
+    names: list[tuple[float, str]]
+    bars: list[ChartBar]
+    legend: list[tuple[int, str, str]]
+
+
+def report_chart(report: RegulatorReport, *, width: int = 760, bar_height: int = 12) -> ReportChart | None:
+    """Return the geometry of a horizontal bar chart (inline SVG, no script) of authorizations per Third Party."""
+    rows = [item for item in report.by_third_party if any(item.figures.get(key) for key, *_ in CHART_SERIES)]
+    if not rows:
+        return None
+    label_width = 200
+    plot = width - label_width - 60
+    peak = max(item.figures.get(key, 0) for item in rows for key, *_ in CHART_SERIES) or 1
+    group = bar_height * len(CHART_SERIES) + 10
+    bars, names = [], []
+    for index, item in enumerate(rows):
+        top = 30 + index * group
+        names.append((top + group / 2, item.name[:32]))
+        for series, (key, label, color) in enumerate(CHART_SERIES):
+            value = item.figures.get(key, 0)
+            bars.append(
+                ChartBar(
+                    x=label_width,
+                    y=top + series * bar_height,
+                    width=round(max(value / peak * plot, 1 if value else 0), 2),
+                    height=bar_height - 2,
+                    color=color,
+                    value=value,
+                    label=f"{item.name}: {value} {label}",
+                )
+            )
+    legend = [(label_width + index * 110, label, color) for index, (_key, label, color) in enumerate(CHART_SERIES)]
+    return ReportChart(width, 30 + len(rows) * group + 10, label_width, names, bars, legend)
