@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID, uuid5
 
@@ -140,7 +141,7 @@ def href_warning(hrefs: tuple[str, ...] | list[str], *, own_host: str | None = N
     return None
 
 
-def nested_resources(kind: str | None, element: object) -> list[object]:
+def nested_resources(kind: str | None, element: Any) -> list[Any]:
     """Return the resources nested in an entry's content that belong in entries of their own.
 
     Known case: a ReadingType inside its MeterReading (some exporters inline it). The elements are
@@ -148,4 +149,4 @@ def nested_resources(kind: str | None, element: object) -> list[object]:
     """
     if kind != "MeterReading":
         return []
-    return list(element.iterchildren(f"{{{ESPI}}}ReadingType"))  # type: ignore[attr-defined]
+    return list(element.iterchildren(f"{{{ESPI}}}ReadingType"))

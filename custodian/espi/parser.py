@@ -41,6 +41,7 @@ from custodian.espi.errors import (
     TooDeep,
     TooLarge,
 )
+from custodian.espi.fingerprint import element_fingerprint
 from custodian.espi.namespaces import ATOM, ESPI
 
 if TYPE_CHECKING:
@@ -137,6 +138,8 @@ class Entry:
     problems: list[str] = field(default_factory=list)
     schema_errors: list[str] | None = None
     skipped: bool = False
+    # The content element's fingerprint (custodian.espi.fingerprint), for all kinds but IntervalBlock.
+    fingerprint: bytes | None = None
 
     @property
     def self_href(self) -> str | None:
@@ -414,6 +417,7 @@ def _nested_entries(parent: Entry, children: list[Any], *, validator: EntryValid
         except ValueError as exc:
             entry.problems.append(f"{kind}: {exc}")
         entry.content_xml = etree.tostring(child, with_tail=False)
+        entry.fingerprint = element_fingerprint(child)
         if validator is not None:
             entry.schema_errors = validator.validate(child, child, lenient=True)
         out.append(entry)
@@ -455,7 +459,7 @@ def _read_entry(
         if not atom_id:
             problems.append("the entry has no atom:id")
     kind = namespace = None
-    content = content_xml = None
+    content = content_xml = fingerprint = None
     content_elem = elem.find(_CONTENT)
     element = None
     if content_elem is not None:
@@ -504,6 +508,8 @@ def _read_entry(
                 problems.append(f"{kind}: {exc}")
         if kind != "IntervalBlock" or keep_block_xml:
             content_xml = etree.tostring(element, with_tail=False)
+        if kind != "IntervalBlock":
+            fingerprint = element_fingerprint(element)
     entry = Entry(
         index=index,
         line=elem.sourceline or 0,
@@ -518,6 +524,7 @@ def _read_entry(
         content=content,
         content_xml=content_xml,
         problems=problems,
+        fingerprint=fingerprint,
     )
     if validator is not None:
         entry.schema_errors = validator.validate(elem, element, lenient=lenient)

@@ -116,13 +116,15 @@ def test_sample_round_trip(name):
 
     # Importing the same file again changes nothing (upsert by uuid within the owner).
     _plan, again = customer_feed_import(customer=first, source=SAMPLES / name, lenient=True)
-    assert again is not None and not again.created
+    assert again is not None and not again.created and not again.updated
+    assert sum(again.unchanged.values()) == len(_plan.entries)
     assert snapshot(first) == before
 
     # Re-importing our own export (strict mode: it must need no leniency) gives the same data.
     _plan, reimport = customer_feed_import(customer=first, source=exported, lenient=False)
     assert reimport is not None, [p.describe() for p in _plan.rejected]
-    assert not reimport.created
+    assert not reimport.created and not reimport.updated
+    assert {p.change for p in _plan.entries} == {"unchanged"}
     assert snapshot(first) == before
 
     # Another customer cannot take the same resources: every owned entry is a conflict, nothing moves.
