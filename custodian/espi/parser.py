@@ -475,7 +475,7 @@ def _read_entry(
         if warning:
             problems.append(warning)
     if element is not None:
-        if select is not None and not select(kind, atom_id, links):
+        if select is not None and not select(kind or "", atom_id, links):
             # The caller will not use this entry (e.g. the batch filter rejects it from its hrefs):
             # skip content parsing and schema validation, the expensive part of a big entry.
             return Entry(
@@ -503,7 +503,7 @@ def _read_entry(
                 element.remove(child)
         if namespace == ESPI:
             try:
-                content = parse_content(kind, element, block_readings=block_readings)
+                content = parse_content(kind or "", element, block_readings=block_readings)
             except ValueError as exc:
                 problems.append(f"{kind}: {exc}")
         if kind != "IntervalBlock" or keep_block_xml:
