@@ -35,7 +35,7 @@ from custodian.espi.hrefs import href_ids
 from custodian.exceptions import DomainError, StorageUnavailable
 from custodian.imports import filter_rules
 from custodian.imports.filter_rules import SHARED_KINDS
-from custodian.imports.reasons import Reason
+from custodian.imports.reasons import Change, Reason
 from custodian.models import AuditEvent, RetailCustomer
 from custodian.services import audit_record, audit_record_many
 from grants.models import BulkUser, Grant, ThirdParty
@@ -404,16 +404,22 @@ def _narrow(plan: imports.ImportPlan, reach: selectors.Reach, public_ids: dict[s
 
 
 def _rows(plan: imports.ImportPlan, decision: dict[int, Reason | None]) -> list[dict[str, Any]]:
-    return [
-        {
+    rows = []
+    for p in plan.entries:
+        accepted = decision[p.index] is None
+        row: dict[str, Any] = {
             "index": p.index,
             "id": p.atom_id[:256],
             "kind": p.kind,
-            "status": ACCEPTED if decision[p.index] is None else REJECTED,
+            "status": ACCEPTED if accepted else REJECTED,
             "reason": decision[p.index],
+            # What the entry does to its resource: created, updated, or unchanged (identical: not written).
+            "change": p.change if accepted else None,
         }
-        for p in plan.entries
-    ]
+        if p.warnings:
+            row["warnings"] = p.warnings  # what lenient mode normalized in this entry, among others
+        rows.append(row)
+    return rows
 
 
 def _outcome_status(*, accepted: int, rows: list[dict[str, Any]], strict: bool) -> int:
@@ -430,9 +436,12 @@ def _report(
 ) -> dict[str, Any]:
     accepted = sum(1 for row in rows if row["status"] == ACCEPTED)
     reasons: dict[str, int] = {}
+    changes = dict.fromkeys(Change, 0)
     for row in rows:
         if row["reason"]:
             reasons[row["reason"]] = reasons.get(row["reason"], 0) + 1
+        elif row["change"]:
+            changes[row["change"]] += 1
     return {
         "submission": submission.public_id,
         "outcome": outcome,
@@ -447,6 +456,7 @@ def _report(
             "rejected": len(rows) - accepted,
             "applied": accepted if applied else 0,
             "readings_written": readings,
+            **{str(change): count for change, count in changes.items()},
             "by_reason": reasons,
         },
         "reasons": {reason: REASON_TEXT[reason] for reason in reasons},
@@ -567,20 +577,52 @@ def _submission_run(
         raise DomainError(report["detail"], code="apply_failed", status_code=500) from exc
 
 
+def _plan(
+    target: BatchTarget, reach: selectors.Reach, public_ids: dict[str, int], *, path: Path, max_bytes: int, spool: bool
+) -> imports.ImportPlan:
+    """Plan the stored payload against the reach, in lenient mode if the client is set so (rule 10)."""
+    # One parse: the entries the plan reads are spooled for the apply (the stored payload cannot change),
+    # on the payload's disk.
+    return imports.import_plan(
+        source=path,
+        resolver=_GrantResolver(reach, public_ids),
+        lenient=target.caller.lenient_uploads,
+        max_bytes=max_bytes,
+        select=_selector(public_ids, reach.may_create_usage_points),
+        spool=_spool_dir() if spool else False,
+    )
+
+
+def _apply(
+    plan: imports.ImportPlan, accepted: list[int], *, target: BatchTarget, path: Path, max_bytes: int
+) -> imports.ImportResult:
+    return imports.import_apply(
+        source=path,
+        plan=plan,
+        accept=accepted,
+        customer=target.customer,
+        actor_client=target.caller,
+        max_bytes=max_bytes,
+        audit_action=AuditEvent.Action.DATA_UPLOADED,
+    )
+
+
+def _is_unique_violation(exc: BaseException) -> bool:
+    """Return whether a failure is a unique constraint refusing a row (SQLSTATE 23505), raised as is or wrapped."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, IntegrityError) or getattr(seen, "sqlstate", None) == "23505":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _process(
     submission: Submission, *, target: BatchTarget, options: BatchOptions, path: Path, max_bytes: int
 ) -> BatchResult:
     reach = _reach(target)
     public_ids = reach.public_ids
-    # One parse: the entries the plan reads are spooled for the apply (the stored payload cannot change),
-    # on the payload's disk.
-    plan = imports.import_plan(
-        source=path,
-        resolver=_GrantResolver(reach, public_ids),
-        max_bytes=max_bytes,
-        select=_selector(public_ids, reach.may_create_usage_points),
-        spool=_spool_dir() if not options.dry_run else False,
-    )
+    plan = _plan(target, reach, public_ids, path=path, max_bytes=max_bytes, spool=not options.dry_run)
     try:
         return _decide_and_apply(
             submission,
@@ -633,15 +675,26 @@ def _decide_and_apply(
             _audit(submission, target, report=report, usage_point_ids=())
             _finish(submission, outcome=Submission.Outcome.REJECTED, http_status=status, report=report)
             return BatchResult(submission=submission, http_status=status, report=report, rows=rows)
-        result = imports.import_apply(
-            source=path,
-            plan=plan,
-            accept=accepted_indexes,
-            customer=target.customer,
-            actor_client=target.caller,
-            max_bytes=max_bytes,
-            audit_action=AuditEvent.Action.DATA_UPLOADED,
-        )
+        try:
+            with transaction.atomic():  # a savepoint: a race on a new resource's id rolls back to here
+                result = _apply(plan, accepted_indexes, target=target, path=path, max_bytes=max_bytes)
+        except Exception as exc:
+            if not _is_unique_violation(exc):
+                raise
+            # Another upload of the same resources committed after this plan was made and before this
+            # one got the grant locks: plan again, now that its rows are visible (rule 10: unchanged).
+            plan = _plan(target, reach_now, public_ids, path=path, max_bytes=max_bytes, spool=True)
+            decision = _narrow(plan, reach_now, public_ids)
+            rows = _rows(plan, decision)
+            accepted_indexes = [index for index, reason in decision.items() if reason is None]
+            status = _outcome_status(accepted=len(accepted_indexes), rows=rows, strict=options.strict)
+            if status != 200:
+                plan.close()
+                report = _report(submission, rows, applied=False, outcome=Submission.Outcome.REJECTED)
+                _audit(submission, target, report=report, usage_point_ids=())
+                _finish(submission, outcome=Submission.Outcome.REJECTED, http_status=status, report=report)
+                return BatchResult(submission=submission, http_status=status, report=report, rows=rows)
+            result = _apply(plan, accepted_indexes, target=target, path=path, max_bytes=max_bytes)
         report = _report(submission, rows, applied=True, outcome=Submission.Outcome.APPLIED, readings=result.readings)
         touched = sorted(set(result.usage_point_ids))
         _audit(submission, target, report=report, usage_point_ids=touched)

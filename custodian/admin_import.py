@@ -18,7 +18,8 @@ class GreenButtonUploadForm(forms.Form):
     file = forms.FileField(help_text="A Green Button (ESPI Atom) XML file, UTF-8.")
     lenient = forms.BooleanField(
         required=False,
-        help_text="Accept known deviations of old files (2013 casing, date-only updated, untyped links).",
+        help_text="Lenient: normalize what real files do (bare or missing ids, date-only stamps, relative hrefs, "
+        "nested ReadingTypes, 2013 casing); each normalization is shown after the import.",
     )
 
 
@@ -45,9 +46,24 @@ def import_greenbutton_view(model_admin, request, object_id: str):
                     rejected = [entry.describe() for entry in plan.rejected[:100]]
                     form.add_error("file", f"Nothing imported: {len(plan.rejected)} entries cannot be imported.")
                 else:
-                    messages.success(
-                        request, f"Imported {len(plan.entries)} entries and {result.readings} readings for {customer}."
+                    changed = ", ".join(
+                        f"{name} {sum(counts.values())}"
+                        for name, counts in (
+                            ("created", result.created),
+                            ("updated", result.updated),
+                            ("unchanged", result.unchanged),
+                        )
                     )
+                    messages.success(
+                        request,
+                        f"Imported {len(plan.entries)} entries and {result.readings} readings for {customer} "
+                        f"({changed}).",
+                    )
+                    warned = [entry for entry in plan.entries if entry.warnings]
+                    for entry in warned[:20]:
+                        messages.warning(request, f"Entry #{entry.index} ({entry.kind}): " + "; ".join(entry.warnings))
+                    if len(warned) > 20:
+                        messages.warning(request, f"... and warnings on {len(warned) - 20} more entries.")
                     return redirect("admin:custodian_retailcustomer_change", customer.pk)
     else:
         form = GreenButtonUploadForm()

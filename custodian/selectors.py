@@ -149,3 +149,31 @@ def shared_resource_users(*, kind: str, pk: int) -> Iterator[int]:
     else:
         users = UsagePoint.objects.filter(local_time_parameters_id=pk).values_list("pk", flat=True)
     return users.iterator()
+
+
+def resource_rows(*, model: Any, pks: Iterable[int], columns: Iterable[str]) -> dict[int, dict[str, Any]]:
+    """Return ``pk -> {column: value}`` of these rows of one resource model (the caller chunks ``pks``)."""
+    names = ["pk", *columns]
+    return {row["pk"]: row for row in model.objects.filter(pk__in=list(pks)).values(*names)}
+
+
+# For each usage-point-owned model: the paths from a row to its usage point and to that usage point's customer.
+_OWNER_PATHS: dict[Any, tuple[str, str]] = {
+    UsagePoint: ("pk", "customer_id"),
+    MeterReading: ("usage_point_id", "usage_point__customer_id"),
+    IntervalBlock: ("meter_reading__usage_point_id", "meter_reading__usage_point__customer_id"),
+    UsageSummary: ("usage_point_id", "usage_point__customer_id"),
+    ElectricPowerQualitySummary: ("usage_point_id", "usage_point__customer_id"),
+}
+
+
+def resource_owners(*, model: Any, pks: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """Return ``pk -> (usage point id, customer id)`` of these rows of a usage-point-owned model (the caller chunks)."""
+    up_path, customer_path = _OWNER_PATHS[model]
+    rows = model.objects.filter(pk__in=list(pks)).values_list("pk", up_path, customer_path)
+    return {pk: (up, customer) for pk, up, customer in rows}
+
+
+def resource_owned_by_usage_point(model: Any) -> bool:
+    """Return whether rows of ``model`` live under a usage point (not the shared ReadingType, LocalTimeParameters)."""
+    return model in _OWNER_PATHS

@@ -152,6 +152,7 @@ class ThirdPartyAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "role", "public_id", "client_id", "lifecycle", "lifecycle_changed_at")}),
         *_INFORMATION_FIELDSETS,
+        ("Uploads", {"fields": ("lenient_uploads",)}),
         ("Timestamps", {"fields": ("created", "updated")}),
     )
     add_fieldsets = (
@@ -188,7 +189,10 @@ class ThirdPartyAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             changed = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
+            lenient = changed.pop("lenient_uploads", None)
             services.third_party_update(third_party=obj, information=changed, actor=request.user)
+            if lenient is not None:
+                services.third_party_set_lenient_uploads(third_party=obj, lenient=lenient, actor=request.user)
             return
         information = {name: form.cleaned_data[name] for name in services.THIRD_PARTY_INFORMATION_FIELDS}
         credentials = services.third_party_register_by_staff(

@@ -84,6 +84,11 @@ class ThirdParty(AbstractApplication):
     registered_scopes = models.TextField(
         blank=True, help_text="The ESPI scope strings this client may ask for, one per line."
     )
+    lenient_uploads = models.BooleanField(
+        default=False,
+        help_text="Read this client's batch uploads in lenient mode: what real files do (bare UUIDs, missing ids, "
+        "relative hrefs, date-only stamps) is normalized and reported on each entry. Off: uploads must be strict ESPI.",
+    )
 
     class Meta(AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"

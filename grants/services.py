@@ -621,6 +621,24 @@ def third_party_update(*, third_party: ThirdParty, information: Mapping[str, Any
 
 
 @transaction.atomic
+def third_party_set_lenient_uploads(*, third_party: ThirdParty, lenient: bool, actor: Any = None) -> ThirdParty:
+    """Set whether the client's batch uploads are read in lenient mode (PRODUCT rule 10); audited."""
+    locked = ThirdParty.objects.select_for_update().get(pk=third_party.pk)
+    if locked.lenient_uploads == lenient:
+        return locked
+    locked.lenient_uploads = lenient
+    locked.save(update_fields=["lenient_uploads", "updated"])
+    audit_record(
+        action=AuditEvent.Action.THIRD_PARTY_UPDATED,
+        actor_user=actor,
+        obj=locked,
+        summary=f"{locked.name}: lenient uploads {'on' if lenient else 'off'}",
+        detail={"fields": ["lenient_uploads"], "lenient_uploads": lenient},
+    )
+    return locked
+
+
+@transaction.atomic
 def third_party_rotate_secret(*, third_party: ThirdParty, actor: Any = None) -> Credentials:
     """Replace a client's secret: the new one is returned once, the old one stops authenticating at once.
 

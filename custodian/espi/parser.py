@@ -16,6 +16,7 @@ Entries are handed out one at a time and cleared afterwards, so memory does not 
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -24,10 +25,12 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from lxml import etree
 
+from custodian.espi import normalize
 from custodian.espi.content import parse_content
 from custodian.espi.errors import (
     BadEncoding,
@@ -38,6 +41,7 @@ from custodian.espi.errors import (
     TooDeep,
     TooLarge,
 )
+from custodian.espi.fingerprint import element_fingerprint
 from custodian.espi.namespaces import ATOM, ESPI
 
 if TYPE_CHECKING:
@@ -134,6 +138,8 @@ class Entry:
     problems: list[str] = field(default_factory=list)
     schema_errors: list[str] | None = None
     skipped: bool = False
+    # The content element's fingerprint (custodian.espi.fingerprint), for all kinds but IntervalBlock.
+    fingerprint: bytes | None = None
 
     @property
     def self_href(self) -> str | None:
@@ -330,6 +336,13 @@ def _parse_time(text: str | None, name: str, problems: list[str], *, lenient: bo
     if text is None:
         return None
     text = text.strip()
+    if lenient:
+        value, warning = normalize.normalize_timestamp(text)
+        if value is None:
+            problems.append(f"atom:{name} {text!r} is not a date-time")
+        elif warning:
+            problems.append(warning.replace("lenient: ", f"lenient: atom:{name} ", 1))
+        return value
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
@@ -353,6 +366,64 @@ def _parse_uuid(atom_id: str, problems: list[str]) -> UUID | None:
     return None
 
 
+def _lenient_uuid(atom_id: str, links: tuple[Link, ...], problems: list[str]) -> UUID | None:
+    self_href = next((link.href for link in links if link.rel == "self"), None)
+    uuid, warning = normalize.normalize_atom_id(atom_id, self_href=self_href)
+    if warning:
+        problems.append(warning)
+    if uuid is None:
+        problems.append("the entry has neither an atom:id nor a self href")
+    return uuid
+
+
+def _own_host() -> str | None:
+    try:
+        from django.conf import settings
+
+        base = getattr(settings, "PORTAL_BASE_URL", None)
+    except Exception:  # noqa: BLE001 - outside Django the host is unknown
+        return None
+    return urlsplit(base).hostname if base else None
+
+
+def _nested_entries(parent: Entry, children: list[Any], *, validator: EntryValidator | None) -> list[Entry]:
+    """Lenient: make entries of their own of resources found nested in ``parent``'s content (linked from it)."""
+    out: list[Entry] = []
+    if parent.uuid is None:
+        return out
+    for child in children:
+        kind = etree.QName(child).localname
+        uuid = normalize.nested_id(parent.uuid, kind)
+        href = f"{kind}/{uuid}"
+        parent.links = (*parent.links, Link(rel="related", href=href))
+        entry = Entry(
+            index=-1,
+            line=child.sourceline or parent.line,
+            atom_id=f"urn:uuid:{uuid}",
+            uuid=uuid,
+            title=parent.title,
+            published=parent.published,
+            updated=parent.updated,
+            links=(Link(rel="self", href=href),),
+            kind=kind,
+            namespace=ESPI,
+            problems=[
+                f"lenient: {kind} nested in the content of {parent.kind} {parent.atom_id or '(no id)'} "
+                f"(line {parent.line}) read as its own entry urn:uuid:{uuid}"
+            ],
+        )
+        try:
+            entry.content = parse_content(kind, child)
+        except ValueError as exc:
+            entry.problems.append(f"{kind}: {exc}")
+        entry.content_xml = etree.tostring(child, with_tail=False)
+        entry.fingerprint = element_fingerprint(child)
+        if validator is not None:
+            entry.schema_errors = validator.validate(child, child, lenient=True)
+        out.append(entry)
+    return out
+
+
 def _normalize_lenient(element: Any, problems: list[str]) -> None:
     """Fix known old-file deviations in place (lenient mode only)."""
     for old in element.iter(f"{{{ESPI}}}ServiceDeliveryPoint"):
@@ -369,18 +440,26 @@ def _read_entry(
     keep_block_xml: bool,
     select: EntrySelector | None = None,
     block_readings: bool = True,
+    repeated: normalize.RepeatedIds | None = None,
+    nested_out: list[Entry] | None = None,
 ) -> Entry:
     problems: list[str] = []
     atom_id = (elem.findtext(_ID) or "").strip()
-    uuid = _parse_uuid(atom_id, problems) if atom_id else None
-    if not atom_id:
-        problems.append("the entry has no atom:id")
     links = tuple(
         Link(rel=(link.get("rel") or "alternate").strip(), href=(link.get("href") or "").strip(), type=link.get("type"))
         for link in elem.iterfind(_LINK)
     )
+    if lenient:
+        uuid = _lenient_uuid(atom_id, links, problems)
+        warning = normalize.href_warning([link.href for link in links], own_host=_own_host())
+        if warning:
+            problems.append(warning)
+    else:
+        uuid = _parse_uuid(atom_id, problems) if atom_id else None
+        if not atom_id:
+            problems.append("the entry has no atom:id")
     kind = namespace = None
-    content = content_xml = None
+    content = content_xml = fingerprint = None
     content_elem = elem.find(_CONTENT)
     element = None
     if content_elem is not None:
@@ -390,7 +469,13 @@ def _read_entry(
     else:
         qname = etree.QName(element)
         kind, namespace = qname.localname, qname.namespace
-        if select is not None and not select(kind, atom_id, links):
+    if repeated is not None and uuid is not None:
+        self_href = next((link.href for link in links if link.rel == "self"), None)
+        uuid, warning = repeated.check(uuid, kind=kind, self_href=self_href)
+        if warning:
+            problems.append(warning)
+    if element is not None:
+        if select is not None and not select(kind or "", atom_id, links):
             # The caller will not use this entry (e.g. the batch filter rejects it from its hrefs):
             # skip content parsing and schema validation, the expensive part of a big entry.
             return Entry(
@@ -409,13 +494,22 @@ def _read_entry(
             )
         if lenient and namespace == ESPI and kind == "UsagePoint":
             _normalize_lenient(element, problems)
+        nested = normalize.nested_resources(kind, element) if lenient and namespace == ESPI else []
+        if nested:
+            # Copied out: the feed's own tree stays whole for the depth and size checks after this.
+            element = copy.deepcopy(element)
+            nested = normalize.nested_resources(kind, element)
+            for child in nested:
+                element.remove(child)
         if namespace == ESPI:
             try:
-                content = parse_content(kind, element, block_readings=block_readings)
+                content = parse_content(kind or "", element, block_readings=block_readings)
             except ValueError as exc:
                 problems.append(f"{kind}: {exc}")
         if kind != "IntervalBlock" or keep_block_xml:
             content_xml = etree.tostring(element, with_tail=False)
+        if kind != "IntervalBlock":
+            fingerprint = element_fingerprint(element)
     entry = Entry(
         index=index,
         line=elem.sourceline or 0,
@@ -430,9 +524,14 @@ def _read_entry(
         content=content,
         content_xml=content_xml,
         problems=problems,
+        fingerprint=fingerprint,
     )
     if validator is not None:
         entry.schema_errors = validator.validate(elem, element, lenient=lenient)
+    if element is not None and nested:
+        found = _nested_entries(entry, nested, validator=validator)
+        if nested_out is not None:
+            nested_out.extend(found)
     return entry
 
 
@@ -460,6 +559,8 @@ def iter_entries(
     no content, title, times or schema errors (its content is neither parsed nor validated).
     ``block_readings=False`` gives IntervalBlock content as a ``content.IntervalBlockSummary`` (reading
     count and duplicate starts, no reading tuples): for callers that validate with ``validator``.
+    ``lenient`` applies the normalizations of ``custodian.espi.normalize`` (each one a ``lenient:``
+    problem on its entry); a resource nested in another's content is yielded after the feed's entries.
     """
     max_bytes = max_bytes or DEFAULT_MAX_BYTES
     max_depth = max_depth or _setting("ESPI_MAX_DEPTH", DEFAULT_MAX_DEPTH)
@@ -474,6 +575,9 @@ def iter_entries(
     index = 0
     guard = _ByteGuard(max_bytes=max_bytes, max_text=max_text)
     count_probe = _COUNT_ELEMENTS
+    # Lenient mode: ids that repeat an earlier entry's, and resources nested in another's content.
+    repeated = normalize.RepeatedIds() if lenient else None
+    nested: list[Entry] = []
     for chunk in _checked_chunks(_source_chunks(source, chunk_size), guard):
         if root is None:
             # A throwaway parser finds the root (and any DOCTYPE) before the real one hands anything out.
@@ -506,6 +610,8 @@ def iter_entries(
                 keep_block_xml=keep_block_xml,
                 select=select,
                 block_readings=block_readings,
+                repeated=repeated,
+                nested_out=nested,
             )
             # Depth: a block read entirely by the fast path has a known shape, so an exact element count
             # proves there is nothing deeper; anything else gets the full probe.
@@ -530,3 +636,13 @@ def iter_entries(
         parser.close()
     except etree.XMLSyntaxError as exc:
         raise _translate(exc, parser) from None
+    # Resources found nested in other entries come after the feed's own entries (whose indexes stay
+    # their positions in the feed).
+    for entry in nested:
+        entry.index = index
+        index += 1
+        if select is not None and not select(entry.kind or "", entry.atom_id, entry.links):
+            entry.content = entry.content_xml = None
+            entry.schema_errors = None
+            entry.skipped = True
+        yield entry

@@ -35,10 +35,14 @@ def escape(text: str) -> str:
 
 
 def atom_time(value: datetime) -> str:
-    """Format an aware datetime as an xs:dateTime in UTC (``2012-10-24T00:00:00Z``)."""
+    """Format an aware datetime as an xs:dateTime in UTC (``2012-10-24T00:00:00Z``, ``...:00.160000Z`` with microseconds).
+
+    Fractional seconds are kept when there are any, so what is exported reads back as it is stored.
+    """
     if value.tzinfo is None:
         raise ValueError("naive datetime: the writer needs aware UTC datetimes")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if value.microsecond else "%Y-%m-%dT%H:%M:%SZ")
 
 
 def urn(value: UUID) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 from uuid import UUID
 
@@ -25,6 +25,7 @@ from custodian.imports.plan import EntryPlan, ImportPlan
 from custodian.imports.reading import ImportProgress, Opened, read_entries
 from custodian.imports.reasons import OK, ImportFailed
 from custodian.imports.spool import PackedBlock, pack_block
+from custodian.imports.unchanged import check_owners
 from custodian.models import (
     AuditEvent,
     ElectricPowerQualitySummary,
@@ -47,6 +48,7 @@ class ImportResult:
     updated: dict[str, int]
     readings: int
     usage_point_ids: list[int]
+    unchanged: dict[str, int] = field(default_factory=dict)  # entries identical to what was stored: not written
 
 
 def _stamp(entry: Entry) -> dict[str, Any]:
@@ -61,6 +63,7 @@ class _Applier:
         self.ids: dict[UUID | None, int] = {}  # uuid -> pk of rows written or ensured in this import
         self.created: dict[str, int] = {}
         self.updated: dict[str, int] = {}
+        self.unchanged: dict[str, int] = {}
         self.queue = RowQueue()
         self.readings = 0  # readings written (or queued) by this import
         self.new_usage_points: dict[str, int] = {}
@@ -127,7 +130,14 @@ class _Applier:
         return row
 
     def apply(self, p: EntryPlan, entry: Entry) -> None:
-        """Write one accepted entry, by the method for its kind."""
+        """Write one accepted entry, by the method for its kind; nothing for one identical to its stored row."""
+        if p.unchanged and p.existing_id is not None and p.uuid is not None:
+            # Its children (and finish()) find it by uuid; its owner was checked before the apply began.
+            self.ids[p.uuid] = p.existing_id
+            if entry.kind == "UsagePoint" and p.usage_point_ref:
+                self.new_usage_points.setdefault(p.usage_point_ref, p.existing_id)
+            self.unchanged[entry.kind or ""] = self.unchanged.get(entry.kind or "", 0) + 1
+            return
         getattr(self, _APPLY_METHOD[entry.kind or ""])(p, entry, _stamp(entry))
 
     def _apply_usage_point(self, p: EntryPlan, entry: Entry, stamp: dict[str, Any]) -> None:
@@ -407,6 +417,7 @@ def _import_apply(
         try:
             # Any other query first flushes the rows queued for bulk insertion.
             with connection.execute_wrapper(queue.before_query) if queue.batched else nullcontext():
+                check_owners((by_index[index] for index in accepted), customer)
                 entries = _apply_entries(source, plan, accepted, applier, max_bytes, progress)
                 applier.finish()
         except BaseException:
@@ -427,6 +438,7 @@ def _import_apply(
                 "readings": applier.readings,
                 "created": applier.created,
                 "updated": applier.updated,
+                "unchanged": applier.unchanged,
                 "rejected": [
                     {"index": p.index, "id": p.atom_id, "status": p.status, "reason": p.reason} for p in plan.rejected
                 ][:100],
@@ -436,5 +448,9 @@ def _import_apply(
     if progress:
         progress(ImportProgress(entries=entries, readings=applier.readings, bytes_read=plan.bytes_read, phase="done"))
     return ImportResult(
-        created=applier.created, updated=applier.updated, readings=applier.readings, usage_point_ids=usage_point_ids
+        created=applier.created,
+        updated=applier.updated,
+        readings=applier.readings,
+        usage_point_ids=usage_point_ids,
+        unchanged=applier.unchanged,
     )

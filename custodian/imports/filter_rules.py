@@ -12,7 +12,10 @@ the plan's outcome into the reported reason. The reasons themselves are :class:`
   :func:`rule3_blocks_of_rejected_meter_readings` (a block goes only with its meter reading);
 * rule 4, shared resources: :func:`rule4_shared_referred_to` and :func:`rule4_shared_used_only_within`;
 * rule 5, ids that live elsewhere and ids twice: :func:`rule5_stored_elsewhere`, :func:`rule5_duplicate`;
-* rule 6, the reported reason: :func:`rule6_reported_reason` (the vocabulary: :class:`Reason`).
+* rule 6, the reported reason: :func:`rule6_reported_reason` (the vocabulary: :class:`Reason`);
+* rule 10, identity: :func:`rule10_change` (created, updated, unchanged: :class:`Change`) and
+  :func:`rule10_identical_is_no_conflict` (an unchanged shared resource is accepted); which entries
+  are identical to their stored row is computed in ``custodian.imports.unchanged``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from custodian.imports.reasons import OK, Reason
+from custodian.imports.reasons import OK, Change, Reason
 
 if TYPE_CHECKING:
     from custodian.imports.plan import EntryPlan, UsagePointTarget
@@ -149,3 +152,15 @@ def rule6_reported_reason(p: EntryPlan, *, foreign_refs: Collection[str]) -> Rea
     if reason == Reason.CONFLICT and p.usage_point_ref in foreign_refs:
         return Reason.NOT_GRANTED
     return reason
+
+
+def rule10_change(p: EntryPlan) -> Change:
+    """Rule 10: return what importing an entry does: ``unchanged`` if identical to its stored row, else update or create."""
+    if p.unchanged:
+        return Change.UNCHANGED
+    return Change.UPDATED if p.existing_id is not None else Change.CREATED
+
+
+def rule10_identical_is_no_conflict(p: EntryPlan) -> bool:
+    """Rule 10: a shared resource that other data uses is accepted only when the entry changes nothing of it."""
+    return p.unchanged

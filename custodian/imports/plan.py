@@ -25,8 +25,9 @@ from custodian.espi.validate import EntryValidator
 from custodian.imports import filter_rules
 from custodian.imports.filter_rules import SHARED_KINDS
 from custodian.imports.reading import ImportProgress, intern, read_entries
-from custodian.imports.reasons import OK, Reason
-from custodian.imports.spool import EntrySpool, pack_block
+from custodian.imports.reasons import OK, Change, Reason
+from custodian.imports.spool import EntrySpool, PackedBlock, pack_block
+from custodian.imports.unchanged import entry_fingerprint, mark_unchanged
 from custodian.models import MeterReading
 from custodian.readings import ReadingsInvalid
 from custodian.selectors import RESOURCE_MODELS, meter_reading_uuids, resource_locations, shared_resource_users
@@ -73,6 +74,10 @@ class EntryPlan:
     existing_id: int | None = None  # the row that already has this uuid
     readings: int = 0
     warnings: list[str] = field(default_factory=list)
+    # What the import would write, to tell an entry identical to its stored row (custodian.imports.unchanged).
+    fingerprint: bytes | None = None
+    fingerprint_skips: int = 0
+    unchanged: bool = False  # identical to the stored row: the apply writes nothing
     # file-local ids, resolved after the whole feed has been seen
     _self_ref: str | None = None
     _rt_ref: str | None = None
@@ -82,6 +87,11 @@ class EntryPlan:
         """Mark the entry rejected, keeping the first reason."""
         if self.status == OK:
             self.status, self.reason = status, reason
+
+    @property
+    def change(self) -> Change:
+        """Return what importing the entry does to its resource (rule 10)."""
+        return filter_rules.rule10_change(self)
 
     def describe(self) -> str:
         """Return a one-line human description: which entry, and why it is rejected."""
@@ -226,6 +236,11 @@ def import_plan(
                         except ReadingsInvalid as exc:
                             entry_plan.reject(Reason.INVALID, str(exc))
                     spooled.add(entry)
+                if entry_plan.status == OK and entry.kind in RESOURCE_MODELS:
+                    packed = entry.content.readings if isinstance(entry.content, PackedBlock) else None
+                    found = entry_fingerprint(entry, RESOURCE_MODELS[entry.kind], packed_readings=packed)
+                    if found is not None:
+                        entry_plan.fingerprint, entry_plan.fingerprint_skips = found
                 readings += entry_plan.readings
                 bytes_read = opened.counter.count if opened.counter else opened.size
                 if progress and entry.index % 500 == 0:
@@ -275,6 +290,7 @@ def _resolve(plan: ImportPlan, resolver: UsagePointResolver) -> None:
         return resolver.allows(usage_point_id=usage_point_id)
 
     unplaced: list[EntryPlan] = []
+    shared_elsewhere: list[EntryPlan] = []
     for p in plans:
         if p.status != OK:
             continue
@@ -287,9 +303,7 @@ def _resolve(plan: ImportPlan, resolver: UsagePointResolver) -> None:
         if p.kind in SHARED_KINDS:
             users = shared_resource_users(kind=p.kind, pk=stored.pk) if stored else ()
             if stored and not filter_rules.rule4_shared_used_only_within(users=users, allows=allows):
-                p.reject(
-                    Reason.CONFLICT, f"this {p.kind} is shared with data outside this import and cannot be changed"
-                )
+                shared_elsewhere.append(p)  # a conflict unless it changes nothing (rule 10, below)
             continue
         if p.kind != "UsagePoint" and not p.usage_point_ref:
             unplaced.append(p)
@@ -353,3 +367,8 @@ def _resolve(plan: ImportPlan, resolver: UsagePointResolver) -> None:
         stored = existing.get(p.uuid) if p.uuid else None
         parent = parents.get(stored.meter_reading_id or 0) if stored else None
         filter_rules.rule2_place_where_stored(p, stored=stored, parent_uuid=parent, allows=allows)
+    # Entries identical to what is stored change nothing; a shared resource other data uses may only be that.
+    mark_unchanged(p for p in plans if p.status == OK)
+    for p in shared_elsewhere:
+        if not filter_rules.rule10_identical_is_no_conflict(p):
+            p.reject(Reason.CONFLICT, f"this {p.kind} is shared with data outside this import and cannot be changed")

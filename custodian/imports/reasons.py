@@ -20,3 +20,11 @@ class Reason(StrEnum):
 
 class ImportFailed(Exception):
     """The feed as a whole cannot be imported (unreadable, or changed between plan and apply)."""
+
+
+class Change(StrEnum):
+    """What an accepted entry does to its resource (PRODUCT rule 10), as reports and import summaries count it."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"  # identical to what is stored: nothing is written

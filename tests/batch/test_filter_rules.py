@@ -488,7 +488,7 @@ def test_rule8_json_report_counts_and_one_row_per_entry(upload_world):
     assert response.status_code == 200
     assert data["counts"]["received"] == len(data["entries"]) == 20
     assert data["counts"]["accepted"] == 20 and data["counts"]["readings_written"] == 1340
-    assert set(data["entries"][0]) == {"index", "id", "kind", "status", "reason"}
+    assert set(data["entries"][0]) == {"index", "id", "kind", "status", "reason", "change"}
     assert [row["index"] for row in data["entries"]] == list(range(20))
 
 
@@ -629,5 +629,5 @@ def test_rule10_resources_keep_their_ids_and_a_second_upload_changes_nothing(upl
     before = snapshot()
     again = post(bulk_path("1"), body, upload_world.tp_token)
     assert again.status_code == 200
-    assert again.json()["counts"]["accepted"] == 20
+    assert again.json()["counts"]["accepted"] == again.json()["counts"]["unchanged"] == 20
     assert snapshot() == before

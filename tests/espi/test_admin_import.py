@@ -49,3 +49,17 @@ def test_customers_cannot_reach_the_upload(client, customer):
     client.force_login(customer.user)
     response = client.get(reverse("admin:custodian_retailcustomer_import", args=[customer.pk]))
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+def test_staff_lenient_upload_shows_each_normalization_and_what_changed(staff_client, customer):
+    url = reverse("admin:custodian_retailcustomer_import", args=[customer.pk])
+    data = (SAMPLES / "PGEUsagePoint.xml").read_bytes()
+    refused = staff_client.post(url, {"file": SimpleUploadedFile("gb.xml", data)})
+    assert refused.status_code == 200 and b"is not a urn:uuid" in refused.content
+    done = staff_client.post(url, {"file": SimpleUploadedFile("gb.xml", data), "lenient": "on"}, follow=True)
+    assert b"(created 1, updated 0, unchanged 0)" in done.content
+    assert b"is a bare UUID, read as urn:uuid:00000000-0000-0000-0000-000000000002" in done.content
+    again = staff_client.post(url, {"file": SimpleUploadedFile("gb.xml", data), "lenient": "on"}, follow=True)
+    assert b"(created 0, updated 0, unchanged 1)" in again.content
+    assert UsagePoint.objects.filter(customer=customer).count() == 1

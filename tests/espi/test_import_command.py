@@ -47,3 +47,22 @@ def test_command_names_the_bad_entry(customer):
 def test_command_refuses_an_unknown_customer(db):
     with pytest.raises(CommandError, match="no retail customer"):
         call_command("import_greenbutton", str(SAMPLES / "test_usage_data.xml"), "--customer", "nobody")
+
+
+@pytest.mark.django_db
+def test_command_lenient_imports_a_real_utility_file_reporting_each_normalization(customer):
+    path = str(SAMPLES / "BulkSCEIntervalBlock.xml")
+    with pytest.raises(CommandError, match="try --lenient"):
+        call_command("import_greenbutton", path, "--customer", "alice", stdout=StringIO(), stderr=StringIO())
+    out = StringIO()
+    call_command("import_greenbutton", path, "--customer", "alice", "--lenient", stdout=out)
+    text = out.getvalue()
+    assert "Imported 6 entries and 97 readings for alice" in text and "created 6, updated 0, unchanged 0" in text
+    assert (
+        "entry #2 (ReadingType, line 38): lenient: atom:id 'D6B30D32-4423-11E6-8F10-349C5700D07A' is a bare UUID"
+        in text
+    )
+    # The same file again: the repeatable ids find what the first import stored, and nothing changes.
+    again = StringIO()
+    call_command("import_greenbutton", path, "--customer", "alice", "--lenient", stdout=again)
+    assert "created 0, updated 0, unchanged 6" in again.getvalue()

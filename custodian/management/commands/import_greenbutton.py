@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from custodian.espi.errors import EspiError
-from custodian.imports import ImportFailed, ImportProgress, customer_feed_import
+from custodian.imports import ImportFailed, ImportProgress, ImportResult, customer_feed_import
 from custodian.models import RetailCustomer
 
 
@@ -21,7 +21,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--lenient",
             action="store_true",
-            help="Accept known old-file deviations (2013 ServiceDeliveryPoint, date-only updated, links without type).",
+            help="Normalize what real files do (bare or missing ids, one id on several entries, date-only stamps, "
+            "relative hrefs, nested ReadingTypes, 2013 ServiceDeliveryPoint); each normalization is reported.",
         )
         parser.add_argument("--max-bytes", type=int, default=None, help="Refuse files larger than this.")
 
@@ -62,13 +63,23 @@ class Command(BaseCommand):
                 f"{file}: nothing imported: {len(plan.rejected)} of {len(plan.entries)} entries cannot be imported"
                 + ("" if lenient else " (try --lenient for old files)")
             )
-        for entry in plan.entries:
+        warned = [entry for entry in plan.entries if entry.warnings]
+        for entry in warned[:50] if verbosity >= 1 else ():
             for warning in entry.warnings:
-                if verbosity >= 2:
-                    self.stdout.write(f"entry #{entry.index}: {warning}")
+                self.stdout.write(f"entry #{entry.index} ({entry.kind}, line {entry.line}): {warning}")
+        if verbosity >= 1 and len(warned) > 50:
+            self.stdout.write(f"... and warnings on {len(warned) - 50} more entries")
         self.stdout.write(
             self.style.SUCCESS(
                 f"Imported {len(plan.entries)} entries and {result.readings} readings for {customer} "
-                f"in {time.monotonic() - started:.1f} s (created {result.created}, updated {result.updated})"
+                f"in {time.monotonic() - started:.1f} s: {_counts(result)}"
             )
         )
+
+
+def _counts(result: ImportResult) -> str:
+    """Return "created 3, updated 1, unchanged 17": how many entries did what to their resource."""
+    return ", ".join(
+        f"{name} {sum(counts.values())}"
+        for name, counts in (("created", result.created), ("updated", result.updated), ("unchanged", result.unchanged))
+    )
