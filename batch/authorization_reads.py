@@ -20,6 +20,7 @@ from custodian.espi.authorization import (
 )
 from custodian.exceptions import NotFound
 from grants.models import Grant, ThirdParty
+from grants.sealing import secret_unseal
 from grants.selectors import espi_resource_base, grant_authorization_uri, grant_resource_uri
 
 # Neither grants nor clients carry an ESPI uuid: derive a stable one from the public id.
@@ -41,8 +42,12 @@ def _epoch(value: datetime) -> int:
 # ---- ApplicationInformation ---------------------------------------------------------------------
 
 
-def application_information_entry(*, third_party: ThirdParty) -> writer.AtomEntry:
-    """Return the Third Party's ApplicationInformation entry (no secret, hashed or not)."""
+def application_information_entry(*, third_party: ThirdParty, registration_token: str = "") -> writer.AtomEntry:
+    """Return the Third Party's ApplicationInformation entry.
+
+    Read with its registration token (``registration_token``, the value presented), the entry carries
+    the client secret and that token, as an RFC 7592 read does; otherwise neither.
+    """
     base = espi_resource_base()
     portal = settings.PORTAL_BASE_URL
     content = ApplicationInformationContent(
@@ -73,6 +78,8 @@ def application_information_entry(*, third_party: ThirdParty) -> writer.AtomEntr
         tos_uri=third_party.tos_uri or None,
         policy_uri=third_party.policy_uri or None,
         contacts=[line.strip() for line in third_party.contacts.splitlines() if line.strip()],
+        client_secret=secret_unseal(third_party.client_secret_sealed) if registration_token else "",
+        registration_access_token=registration_token,
     )
     paths = writer.ResourcePaths(base=base)
     return writer.AtomEntry(

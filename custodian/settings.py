@@ -268,6 +268,8 @@ OAUTH2_PROVIDER = {
 }
 # How long a customer's consent lasts unless they choose a shorter period.
 GRANT_DEFAULT_DAYS = env_int("GRANT_DEFAULT_DAYS", 365)
+# Lifetime of a registration_access_token issued by staff or dynamic registration (RFC 7592 section 3).
+REGISTRATION_TOKEN_SECONDS = env_int("REGISTRATION_TOKEN_SECONDS", 365 * 24 * 3600)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["oauth2_provider.contrib.rest_framework.OAuth2Authentication"],

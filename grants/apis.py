@@ -17,6 +17,7 @@ from grants.permissions import (
     EspiBearerAuthentication,
     HasGrantAccessToken,
     IsCustodianClientToken,
+    IsRegistrationToken,
     IsThirdPartyClientToken,
     request_third_party,
     request_token_kind,
@@ -57,7 +58,7 @@ class TokenGrantApi(APIView):
     """
 
     authentication_classes = [EspiBearerAuthentication]
-    permission_classes = [HasGrantAccessToken | IsThirdPartyClientToken | IsCustodianClientToken]
+    permission_classes = [HasGrantAccessToken | IsThirdPartyClientToken | IsRegistrationToken | IsCustodianClientToken]
 
     def get(self, request):
         token = request.auth

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth.hashers import identify_hasher
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -20,6 +21,7 @@ from oauth2_provider.models import AbstractApplication
 from oauth2_provider.settings import oauth2_settings
 
 from custodian.models import PublicIdField, RetailCustomer, UsagePoint
+from grants.sealing import secret_seal
 
 bulk_id_validator = RegexValidator(
     r"^[0-9A-Za-z-]{1,64}\Z", "A Bulk ID is 1 to 64 letters, digits or hyphens (ESPI scope grammar brID)."
@@ -84,6 +86,11 @@ class ThirdParty(AbstractApplication):
     registered_scopes = models.TextField(
         blank=True, help_text="The ESPI scope strings this client may ask for, one per line."
     )
+    client_secret_sealed = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="The client secret encrypted at rest (grants.sealing), returned only on a registration-token read.",
+    )
 
     class Meta(AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
@@ -96,6 +103,18 @@ class ThirdParty(AbstractApplication):
 
     def __str__(self) -> str:
         return self.name or self.client_id
+
+    def save(self, *args, **kwargs):
+        """Seal a new raw client secret before django-oauth-toolkit hashes it (see grants.sealing)."""
+        if self.client_secret and self.hash_client_secret:
+            try:
+                identify_hasher(self.client_secret)
+            except ValueError:
+                self.client_secret_sealed = secret_seal(self.client_secret)
+                update_fields = kwargs.get("update_fields")
+                if update_fields is not None and "client_secret" in update_fields:
+                    kwargs["update_fields"] = {*update_fields, "client_secret_sealed"}
+        super().save(*args, **kwargs)
 
     def allows_grant_type(self, *grant_types: str) -> bool:
         """Third Parties use authorization code and client credentials; back-office clients only the latter.

@@ -86,6 +86,10 @@ def third_party_list_in_production() -> QuerySet[ThirdParty]:
 TOKEN_KIND_ACCESS = "access_token"  # noqa: S105 (a kind name, not a secret)
 TOKEN_KIND_CLIENT = "client_access_token"  # noqa: S105
 TOKEN_KIND_CUSTODIAN = "custodian"  # noqa: S105
+TOKEN_KIND_REGISTRATION = "registration_access_token"  # noqa: S105
+
+# The scope of a registration_access_token (ESPI: dynamic registration FB 36 and offline authorization FB 40).
+REGISTRATION_SCOPE = "FB=36_40"
 
 # The scope of a back-office client that registered none: upload of meter data (OpenESPI "FB=45").
 CUSTODIAN_FALLBACK_SCOPE = "FB=45"
@@ -119,6 +123,15 @@ def third_party_offered_scopes(*, third_party: ThirdParty) -> list[EspiScope]:
     return offered
 
 
+def scope_is_registration(*, scope_text: str) -> bool:
+    """Return whether a scope is exactly the registration scope ``FB=36_40`` (no other term)."""
+    try:
+        parsed = parse_scope(scope_text)
+    except ScopeError:
+        return False
+    return parsed == parse_scope(REGISTRATION_SCOPE)
+
+
 def scope_validate_for_client(*, third_party: ThirdParty, scope_text: str, client_token: bool = False) -> EspiScope:
     """Parse a requested scope and accept it only within one the client registered; raise ScopeError.
 
@@ -128,6 +141,13 @@ def scope_validate_for_client(*, third_party: ThirdParty, scope_text: str, clien
     its function blocks and bulk are compared, not interval or history terms.
     """
     requested = parse_scope(scope_text)
+    if (
+        client_token
+        and third_party.role == ThirdParty.Role.THIRD_PARTY
+        and scope_is_registration(scope_text=scope_text)
+    ):
+        # Every Third Party may ask for its registration_access_token, whatever scopes it registered.
+        return requested
     offered_scopes = third_party_offered_scopes(third_party=third_party)
     if client_token:
         requested = EspiScope(function_blocks=requested.function_blocks, bulk_id=requested.bulk_id)
@@ -166,15 +186,19 @@ def token_kind(*, access_token, grant: Grant | None) -> str | None:
         return None
     if application.role == ThirdParty.Role.CUSTODIAN:
         return TOKEN_KIND_CUSTODIAN
+    if scope_is_registration(scope_text=access_token.scope):
+        return TOKEN_KIND_REGISTRATION
     return TOKEN_KIND_CLIENT
 
 
 def token_response_extras(*, third_party: ThirdParty, grant: Grant | None, scope: str) -> dict[str, str]:
-    """Return the ESPI members of a token response: ``resourceURI`` and, for a grant, ``authorizationURI``.
+    """Return the ESPI members of a token response: ``resourceURI`` and ``authorizationURI``, for every kind.
 
-    ESPI (REQ.21 Authorization): the access token's resourceURI is its ``Batch/Subscription/{id}``;
-    a client token whose scope names a bulk (``BR=``) gets ``Batch/Bulk/{bulkId}``, other client
-    tokens the Authorization collection they may read, back-office tokens the resource root.
+    ESPI (REQ.21 Authorization): the access token's resourceURI is its ``Batch/Subscription/{id}`` and its
+    authorizationURI its ``Authorization/{id}``; a client token whose scope names a bulk (``BR=``) gets
+    ``Batch/Bulk/{bulkId}``, other client tokens the Authorization collection they may read, a registration
+    token its ``ApplicationInformation/{id}``, back-office tokens the resource root. Tokens without a grant
+    name the Authorization collection as their authorizationURI.
     """
     base = espi_resource_base()
     if grant is not None:
@@ -182,15 +206,23 @@ def token_response_extras(*, third_party: ThirdParty, grant: Grant | None, scope
             "resourceURI": grant_resource_uri(grant=grant),
             "authorizationURI": grant_authorization_uri(grant=grant),
         }
+    collection = f"{base}/Authorization"
     if third_party.role == ThirdParty.Role.CUSTODIAN:
-        return {"resourceURI": f"{base}/"}
+        return {"resourceURI": f"{base}/", "authorizationURI": collection}
+    if scope_is_registration(scope_text=scope):
+        return {"resourceURI": application_information_uri(third_party=third_party), "authorizationURI": collection}
     try:
         bulk_id = parse_scope(scope).bulk_id
     except ScopeError:
         bulk_id = None
     if bulk_id is not None:
-        return {"resourceURI": f"{base}/Batch/Bulk/{bulk_id}"}
-    return {"resourceURI": f"{base}/Authorization"}
+        return {"resourceURI": f"{base}/Batch/Bulk/{bulk_id}", "authorizationURI": collection}
+    return {"resourceURI": collection, "authorizationURI": collection}
+
+
+def application_information_uri(*, third_party: ThirdParty) -> str:
+    """Return the ESPI URI of a Third Party's ApplicationInformation (its RFC 7592 registration_client_uri)."""
+    return f"{espi_resource_base()}/ApplicationInformation/{third_party.public_id}"
 
 
 def grant_token_scope_bulk_id(*, access_token) -> str | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
@@ -27,6 +28,7 @@ from grants.approval import ApprovalCheck, third_party_approval_checklist
 from grants.models import BulkUser, Grant, GrantCode, GrantToken, GrantUsagePoint, Notification, ThirdParty
 from grants.notifications import PostResult, notification_enqueue_for_grant, post_batch_list
 from grants.scopes import EspiScope, ScopeError, parse_scope
+from grants.selectors import REGISTRATION_SCOPE
 
 _T = TypeVar("_T")
 
@@ -87,6 +89,41 @@ def third_party_register(
         summary=f"Third Party {name} registered ({role})",
     )
     return third_party, raw_secret
+
+
+@transaction.atomic
+def third_party_registration_token_issue(*, third_party: ThirdParty, actor: Any = None) -> str:
+    """Issue the Third Party's registration_access_token (scope ``FB=36_40``) and return its raw value once.
+
+    It reaches only the Third Party's own ``ApplicationInformation/{id}`` and ``ReadServiceStatus``.
+    Registration tokens issued this way before are revoked: staff hand out one at a time (those the
+    Third Party obtains itself by client credentials live out their own lifetime). Only the token's
+    checksum is stored; the value is never recorded.
+    """
+    if third_party.role != ThirdParty.Role.THIRD_PARTY:
+        raise ValidationError("Only Third Parties have a registration access token.")
+    access_token_model = get_access_token_model()
+    previous = access_token_model.objects.filter(
+        application=third_party, user__isnull=True, scope=REGISTRATION_SCOPE, grant_binding__isnull=True
+    ).exclude(expires__lte=timezone.now())
+    _revoke_tokens(access_tokens=list(previous))
+    raw_token = secrets.token_urlsafe(32)
+    token = access_token_model(
+        application=third_party,
+        user=None,
+        scope=REGISTRATION_SCOPE,
+        expires=timezone.now() + timedelta(seconds=settings.REGISTRATION_TOKEN_SECONDS),
+    )
+    set_token_value(token, raw_token)
+    token.save()
+    audit_record(
+        action=AuditEvent.Action.TOKEN_ISSUED,
+        actor_user=actor,
+        obj=third_party,
+        summary=f"Registration access token issued to {third_party.name}",
+        detail={"scope": REGISTRATION_SCOPE, "expires": token.expires.isoformat()},
+    )
+    return raw_token
 
 
 def _revoke_tokens(*, access_tokens: Iterable[Any]) -> int:

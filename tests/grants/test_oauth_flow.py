@@ -383,7 +383,8 @@ def test_client_credentials_token_carries_bulk_resource_uri(tp):
     assert response.status_code == 200
     body = response.json()
     assert body["resourceURI"] == "http://127.0.0.1:8000/espi/1_1/resource/Batch/Bulk/1"
-    assert "authorizationURI" not in body
+    # OAD015: the client-credentials response names the Authorization collection too.
+    assert body["authorizationURI"] == "http://127.0.0.1:8000/espi/1_1/resource/Authorization"
     assert "refresh_token" not in body
     assert not GrantToken.objects.exists()
     reach = http.get("/oauth/token_grant", **bearer(body["access_token"])).json()
