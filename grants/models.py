@@ -86,6 +86,17 @@ class ThirdParty(AbstractApplication):
     registered_scopes = models.TextField(
         blank=True, help_text="The ESPI scope strings this client may ask for, one per line."
     )
+    espi_compatibility = models.BooleanField(
+        "ESPI compatibility",
+        default=False,
+        help_text=(
+            "Lets this confidential Third Party authorize without PKCE and send token requests with their "
+            "parameters in the URL query or by GET, as GBA's certification harness and older ESPI software do. "
+            "Risk: without PKCE an authorization code stolen in transit can be exchanged by anyone who also "
+            "holds the client secret, and credentials sent in a URL can be kept by proxies and browser history "
+            "(this portal never logs them). Leave it off unless the Third Party cannot send PKCE and form POSTs."
+        ),
+    )
     client_secret_sealed = models.TextField(
         blank=True,
         editable=False,

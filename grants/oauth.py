@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import OrderedDict
 from typing import Any
 
@@ -26,6 +27,8 @@ from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challeng
 from grants import selectors, services
 from grants.models import GrantCode, ThirdParty
 from grants.scopes import ScopeError, parse_scope
+
+_CODE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 
 
 class _ScopeDescriptions(dict):
@@ -80,6 +83,10 @@ class EspiOAuth2Validator(OAuth2Validator):
             return None
         return super()._load_application(client_id, request)
 
+    def is_pkce_required(self, client_id, request) -> bool:
+        """Require PKCE of every client but a confidential one with ESPI compatibility (grants.selectors)."""
+        return selectors.third_party_pkce_required(third_party=self._load_application(client_id, request))
+
     def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs) -> bool:
         """Accept exactly one ESPI scope string within one the client registered, in canonical form."""
         if not scopes or client is None:
@@ -105,7 +112,13 @@ class EspiOAuth2Validator(OAuth2Validator):
         services.grant_code_bind(grant=grant, authorization_code=authorization_code)
 
     def validate_code(self, client_id, code, client, request, *args, **kwargs) -> bool:
-        """Accept a code only while the grant it was issued for is active."""
+        """Accept a code only while the grant it was issued for is active, with a well-formed verifier if any.
+
+        RFC 7636 section 4.1: a code_verifier is 43 to 128 unreserved characters; a shorter one is refused.
+        """
+        verifier = getattr(request, "code_verifier", None)
+        if verifier is not None and not _CODE_VERIFIER.fullmatch(verifier):
+            return False
         if not super().validate_code(client_id, code, client, request, *args, **kwargs):
             return False
         binding = (

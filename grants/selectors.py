@@ -301,6 +301,25 @@ def grant_get_by_subscription(*, subscription_id: str) -> Grant | None:
     )
 
 
+def third_party_pkce_required(*, third_party: ThirdParty | None) -> bool:
+    """Return whether the authorization code flow needs PKCE: always, but for a confidential ESPI-compatible client.
+
+    RFC 9700 section 2.1.1 lets a confidential client go without PKCE; staff allow it per Third Party.
+    """
+    if third_party is None:
+        return True
+    return not (third_party.espi_compatibility and third_party.client_type == ThirdParty.CLIENT_CONFIDENTIAL)
+
+
+def token_params_in_url_allowed(*, client_id: str) -> bool:
+    """Return whether a token request may carry its parameters in the URL query or come by GET (ESPI compatibility)."""
+    if not client_id or "\x00" in client_id:
+        return False
+    return ThirdParty.objects.filter(
+        client_id=client_id, role=ThirdParty.Role.THIRD_PARTY, espi_compatibility=True
+    ).exists()
+
+
 def third_party_get_by_client_id(*, client_id: str) -> ThirdParty | None:
     """Return the Third Party (never a back-office client) with this OAuth client id, or None."""
     return ThirdParty.objects.filter(client_id=client_id, role=ThirdParty.Role.THIRD_PARTY).first()

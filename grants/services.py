@@ -557,6 +557,7 @@ THIRD_PARTY_INFORMATION_FIELDS = (
     "software_id",
     "software_version",
     "contacts",
+    "espi_compatibility",
 )
 
 

@@ -23,7 +23,7 @@ _credentials_hidden = sensitive_post_parameters()
 oauth_patterns = (
     [
         re_path(r"^oauth/authorize/?$", views.ConsentView.as_view(), name="authorize"),
-        re_path(r"^oauth/token/?$", token_endpoint_throttled(oauth_views.TokenView.as_view()), name="token"),
+        re_path(r"^oauth/token/?$", token_endpoint_throttled(apis.EspiTokenView.as_view()), name="token"),
         re_path(
             r"^oauth/revoke_token/?$", _credentials_hidden(oauth_views.RevokeTokenView.as_view()), name="revoke-token"
         ),
