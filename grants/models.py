@@ -279,15 +279,21 @@ class GrantToken(models.Model):
 
 
 class GrantCode(models.Model):
-    """Binds a pending authorization code to the grant the customer created on the consent screen.
+    """Binds an authorization code to the grant the customer created on the consent screen.
 
-    The code row is deleted when it is exchanged (single use, RFC 6749 section 4.1.2), which
-    deletes this binding; the access token issued for it is bound through :class:`GrantToken`.
+    The code row is deleted when it is exchanged (single use, RFC 6749 section 4.1.2); this binding
+    stays, with no code and the code's checksum, so a replay of the code is recognised and revokes
+    the tokens issued from it. The access token issued for it is bound through :class:`GrantToken`.
     """
 
     authorization_code = models.OneToOneField(
-        oauth2_settings.GRANT_MODEL, on_delete=models.CASCADE, related_name="espi_grant_binding"
+        oauth2_settings.GRANT_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="espi_grant_binding",
     )
+    code_checksum = models.CharField(max_length=64, blank=True, db_index=True, help_text="SHA-256 of the code.")
     grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="code_bindings")
     created_at = models.DateTimeField(default=timezone.now)
 

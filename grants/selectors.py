@@ -13,7 +13,7 @@ from oauth2_provider.models import get_access_token_model
 from custodian.exceptions import NotFound
 from custodian.models import RetailCustomer, UsagePoint
 from grants.models import BulkUser, Grant, GrantToken, ThirdParty
-from grants.scopes import EspiScope, ScopeError, parse_scope
+from grants.scopes import EspiScope, ScopeError, parse_scope, scope_narrow, scope_with
 
 
 def active_grant_q(*, at: datetime | None = None, prefix: str = "") -> Q:
@@ -132,13 +132,25 @@ def scope_is_registration(*, scope_text: str) -> bool:
     return parsed == parse_scope(REGISTRATION_SCOPE)
 
 
-def scope_validate_for_client(*, third_party: ThirdParty, scope_text: str, client_token: bool = False) -> EspiScope:
-    """Parse a requested scope and accept it only within one the client registered; raise ScopeError.
+def utility_function_blocks() -> frozenset[int]:
+    """Return the function blocks this Data Custodian offers (setting ``ESPI_FUNCTION_BLOCKS``)."""
+    return parse_scope("FB=" + settings.ESPI_FUNCTION_BLOCKS).function_blocks
 
-    Compared term by term (never as substrings). A ``BR=`` term must name exactly one of the
-    Third Party's own bulk users: ``BR=1`` is not bulk ``10``. Back-office clients name no bulk.
-    A client-credentials token (``client_token``) reaches no customer's data by itself, so only
-    its function blocks and bulk are compared, not interval or history terms.
+
+def scopes_supported() -> list[str]:
+    """Return the scope strings the server metadata advertises (RFC 8414 ``scopes_supported``)."""
+    return [EspiScope(function_blocks=utility_function_blocks()).format(), REGISTRATION_SCOPE]
+
+
+def scope_validate_for_client(*, third_party: ThirdParty, scope_text: str, client_token: bool = False) -> EspiScope:
+    """Parse a requested scope and narrow it to what the utility and the client offer; raise ScopeError.
+
+    PRODUCT "Conformance": function blocks the utility does not offer, or the client did not
+    register, are narrowed away (term by term, never as substrings; see ``scopes.scope_narrow``), and
+    the widest narrowed scope is granted. Only a malformed scope, one with nothing left, or a ``BR=``
+    term naming no bulk user of this Third Party (``BR=1`` is not bulk ``10``) is refused. A
+    client-credentials token (``client_token``) reaches no customer's data by itself, so only its
+    function blocks and bulk are compared.
     """
     requested = parse_scope(scope_text)
     if (
@@ -152,14 +164,21 @@ def scope_validate_for_client(*, third_party: ThirdParty, scope_text: str, clien
     if client_token:
         requested = EspiScope(function_blocks=requested.function_blocks, bulk_id=requested.bulk_id)
         offered_scopes = [EspiScope(function_blocks=o.function_blocks, bulk_id=o.bulk_id) for o in offered_scopes]
-    if not any(requested.is_within(offered) for offered in offered_scopes):
-        raise ScopeError("The scope is not within any scope this client registered.")
+    if third_party.role == ThirdParty.Role.THIRD_PARTY:
+        requested = scope_with(requested, function_blocks=requested.function_blocks & utility_function_blocks())
     if requested.bulk_id is not None:
         if third_party.role != ThirdParty.Role.THIRD_PARTY:
             raise ScopeError("Only Third Parties have bulk users.")
         if not BulkUser.objects.filter(third_party=third_party, bulk_id__exact=requested.bulk_id).exists():
             raise ScopeError(f"BR={requested.bulk_id} names no bulk user of this Third Party.")
-    return requested
+    candidates = [
+        narrowed
+        for offered in offered_scopes
+        if (narrowed := scope_narrow(requested, offered)) is not None and narrowed.is_within(offered)
+    ]
+    if not candidates:
+        raise ScopeError("None of the requested function blocks is offered to this client.")
+    return max(candidates, key=lambda candidate: len(candidate.function_blocks))
 
 
 def scope_default_for_client(*, third_party: ThirdParty | None, grant_type: str | None) -> list[str]:

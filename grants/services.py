@@ -497,7 +497,40 @@ def grant_code_bind(*, grant: Grant, authorization_code: Any) -> GrantCode:
     """Bind a new authorization code to the grant created at consent; refuse a grant that is not active."""
     if not grant.is_active:
         raise ValidationError("The grant is not active.")
-    return GrantCode.objects.create(authorization_code=authorization_code, grant=grant)
+    return GrantCode.objects.create(
+        authorization_code=authorization_code,
+        grant=grant,
+        code_checksum=hashlib.sha256(authorization_code.code.encode("utf-8")).hexdigest(),
+    )
+
+
+@transaction.atomic
+def grant_code_replay_revoke(*, client: ThirdParty, code: str) -> int:
+    """Revoke the tokens issued from an authorization code presented again after its exchange; return how many.
+
+    RFC 6749 section 4.1.2: a code used twice is refused and the tokens issued from it SHOULD be
+    revoked. The consent that issued the code created its grant, so they are the grant's tokens.
+    Another client's code, or one never issued, changes nothing.
+    """
+    checksum = hashlib.sha256(code.encode("utf-8")).hexdigest()
+    binding = (
+        GrantCode.objects.select_related("grant")
+        .filter(code_checksum=checksum, authorization_code__isnull=True, grant__third_party=client)
+        .first()
+    )
+    if binding is None:
+        return 0
+    tokens = get_access_token_model().objects.filter(grant_binding__grant=binding.grant)
+    revoked = _revoke_tokens(access_tokens=list(tokens))
+    audit_record(
+        action=AuditEvent.Action.TOKEN_REVOKED,
+        actor_client=client,
+        customer=binding.grant.customer,
+        obj=binding.grant,
+        summary=f"Authorization code of {client.name} replayed: {revoked} token(s) issued from it revoked",
+        detail={"reason": "code_replay", "tokens_revoked": revoked},
+    )
+    return revoked
 
 
 @transaction.atomic

@@ -209,25 +209,42 @@ def test_a_narrower_registered_scope_is_accepted(customer_client, tp):
 
 
 @pytest.mark.parametrize(
+    ("scope", "granted"),
+    [
+        (NARROW.replace("FB=1_3_4", "FB=1_3_4_99"), NARROW),  # a function block not registered
+        (NARROW.replace("94608000", "94608001"), NARROW),  # more history than registered
+        (NARROW.replace("FB=1_3_4", "FB=13_4_99"), NARROW.replace("FB=1_3_4", "FB=4_13")),  # "13" is not "1", "3"
+    ],
+)
+def test_scope_beyond_what_is_offered_is_narrowed_not_refused(customer_client, tp, scope, granted):
+    """PRODUCT "Conformance": what the utility or the client does not offer is narrowed away."""
+    _verifier, challenge = pkce_pair()
+    response = customer_client.get(authorize_url(client_id=tp.client_id, scope=scope, challenge=challenge))
+    assert response.status_code == 200, response.content[:300]
+    assert response.context["consent"]["scope_requested"] == granted
+
+
+@pytest.mark.parametrize(
     "scope",
     [
-        NARROW.replace("FB=1_3_4", "FB=1_3_4_99"),  # a function block not registered
-        NARROW.replace("94608000", "94608001"),  # more history than registered
-        NARROW.replace("900", "60"),  # an interval not registered
-        NARROW.replace("FB=1_3_4", "FB=13_4_99"),  # "13" is not "1" and "3": term by term, never substrings
         NARROW + ";BR=2",  # a bulk this Third Party does not have
         NARROW + ";BR=1-0",
         NARROW + ";BR=01",
         NARROW + ";Unknown=1",
+        "FB=????",
         "not a scope",
         "",
     ],
 )
-def test_scope_not_registered_is_refused(customer_client, tp, scope):
+def test_malformed_scope_or_a_bulk_not_its_own_is_invalid_scope(customer_client, tp, scope):
     _verifier, challenge = pkce_pair()
     response = customer_client.get(authorize_url(client_id=tp.client_id, scope=scope, challenge=challenge))
     assert response.status_code == 302
-    assert query_of(response["Location"])["error"] == "invalid_scope"
+    callback = query_of(response["Location"])
+    assert callback["error"] == "invalid_scope"
+    assert callback["error_description"]
+    assert "code" not in callback
+    assert response["Location"].rpartition("&")[2].startswith("state=")
     assert not Grant.objects.exists()
 
 
@@ -276,7 +293,7 @@ def test_tampered_redirect_uri_in_the_consent_post_never_redirects(customer_clie
         data = consent_post_data(page, usage_points=two_points, allow=allow)
         data["redirect_uri"] = "https://evil.example/callback"
         response = customer_client.post("/oauth/authorize", data)
-        assert response.status_code == 400
+        assert response.status_code == 403
         assert "Location" not in response
     assert not Grant.objects.exists()
 
