@@ -46,6 +46,7 @@ from grants.scopes import (
     describe_duration,
     describe_function_blocks,
     describe_interval,
+    parse_scope,
 )
 
 
@@ -198,9 +199,11 @@ class ConsentView(ConsentFormMixin, AuthorizationView):
             return self._error_page("The redirect URI is not registered for this application.", status=403)
         self.form_target = request.POST["redirect_uri"]
         try:
-            self.requested = selectors.scope_validate_for_client(
-                third_party=application, scope_text=request.POST.get("scope", "")
-            )
+            posted = request.POST.get("scope", "")
+            self.requested = selectors.scope_validate_for_client(third_party=application, scope_text=posted)
+            if self.requested != parse_scope(posted):
+                # The form carries the scope already narrowed on the consent screen: any other is tampered.
+                raise ScopeError("The scope is not the one shown on the consent screen.")
         except ScopeError:
             return self._error_page("The requested scope is not valid for this application.", status=400)
         self.application = application

@@ -185,7 +185,8 @@ def test_wrong_or_missing_verifier_and_reused_code_are_refused(customer_client, 
     again = exchange_code(http, client_id=tp.client_id, secret=tp.secret, code=query["code"], verifier=verifier)
     assert again.status_code == 400
     assert again.json()["error"] == "invalid_grant"
-    assert get_access_token_model().objects.count() == 1
+    # RFC 6749 section 4.1.2: the replay revoked the token issued from the code.
+    assert get_access_token_model().objects.count() == 0
 
 
 def test_code_of_another_client_is_refused(customer_client, tp, other_tp, two_points):
