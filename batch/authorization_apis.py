@@ -8,15 +8,22 @@ Party's id and an unknown id are the same 404.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from batch import authorization_reads as espi_reads
+from batch.apis import AtomStreamParser, XmlStreamParser
 from batch.atom_http import XML_CONTENT_TYPE, atom_stream, feed_uuid, query_params
 from batch.feed_params import parse_feed_params
 from custodian.espi import writer
 from custodian.espi.authorization import service_status_xml
+from custodian.espi.errors import EspiError
+from custodian.exceptions import InvalidInput
+from grants import services as grant_services
+from grants.models import ThirdParty
 from grants.permissions import (
     EspiBearerAuthentication,
     IsCustodianClientToken,
@@ -26,6 +33,8 @@ from grants.permissions import (
     request_third_party,
 )
 from grants.selectors import espi_resource_base
+
+_PUT_MAX_BYTES = 64 * 1024
 
 
 class _EspiApi(APIView):
@@ -43,6 +52,7 @@ class ApplicationInformationApi(_EspiApi):
     """GET ApplicationInformation/{applicationInformationId}: the caller's own registration only."""
 
     permission_classes = [IsRegistrationToken]
+    parser_classes = [AtomStreamParser, XmlStreamParser]  # PUT: the body is read, capped, by the view
 
     def get(self, request, application_information_id: str):
         third_party = espi_reads.application_information_get(
@@ -57,6 +67,33 @@ class ApplicationInformationApi(_EspiApi):
                 standalone=True,
             )
         )
+
+    def put(self, request, application_information_id: str):
+        """Change the Third Party's own registration (FB_44, RFC 7592 section 2.2); answer the new entry."""
+        third_party = espi_reads.application_information_get(
+            third_party=request_third_party(request), public_id=application_information_id
+        )
+        try:
+            stream = request.stream
+            body = stream.read(_PUT_MAX_BYTES + 1) if stream is not None else b""
+            if len(body) > _PUT_MAX_BYTES:
+                raise InvalidInput("The ApplicationInformation is too large.")
+            information = espi_reads.application_information_changes(body=body)
+            grant_services.third_party_update(third_party=third_party, information=information)
+        except EspiError as exc:
+            raise InvalidInput(f"The body is not an ApplicationInformation: {exc.message}") from None
+        except ValidationError as exc:
+            raise InvalidInput(" ".join(exc.messages)) from None
+        third_party.refresh_from_db()
+        return self.get(request, application_information_id)
+
+    def delete(self, request, application_information_id: str):
+        """Deregister (FB_44, RFC 7592 section 2.3): the Third Party is revoked with every grant and token."""
+        third_party = espi_reads.application_information_get(
+            third_party=request_third_party(request), public_id=application_information_id
+        )
+        grant_services.third_party_set_lifecycle(third_party=third_party, lifecycle=ThirdParty.Lifecycle.REVOKED)
+        return HttpResponse(status=204)
 
 
 class AuthorizationListApi(_EspiApi):
@@ -74,7 +111,7 @@ class AuthorizationListApi(_EspiApi):
                 feed_uuid=feed_uuid(f"Authorization/{third_party.public_id}"),
                 title="Authorizations",
                 updated=timezone.now(),
-                links=[paths.feed_self("Authorization", kind="Authorization")],
+                links=[paths.feed_self("Authorization", kind="Authorization"), *espi_reads.certification_links()],
                 entries=espi_reads.authorization_entries(grants=grants),
             )
         )
@@ -89,6 +126,12 @@ class AuthorizationApi(_EspiApi):
         found = espi_reads.authorization_get(third_party=request_third_party(request), public_id=authorization_id)
         _no_query(request)
         return atom_stream(writer.entry_chunks(espi_reads.authorization_entry(grant=found), standalone=True))
+
+    def delete(self, request, authorization_id: str):
+        """The Third Party revokes one of its authorizations (FB_41): exactly as a customer's revoke."""
+        found = espi_reads.authorization_get(third_party=request_third_party(request), public_id=authorization_id)
+        grant_services.grant_revoke(grant=found, reason="Revoked by the Third Party")
+        return HttpResponse(status=204)
 
 
 class ReadServiceStatusApi(_EspiApi):

@@ -126,6 +126,7 @@ _INFORMATION_FIELDSETS = (
                 "user_portal_uri",
                 "logo_uri",
                 "client_uri",
+                "scope_selection_uri",
                 "tos_uri",
                 "policy_uri",
                 "software_id",

@@ -78,6 +78,11 @@ class ThirdParty(AbstractApplication):
     user_portal_uri = models.URLField(blank=True)
     logo_uri = models.URLField(blank=True)
     client_uri = models.URLField(blank=True)
+    scope_selection_uri = models.URLField(
+        "thirdPartyScopeSelectionScreenURI",
+        blank=True,
+        help_text="The Third Party's scope-selection screen: customers who start from “share my data” go there.",
+    )
     tos_uri = models.URLField(blank=True)
     policy_uri = models.URLField(blank=True)
     software_id = models.CharField(max_length=256, blank=True)
@@ -315,6 +320,7 @@ class Notification(models.Model):
         GRANT_CHANGED = "grant_changed", "Grant changed (usage point taken back)"
         GRANT_REVOKED = "grant_revoked", "Grant revoked"
         GRANT_EXPIRED = "grant_expired", "Grant expired"
+        APPLICATION_INFORMATION_CHANGED = "app_info_changed", "ApplicationInformation changed"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
@@ -342,3 +343,27 @@ def token_params_in_url_allowed(*, client_id: str) -> bool:
 def third_party_get_by_client_id(*, client_id: str) -> ThirdParty | None:
     """Return the Third Party (never a back-office client) with this OAuth client id, or None."""
     return ThirdParty.objects.filter(client_id=client_id, role=ThirdParty.Role.THIRD_PARTY).first()
+
+
+def third_party_scope_selection_redirect(*, third_party: ThirdParty) -> str:
+    """Return the Third Party's scope-selection screen URI with the scopes offered to it (ESPI scope selection).
+
+    The Data Custodian sends the customer there with one ``scope`` per scope it offers the Third Party
+    for an individual grant (narrowed to the utility's function blocks, no ``BR=``) and its
+    ``DataCustodianID``; the Third Party picks one and starts ``/oauth/authorize`` with it.
+    Raises NotFound if the Third Party has no scope-selection screen or nothing to offer.
+    """
+    if not third_party.scope_selection_uri:
+        raise NotFound("This Third Party has no scope-selection screen.")
+    offered = []
+    for scope in third_party_offered_scopes(third_party=third_party):
+        if scope.bulk_id is not None:
+            continue
+        narrowed = scope_with(scope, function_blocks=scope.function_blocks & utility_function_blocks())
+        if narrowed.function_blocks and narrowed.format() not in offered:
+            offered.append(narrowed.format())
+    if not offered:
+        raise NotFound("This Third Party has no scope for an individual grant.")
+    query = urlencode([*(("scope", scope) for scope in offered), ("DataCustodianID", settings.DATA_CUSTODIAN_ID)])
+    separator = "&" if "?" in third_party.scope_selection_uri else "?"
+    return f"{third_party.scope_selection_uri}{separator}{query}"

@@ -26,7 +26,12 @@ from custodian.models import AuditEvent, RetailCustomer, UsagePoint
 from custodian.services import audit_record
 from grants.approval import ApprovalCheck, third_party_approval_checklist
 from grants.models import BulkUser, Grant, GrantCode, GrantToken, GrantUsagePoint, Notification, ThirdParty
-from grants.notifications import PostResult, notification_enqueue_for_grant, post_batch_list
+from grants.notifications import (
+    PostResult,
+    notification_enqueue_for_application_information,
+    notification_enqueue_for_grant,
+    post_batch_list,
+)
 from grants.scopes import EspiScope, ScopeError, parse_scope
 from grants.selectors import REGISTRATION_SCOPE
 
@@ -162,6 +167,7 @@ def third_party_set_lifecycle(*, third_party: ThirdParty, lifecycle: int, actor:
         summary=f"{locked.name}: {ThirdParty.Lifecycle(previous).label} → {ThirdParty.Lifecycle(lifecycle).label}",
         detail={"from": previous, "to": lifecycle},
     )
+    notification_enqueue_for_application_information(third_party=locked)
     if lifecycle == ThirdParty.Lifecycle.REVOKED:
         for grant in Grant.objects.filter(third_party=locked, status=Grant.Status.ACTIVE):
             grant_revoke(grant=grant, actor=actor, reason="Third Party revoked by the utility")
@@ -590,6 +596,7 @@ THIRD_PARTY_INFORMATION_FIELDS = (
     "software_id",
     "software_version",
     "contacts",
+    "scope_selection_uri",
     "espi_compatibility",
 )
 
@@ -688,6 +695,7 @@ def third_party_update(*, third_party: ThirdParty, information: Mapping[str, Any
         summary=f"{locked.name}: {', '.join(changed)} changed",
         detail={"fields": changed},
     )
+    notification_enqueue_for_application_information(third_party=locked)
     return locked
 
 

@@ -311,6 +311,47 @@ class ShareListView(LoginRequiredMixin, TemplateView):
         return context
 
 
+def _to_scope_selection(third_party: ThirdParty) -> HttpResponseRedirect:
+    try:
+        return HttpResponseRedirect(selectors.third_party_scope_selection_redirect(third_party=third_party))
+    except NotFound:
+        raise Http404("This Third Party has no scope-selection screen.") from None
+
+
+@method_decorator(never_cache, name="dispatch")
+class ScopeSelectionView(View):
+    """The Data Custodian's scope-selection screen (ESPI ``dataCustodianScopeSelectionScreenURI``).
+
+    A Third Party sends the customer here with ``ThirdPartyID`` (its client id); the customer is sent
+    on to the Third Party's own scope-selection screen with the scopes offered to it, and the Third
+    Party then starts ``/oauth/authorize``. An unknown Third Party, or one not in Production, is 404.
+    """
+
+    http_method_names = ["get"]
+
+    def get(self, request):
+        client_id = request.GET.get("ThirdPartyID") or request.GET.get("client_id") or ""
+        third_party = selectors.third_party_get_by_client_id(client_id=client_id)
+        if third_party is None or not third_party.is_in_production:
+            raise Http404("No such Third Party.")
+        return _to_scope_selection(third_party)
+
+
+@method_decorator(never_cache, name="dispatch")
+class ShareIndividualView(LoginRequiredMixin, View):
+    """ "Share my data" for an individual grant: on to the Third Party's scope-selection screen (ESPI flow)."""
+
+    http_method_names = ["get"]
+
+    def get(self, request, third_party_id: str):
+        _customer_or_404(request)
+        try:
+            third_party = selectors.third_party_get_in_production(public_id=third_party_id)
+        except NotFound:
+            raise Http404("No such Third Party.") from None
+        return _to_scope_selection(third_party)
+
+
 @method_decorator(never_cache, name="dispatch")
 class ShareBulkView(LoginRequiredMixin, ConsentFormMixin, FormView):
     """The customer-initiated consent form for joining a Third Party's bulk user.
