@@ -18,8 +18,12 @@ from custodian.espi.authorization import (
     application_information_xml,
     authorization_xml,
 )
+from custodian.espi.errors import EspiError
+from custodian.espi.namespaces import ESPI
+from custodian.espi.parser import parse_small_document
 from custodian.exceptions import NotFound
 from grants.models import Grant, ThirdParty
+from grants.sealing import secret_unseal
 from grants.selectors import espi_resource_base, grant_authorization_uri, grant_resource_uri
 
 # Neither grants nor clients carry an ESPI uuid: derive a stable one from the public id.
@@ -34,6 +38,14 @@ def resource_uuid(kind: str, public_id: str) -> uuid.UUID:
     return uuid.uuid5(RESOURCE_NAMESPACE, f"{kind}/{public_id}")
 
 
+def certification_links() -> list[writer.Link]:
+    """Return the GBA certification link (setting ``GBA_CERTIFICATION_ID``), or none when it is unset."""
+    certificate = getattr(settings, "GBA_CERTIFICATION_ID", "")
+    if not certificate:
+        return []
+    return [writer.Link("related", f"https://cert.greenbuttonalliance.org/certificate/{certificate}", "text/html")]
+
+
 def _epoch(value: datetime) -> int:
     return int(value.timestamp())
 
@@ -41,8 +53,12 @@ def _epoch(value: datetime) -> int:
 # ---- ApplicationInformation ---------------------------------------------------------------------
 
 
-def application_information_entry(*, third_party: ThirdParty) -> writer.AtomEntry:
-    """Return the Third Party's ApplicationInformation entry (no secret, hashed or not)."""
+def application_information_entry(*, third_party: ThirdParty, registration_token: str = "") -> writer.AtomEntry:
+    """Return the Third Party's ApplicationInformation entry.
+
+    Read with its registration token (``registration_token``, the value presented), the entry carries
+    the client secret and that token, as an RFC 7592 read does; otherwise neither.
+    """
     base = espi_resource_base()
     portal = settings.PORTAL_BASE_URL
     content = ApplicationInformationContent(
@@ -73,6 +89,11 @@ def application_information_entry(*, third_party: ThirdParty) -> writer.AtomEntr
         tos_uri=third_party.tos_uri or None,
         policy_uri=third_party.policy_uri or None,
         contacts=[line.strip() for line in third_party.contacts.splitlines() if line.strip()],
+        client_secret=secret_unseal(third_party.client_secret_sealed) if registration_token else "",
+        registration_access_token=registration_token,
+        registration_endpoint=f"{portal}/oauth/register" if settings.OAUTH_DYNAMIC_REGISTRATION else None,
+        third_party_scope_selection_uri=third_party.scope_selection_uri or None,
+        data_custodian_scope_selection_uri=f"{portal}/oauth/scope-selection",
     )
     paths = writer.ResourcePaths(base=base)
     return writer.AtomEntry(
@@ -80,9 +101,54 @@ def application_information_entry(*, third_party: ThirdParty) -> writer.AtomEntr
         title=third_party.name,
         published=third_party.created,
         updated=third_party.updated,
-        links=paths.root_resource("ApplicationInformation", third_party.public_id),
+        links=[*paths.root_resource("ApplicationInformation", third_party.public_id), *certification_links()],
         content=application_information_xml(content),
     )
+
+
+# ApplicationInformation elements a Third Party may change with PUT (RFC 7592 section 2.2), and the
+# fields they set. Status, client id, secret, scopes, grant types and endpoints are the utility's.
+_PUT_FIELDS = {
+    "thirdPartyApplicationDescription": "description",
+    "thirdPartyPhone": "phone",
+    "thirdPartyNotifyUri": "notify_uri",
+    "thirdPartyUserPortalScreenURI": "user_portal_uri",
+    "logo_uri": "logo_uri",
+    "client_name": "name",
+    "client_uri": "client_uri",
+    "tos_uri": "tos_uri",
+    "policy_uri": "policy_uri",
+    "software_version": "software_version",
+}
+_PUT_LISTS = {"redirect_uri": ("redirect_uris", " "), "contacts": ("contacts", "\n")}
+
+
+def application_information_changes(*, body: bytes) -> dict[str, str]:
+    """Read the fields a Third Party may change from a PUT body (an Atom entry or a bare ApplicationInformation).
+
+    Parsed with the project's one hardened parser; elements it may not change are ignored.
+    """
+    root = parse_small_document(body, max_bytes=64 * 1024)
+    info = root if root.tag == f"{{{ESPI}}}ApplicationInformation" else None
+    if info is None:
+        info = next(iter(root.iter(f"{{{ESPI}}}ApplicationInformation")), None)
+    if info is None:
+        raise EspiError("No ApplicationInformation element.")
+    changes: dict[str, str] = {}
+    lists: dict[str, list[str]] = {}
+    for element in info:
+        if not isinstance(element.tag, str):
+            continue
+        name = element.tag.rpartition("}")[2]
+        value = (element.text or "").strip()
+        if name in _PUT_FIELDS:
+            changes[_PUT_FIELDS[name]] = value
+        elif name in _PUT_LISTS:
+            lists.setdefault(name, []).append(value)
+    for name, values in lists.items():
+        field_name, separator = _PUT_LISTS[name]
+        changes[field_name] = separator.join(value for value in values if value)
+    return changes
 
 
 def application_information_get(*, third_party: ThirdParty, public_id: str) -> ThirdParty:
@@ -142,6 +208,7 @@ def authorization_entry(*, grant: Grant, at: datetime | None = None) -> writer.A
             f"{base}/ApplicationInformation/{grant.third_party.public_id}",
             "espi-entry/ApplicationInformation",
         ),
+        *certification_links(),
     ]
     return writer.AtomEntry(
         uuid=resource_uuid("Authorization", grant.public_id),

@@ -250,6 +250,8 @@ OAUTH2_PROVIDER = {
     "REQUEST_APPROVAL_PROMPT": "force",
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if DEBUG else ["https"],
     "ALLOWED_GRANT_TYPES": ["authorization_code", "client_credentials", "refresh_token"],
+    # Server metadata (RFC 8414) advertises only these.
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "client_credentials", "refresh_token"],
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
@@ -276,6 +278,17 @@ UTILITY_OFFERED_SCOPES = [
 ]
 # How long a customer's consent lasts unless they choose a shorter period.
 GRANT_DEFAULT_DAYS = env_int("GRANT_DEFAULT_DAYS", 365)
+# The ESPI function blocks this Data Custodian offers: a request for others is narrowed to these.
+ESPI_FUNCTION_BLOCKS = os.environ.get(
+    "ESPI_FUNCTION_BLOCKS", "1_3_4_5_13_14_15_16_17_18_19_27_28_31_32_33_35_36_37_39_40_41_44_45"
+)
+# The Green Button Alliance certificate of this portal: with it set, ApplicationInformation, the Authorization
+# feed and entries carry <link rel="related" href="https://cert.greenbuttonalliance.org/certificate/{id}"/>.
+GBA_CERTIFICATION_ID = os.environ.get("GBA_CERTIFICATION_ID", "")
+# RFC 7591 dynamic registration at /oauth/register (FB 36): off unless staff turn it on.
+OAUTH_DYNAMIC_REGISTRATION = env_bool("OAUTH_DYNAMIC_REGISTRATION", False)
+# Lifetime of a registration_access_token issued by staff or dynamic registration (RFC 7592 section 3).
+REGISTRATION_TOKEN_SECONDS = env_int("REGISTRATION_TOKEN_SECONDS", 365 * 24 * 3600)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["oauth2_provider.contrib.rest_framework.OAuth2Authentication"],

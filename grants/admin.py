@@ -104,6 +104,17 @@ class ThirdPartyRegistrationForm(forms.ModelForm):
 _INFORMATION_FIELDSETS = (
     ("OAuth", {"fields": ("redirect_uris", "registered_scopes")}),
     (
+        "ESPI compatibility (off by default)",
+        {
+            "fields": ("espi_compatibility",),
+            "description": (
+                "For Third Parties that cannot send PKCE or form-encoded token requests (GBA's certification "
+                "harness, older ESPI software). It weakens protection against stolen authorization codes; "
+                "see the field's help text."
+            ),
+        },
+    ),
+    (
         "ESPI ApplicationInformation",
         {
             "fields": (
@@ -115,6 +126,7 @@ _INFORMATION_FIELDSETS = (
                 "user_portal_uri",
                 "logo_uri",
                 "client_uri",
+                "scope_selection_uri",
                 "tos_uri",
                 "policy_uri",
                 "software_id",

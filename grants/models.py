@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth.hashers import identify_hasher
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -20,6 +21,7 @@ from oauth2_provider.models import AbstractApplication
 from oauth2_provider.settings import oauth2_settings
 
 from custodian.models import PublicIdField, RetailCustomer, UsagePoint
+from grants.sealing import secret_seal
 
 bulk_id_validator = RegexValidator(
     r"^[0-9A-Za-z-]{1,64}\Z", "A Bulk ID is 1 to 64 letters, digits or hyphens (ESPI scope grammar brID)."
@@ -76,6 +78,11 @@ class ThirdParty(AbstractApplication):
     user_portal_uri = models.URLField(blank=True)
     logo_uri = models.URLField(blank=True)
     client_uri = models.URLField(blank=True)
+    scope_selection_uri = models.URLField(
+        "thirdPartyScopeSelectionScreenURI",
+        blank=True,
+        help_text="The Third Party's scope-selection screen: customers who start from “share my data” go there.",
+    )
     tos_uri = models.URLField(blank=True)
     policy_uri = models.URLField(blank=True)
     software_id = models.CharField(max_length=256, blank=True)
@@ -89,6 +96,22 @@ class ThirdParty(AbstractApplication):
         help_text="Read this client's batch uploads in lenient mode: what real files do (bare UUIDs, missing ids, "
         "relative hrefs, date-only stamps) is normalized and reported on each entry. Off: uploads must be strict ESPI.",
     )
+    espi_compatibility = models.BooleanField(
+        "ESPI compatibility",
+        default=False,
+        help_text=(
+            "Lets this confidential Third Party authorize without PKCE and send token requests with their "
+            "parameters in the URL query or by GET, as GBA's certification harness and older ESPI software do. "
+            "Risk: without PKCE an authorization code stolen in transit can be exchanged by anyone who also "
+            "holds the client secret, and credentials sent in a URL can be kept by proxies and browser history "
+            "(this portal never logs them). Leave it off unless the Third Party cannot send PKCE and form POSTs."
+        ),
+    )
+    client_secret_sealed = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="The client secret encrypted at rest (grants.sealing), returned only on a registration-token read.",
+    )
 
     class Meta(AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
@@ -101,6 +124,18 @@ class ThirdParty(AbstractApplication):
 
     def __str__(self) -> str:
         return self.name or self.client_id
+
+    def save(self, *args, **kwargs):
+        """Seal a new raw client secret before django-oauth-toolkit hashes it (see grants.sealing)."""
+        if self.client_secret and self.hash_client_secret:
+            try:
+                identify_hasher(self.client_secret)
+            except ValueError:
+                self.client_secret_sealed = secret_seal(self.client_secret)
+                update_fields = kwargs.get("update_fields")
+                if update_fields is not None and "client_secret" in update_fields:
+                    kwargs["update_fields"] = {*update_fields, "client_secret_sealed"}
+        super().save(*args, **kwargs)
 
     def allows_grant_type(self, *grant_types: str) -> bool:
         """Third Parties use authorization code and client credentials; back-office clients only the latter.
@@ -254,15 +289,21 @@ class GrantToken(models.Model):
 
 
 class GrantCode(models.Model):
-    """Binds a pending authorization code to the grant the customer created on the consent screen.
+    """Binds an authorization code to the grant the customer created on the consent screen.
 
-    The code row is deleted when it is exchanged (single use, RFC 6749 section 4.1.2), which
-    deletes this binding; the access token issued for it is bound through :class:`GrantToken`.
+    The code row is deleted when it is exchanged (single use, RFC 6749 section 4.1.2); this binding
+    stays, with no code and the code's checksum, so a replay of the code is recognised and revokes
+    the tokens issued from it. The access token issued for it is bound through :class:`GrantToken`.
     """
 
     authorization_code = models.OneToOneField(
-        oauth2_settings.GRANT_MODEL, on_delete=models.CASCADE, related_name="espi_grant_binding"
+        oauth2_settings.GRANT_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="espi_grant_binding",
     )
+    code_checksum = models.CharField(max_length=64, blank=True, db_index=True, help_text="SHA-256 of the code.")
     grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="code_bindings")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -284,6 +325,7 @@ class Notification(models.Model):
         GRANT_CHANGED = "grant_changed", "Grant changed (usage point taken back)"
         GRANT_REVOKED = "grant_revoked", "Grant revoked"
         GRANT_EXPIRED = "grant_expired", "Grant expired"
+        APPLICATION_INFORMATION_CHANGED = "app_info_changed", "ApplicationInformation changed"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

@@ -100,8 +100,23 @@ def notification_enqueue_for_grant(
         published_min=published_min,
         published_max=published_max,
     )
+    resources = [uri]
+    if kind != Notification.Kind.NEW_DATA:
+        # A new, changed, revoked or expired grant is also announced as its Authorization (PSH002).
+        resources.append(resource_uri("Authorization", grant.public_id))
     return Notification.objects.create(
-        third_party=third_party, grant=grant, bulk_user=bulk_user, kind=kind, resources=[uri]
+        third_party=third_party, grant=grant, bulk_user=bulk_user, kind=kind, resources=resources
+    )
+
+
+def notification_enqueue_for_application_information(*, third_party: ThirdParty) -> Notification | None:
+    """Queue a notification that a Third Party's ApplicationInformation changed (PSH001); None without a notify URI."""
+    if not third_party.notify_uri:
+        return None
+    return Notification.objects.create(
+        third_party=third_party,
+        kind=Notification.Kind.APPLICATION_INFORMATION_CHANGED,
+        resources=[resource_uri("ApplicationInformation", third_party.public_id)],
     )
 
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import OrderedDict
 from typing import Any
 
@@ -26,6 +27,58 @@ from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challeng
 from grants import selectors, services
 from grants.models import GrantCode, ThirdParty
 from grants.scopes import ScopeError, parse_scope
+
+_CODE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+
+
+def redirect_state_last(url: str) -> str:
+    """Return ``url`` with its ``state`` parameter moved last, unchanged otherwise.
+
+    GBA's certification harness reads ``state`` as everything after ``state=`` in the redirect, so
+    ``iss`` (RFC 9207) and any other parameter go before it (PRODUCT "Conformance").
+    """
+    base, separator, query = url.partition("?")
+    if not separator:
+        return url
+    query, hash_mark, fragment = query.partition("#")
+    parts = query.split("&")
+    ordered = [part for part in parts if part.partition("=")[0] != "state"] + [
+        part for part in parts if part.partition("=")[0] == "state"
+    ]
+    return f"{base}?{'&'.join(ordered)}{hash_mark}{fragment}"
+
+
+def authorization_error_status(error) -> int:
+    """Return the status of an authorization error that is shown, never redirected (PRODUCT "Conformance").
+
+    A missing or unknown client is 401; a missing, unregistered or mismatching redirect URI 403
+    (never a redirect to it, RFC 6749 section 4.1.2.1); anything else its own status.
+    """
+    oauthlib_error = getattr(error, "oauthlib_error", error)
+    if isinstance(oauthlib_error, errors.InvalidClientIdError | errors.MissingClientIdError):
+        return 401
+    if isinstance(
+        oauthlib_error,
+        errors.InvalidRedirectURIError | errors.MismatchingRedirectURIError | errors.MissingRedirectURIError,
+    ):
+        return 403
+    return getattr(oauthlib_error, "status_code", 400)
+
+
+_ERROR_DESCRIPTIONS = {
+    "unsupported_response_type": "Only response_type=code is supported.",
+    "unauthorized_client": "This client may not use this response type.",
+    "access_denied": "The customer denied the request.",
+}
+
+
+def authorization_error_describe(error) -> None:
+    """Give an authorization error redirected to the client an ``error_description`` if it has none."""
+    oauthlib_error = getattr(error, "oauthlib_error", error)
+    if not getattr(oauthlib_error, "description", ""):
+        oauthlib_error.description = _ERROR_DESCRIPTIONS.get(
+            oauthlib_error.error, "The authorization request is not valid."
+        )
 
 
 class _ScopeDescriptions(dict):
@@ -46,7 +99,8 @@ class EspiScopes(BaseScopes):
 
     def get_available_scopes(self, application=None, request=None, *args, **kwargs) -> list[str]:
         if application is None:
-            return []
+            # Server metadata: every function block the utility offers, and the registration scope.
+            return selectors.scopes_supported()
         return [scope.format() for scope in selectors.third_party_offered_scopes(third_party=application)]
 
     def get_default_scopes(self, application=None, request=None, *args, **kwargs) -> list[str]:
@@ -80,10 +134,16 @@ class EspiOAuth2Validator(OAuth2Validator):
             return None
         return super()._load_application(client_id, request)
 
+    def is_pkce_required(self, client_id, request) -> bool:
+        """Require PKCE of every client but a confidential one with ESPI compatibility (grants.selectors)."""
+        return selectors.third_party_pkce_required(third_party=self._load_application(client_id, request))
+
     def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs) -> bool:
-        """Accept exactly one ESPI scope string within one the client registered, in canonical form."""
-        if not scopes or client is None:
+        """Accept one ESPI scope string, narrowed to what the client may have, in canonical form."""
+        if client is None:
             return False
+        if not scopes:
+            raise errors.InvalidScopeError(description="The request names no scope (FB=...).", request=request)
         try:
             # oauthlib splits on spaces; ESPI scope strings are atomic, so rejoin them.
             parsed = selectors.scope_validate_for_client(
@@ -91,8 +151,9 @@ class EspiOAuth2Validator(OAuth2Validator):
                 scope_text="".join(scopes),
                 client_token=request.grant_type == "client_credentials",
             )
-        except ScopeError:
-            return False
+        except ScopeError as exc:
+            # invalid_scope always says why (PRODUCT "Conformance").
+            raise errors.InvalidScopeError(description=str(exc), request=request) from exc
         request.scopes = [parsed.format()]
         return True
 
@@ -105,8 +166,16 @@ class EspiOAuth2Validator(OAuth2Validator):
         services.grant_code_bind(grant=grant, authorization_code=authorization_code)
 
     def validate_code(self, client_id, code, client, request, *args, **kwargs) -> bool:
-        """Accept a code only while the grant it was issued for is active."""
+        """Accept a code only while the grant it was issued for is active, with a well-formed verifier if any.
+
+        RFC 7636 section 4.1: a code_verifier is 43 to 128 unreserved characters; a shorter one is refused.
+        """
+        verifier = getattr(request, "code_verifier", None)
+        if verifier is not None and not _CODE_VERIFIER.fullmatch(verifier):
+            return False
         if not super().validate_code(client_id, code, client, request, *args, **kwargs):
+            if client is not None and code:
+                services.grant_code_replay_revoke(client=client, code=code)
             return False
         binding = (
             GrantCode.objects.select_related("grant__third_party", "grant__customer")
@@ -117,6 +186,16 @@ class EspiOAuth2Validator(OAuth2Validator):
             return False
         request.espi_grant = binding.grant
         return True
+
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request, *args, **kwargs) -> bool:
+        """Require the authorization request's redirect_uri in the code exchange (RFC 6749 section 4.1.3).
+
+        Every ESPI authorization request carries one, so an exchange without it is refused rather
+        than matched against the client's default.
+        """
+        if getattr(request, "using_default_redirect_uri", False):
+            return False
+        return super().confirm_redirect_uri(client_id, code, redirect_uri, client, request, *args, **kwargs)
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:
         """Refresh only for an active grant; the new access token is bound to the same grant."""

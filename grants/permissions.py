@@ -66,11 +66,17 @@ class EspiBearerAuthentication(OAuth2Authentication):
 
 
 def request_token_kind(request) -> str | None:
-    """Return the kind of the request's token: ``access_token``, ``client_access_token``, ``custodian`` or None."""
+    """Return the kind of the request's token: access, client, registration, custodian, or None."""
     token = getattr(request, "auth", None)
     if token is None:
         return None
     return selectors.token_kind(access_token=token, grant=getattr(request, "espi_grant", None))
+
+
+def request_bearer_value(request) -> str:
+    """Return the raw bearer token the request presented (to echo to its owner, never to log)."""
+    scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
 
 
 def request_grant(request) -> Grant:
@@ -150,3 +156,10 @@ class IsCustodianClientToken(_TokenKindPermission):
 
     kind = selectors.TOKEN_KIND_CUSTODIAN
     message = "This resource needs the Data Custodian back-office token."
+
+
+class IsRegistrationToken(_TokenKindPermission):
+    """Allow a Third Party's registration_access_token (scope ``FB=36_40``): its own ApplicationInformation."""
+
+    kind = selectors.TOKEN_KIND_REGISTRATION
+    message = "This resource needs the Third Party's registration access token."

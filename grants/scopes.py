@@ -260,3 +260,42 @@ def scope_with(
     if history_length is not None:
         values["history_length"] = history_length
     return EspiScope(**values)
+
+
+def _narrow_values(requested: tuple[str, ...], offered: tuple[str, ...]) -> tuple[str, ...]:
+    if not offered:
+        return requested
+    kept = tuple(value for value in requested if value in offered)
+    return kept or offered
+
+
+def _narrow_limit(requested: int | None, offered: int | None) -> int | None:
+    if offered is None:
+        return requested
+    return offered if requested is None else min(requested, offered)
+
+
+def scope_narrow(requested: EspiScope, offered: EspiScope) -> EspiScope | None:
+    """Return ``requested`` narrowed, term by term, to what ``offered`` allows; None if nothing of it remains.
+
+    Function blocks not offered are dropped; interval and block durations keep those offered (or take
+    the offered ones); history length and account collection are capped; a frequency not offered
+    becomes the offered one. A bulk is never narrowed: a ``BR=`` term must match, else None.
+    """
+    function_blocks = requested.function_blocks & offered.function_blocks
+    if not function_blocks:
+        return None
+    if offered.bulk_id is not None and requested.bulk_id != offered.bulk_id:
+        return None
+    frequency = requested.subscription_frequency
+    if offered.subscription_frequency is not None and frequency not in (None, offered.subscription_frequency):
+        frequency = offered.subscription_frequency
+    return EspiScope(
+        function_blocks=frozenset(function_blocks),
+        interval_durations=_narrow_values(requested.interval_durations, offered.interval_durations),
+        block_durations=_narrow_values(requested.block_durations, offered.block_durations),
+        history_length=_narrow_limit(requested.history_length, offered.history_length),
+        subscription_frequency=frequency,
+        account_collection=_narrow_limit(requested.account_collection, offered.account_collection),
+        bulk_id=requested.bulk_id,
+    )

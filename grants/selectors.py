@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
@@ -13,7 +14,7 @@ from oauth2_provider.models import get_access_token_model
 from custodian.exceptions import NotFound
 from custodian.models import RetailCustomer, UsagePoint
 from grants.models import BulkUser, Grant, GrantToken, ThirdParty
-from grants.scopes import EspiScope, ScopeError, parse_scope
+from grants.scopes import EspiScope, ScopeError, parse_scope, scope_narrow, scope_with
 
 
 def active_grant_q(*, at: datetime | None = None, prefix: str = "") -> Q:
@@ -86,6 +87,10 @@ def third_party_list_in_production() -> QuerySet[ThirdParty]:
 TOKEN_KIND_ACCESS = "access_token"  # noqa: S105 (a kind name, not a secret)
 TOKEN_KIND_CLIENT = "client_access_token"  # noqa: S105
 TOKEN_KIND_CUSTODIAN = "custodian"  # noqa: S105
+TOKEN_KIND_REGISTRATION = "registration_access_token"  # noqa: S105
+
+# The scope of a registration_access_token (ESPI: dynamic registration FB 36 and offline authorization FB 40).
+REGISTRATION_SCOPE = "FB=36_40"
 
 # The scope of a back-office client that registered none: upload of meter data (OpenESPI "FB=45").
 CUSTODIAN_FALLBACK_SCOPE = "FB=45"
@@ -119,27 +124,62 @@ def third_party_offered_scopes(*, third_party: ThirdParty) -> list[EspiScope]:
     return offered
 
 
-def scope_validate_for_client(*, third_party: ThirdParty, scope_text: str, client_token: bool = False) -> EspiScope:
-    """Parse a requested scope and accept it only within one the client registered; raise ScopeError.
+def scope_is_registration(*, scope_text: str) -> bool:
+    """Return whether a scope is exactly the registration scope ``FB=36_40`` (no other term)."""
+    try:
+        parsed = parse_scope(scope_text)
+    except ScopeError:
+        return False
+    return parsed == parse_scope(REGISTRATION_SCOPE)
 
-    Compared term by term (never as substrings). A ``BR=`` term must name exactly one of the
-    Third Party's own bulk users: ``BR=1`` is not bulk ``10``. Back-office clients name no bulk.
-    A client-credentials token (``client_token``) reaches no customer's data by itself, so only
-    its function blocks and bulk are compared, not interval or history terms.
+
+def utility_function_blocks() -> frozenset[int]:
+    """Return the function blocks this Data Custodian offers (setting ``ESPI_FUNCTION_BLOCKS``)."""
+    return parse_scope("FB=" + settings.ESPI_FUNCTION_BLOCKS).function_blocks
+
+
+def scopes_supported() -> list[str]:
+    """Return the scope strings the server metadata advertises (RFC 8414 ``scopes_supported``)."""
+    return [EspiScope(function_blocks=utility_function_blocks()).format(), REGISTRATION_SCOPE]
+
+
+def scope_validate_for_client(*, third_party: ThirdParty, scope_text: str, client_token: bool = False) -> EspiScope:
+    """Parse a requested scope and narrow it to what the utility and the client offer; raise ScopeError.
+
+    PRODUCT "Conformance": function blocks the utility does not offer, or the client did not
+    register, are narrowed away (term by term, never as substrings; see ``scopes.scope_narrow``), and
+    the widest narrowed scope is granted. Only a malformed scope, one with nothing left, or a ``BR=``
+    term naming no bulk user of this Third Party (``BR=1`` is not bulk ``10``) is refused. A
+    client-credentials token (``client_token``) reaches no customer's data by itself, so only its
+    function blocks and bulk are compared.
     """
     requested = parse_scope(scope_text)
+    if (
+        client_token
+        and third_party.role == ThirdParty.Role.THIRD_PARTY
+        and scope_is_registration(scope_text=scope_text)
+    ):
+        # Every Third Party may ask for its registration_access_token, whatever scopes it registered.
+        return requested
     offered_scopes = third_party_offered_scopes(third_party=third_party)
     if client_token:
         requested = EspiScope(function_blocks=requested.function_blocks, bulk_id=requested.bulk_id)
         offered_scopes = [EspiScope(function_blocks=o.function_blocks, bulk_id=o.bulk_id) for o in offered_scopes]
-    if not any(requested.is_within(offered) for offered in offered_scopes):
-        raise ScopeError("The scope is not within any scope this client registered.")
+    if third_party.role == ThirdParty.Role.THIRD_PARTY:
+        requested = scope_with(requested, function_blocks=requested.function_blocks & utility_function_blocks())
     if requested.bulk_id is not None:
         if third_party.role != ThirdParty.Role.THIRD_PARTY:
             raise ScopeError("Only Third Parties have bulk users.")
         if not BulkUser.objects.filter(third_party=third_party, bulk_id__exact=requested.bulk_id).exists():
             raise ScopeError(f"BR={requested.bulk_id} names no bulk user of this Third Party.")
-    return requested
+    candidates = [
+        narrowed
+        for offered in offered_scopes
+        if (narrowed := scope_narrow(requested, offered)) is not None and narrowed.is_within(offered)
+    ]
+    if not candidates:
+        raise ScopeError("None of the requested function blocks is offered to this client.")
+    return max(candidates, key=lambda candidate: len(candidate.function_blocks))
 
 
 def scope_default_for_client(*, third_party: ThirdParty | None, grant_type: str | None) -> list[str]:
@@ -166,15 +206,19 @@ def token_kind(*, access_token, grant: Grant | None) -> str | None:
         return None
     if application.role == ThirdParty.Role.CUSTODIAN:
         return TOKEN_KIND_CUSTODIAN
+    if scope_is_registration(scope_text=access_token.scope):
+        return TOKEN_KIND_REGISTRATION
     return TOKEN_KIND_CLIENT
 
 
 def token_response_extras(*, third_party: ThirdParty, grant: Grant | None, scope: str) -> dict[str, str]:
-    """Return the ESPI members of a token response: ``resourceURI`` and, for a grant, ``authorizationURI``.
+    """Return the ESPI members of a token response: ``resourceURI`` and ``authorizationURI``, for every kind.
 
-    ESPI (REQ.21 Authorization): the access token's resourceURI is its ``Batch/Subscription/{id}``;
-    a client token whose scope names a bulk (``BR=``) gets ``Batch/Bulk/{bulkId}``, other client
-    tokens the Authorization collection they may read, back-office tokens the resource root.
+    ESPI (REQ.21 Authorization): the access token's resourceURI is its ``Batch/Subscription/{id}`` and its
+    authorizationURI its ``Authorization/{id}``; a client token whose scope names a bulk (``BR=``) gets
+    ``Batch/Bulk/{bulkId}``, other client tokens the Authorization collection they may read, a registration
+    token its ``ApplicationInformation/{id}``, back-office tokens the resource root. Tokens without a grant
+    name the Authorization collection as their authorizationURI.
     """
     base = espi_resource_base()
     if grant is not None:
@@ -182,15 +226,23 @@ def token_response_extras(*, third_party: ThirdParty, grant: Grant | None, scope
             "resourceURI": grant_resource_uri(grant=grant),
             "authorizationURI": grant_authorization_uri(grant=grant),
         }
+    collection = f"{base}/Authorization"
     if third_party.role == ThirdParty.Role.CUSTODIAN:
-        return {"resourceURI": f"{base}/"}
+        return {"resourceURI": f"{base}/", "authorizationURI": collection}
+    if scope_is_registration(scope_text=scope):
+        return {"resourceURI": application_information_uri(third_party=third_party), "authorizationURI": collection}
     try:
         bulk_id = parse_scope(scope).bulk_id
     except ScopeError:
         bulk_id = None
     if bulk_id is not None:
-        return {"resourceURI": f"{base}/Batch/Bulk/{bulk_id}"}
-    return {"resourceURI": f"{base}/Authorization"}
+        return {"resourceURI": f"{base}/Batch/Bulk/{bulk_id}", "authorizationURI": collection}
+    return {"resourceURI": collection, "authorizationURI": collection}
+
+
+def application_information_uri(*, third_party: ThirdParty) -> str:
+    """Return the ESPI URI of a Third Party's ApplicationInformation (its RFC 7592 registration_client_uri)."""
+    return f"{espi_resource_base()}/ApplicationInformation/{third_party.public_id}"
 
 
 def grant_token_scope_bulk_id(*, access_token) -> str | None:
@@ -269,6 +321,49 @@ def grant_get_by_subscription(*, subscription_id: str) -> Grant | None:
     )
 
 
+def third_party_pkce_required(*, third_party: ThirdParty | None) -> bool:
+    """Return whether the authorization code flow needs PKCE: always, but for a confidential ESPI-compatible client.
+
+    RFC 9700 section 2.1.1 lets a confidential client go without PKCE; staff allow it per Third Party.
+    """
+    if third_party is None:
+        return True
+    return not (third_party.espi_compatibility and third_party.client_type == ThirdParty.CLIENT_CONFIDENTIAL)
+
+
+def token_params_in_url_allowed(*, client_id: str) -> bool:
+    """Return whether a token request may carry its parameters in the URL query or come by GET (ESPI compatibility)."""
+    if not client_id or "\x00" in client_id:
+        return False
+    return ThirdParty.objects.filter(
+        client_id=client_id, role=ThirdParty.Role.THIRD_PARTY, espi_compatibility=True
+    ).exists()
+
+
 def third_party_get_by_client_id(*, client_id: str) -> ThirdParty | None:
     """Return the Third Party (never a back-office client) with this OAuth client id, or None."""
     return ThirdParty.objects.filter(client_id=client_id, role=ThirdParty.Role.THIRD_PARTY).first()
+
+
+def third_party_scope_selection_redirect(*, third_party: ThirdParty) -> str:
+    """Return the Third Party's scope-selection screen URI with the scopes offered to it (ESPI scope selection).
+
+    The Data Custodian sends the customer there with one ``scope`` per scope it offers the Third Party
+    for an individual grant (narrowed to the utility's function blocks, no ``BR=``) and its
+    ``DataCustodianID``; the Third Party picks one and starts ``/oauth/authorize`` with it.
+    Raises NotFound if the Third Party has no scope-selection screen or nothing to offer.
+    """
+    if not third_party.scope_selection_uri:
+        raise NotFound("This Third Party has no scope-selection screen.")
+    offered = []
+    for scope in third_party_offered_scopes(third_party=third_party):
+        if scope.bulk_id is not None:
+            continue
+        narrowed = scope_with(scope, function_blocks=scope.function_blocks & utility_function_blocks())
+        if narrowed.function_blocks and narrowed.format() not in offered:
+            offered.append(narrowed.format())
+    if not offered:
+        raise NotFound("This Third Party has no scope for an individual grant.")
+    query = urlencode([*(("scope", scope) for scope in offered), ("DataCustodianID", settings.DATA_CUSTODIAN_ID)])
+    separator = "&" if "?" in third_party.scope_selection_uri else "?"
+    return f"{third_party.scope_selection_uri}{separator}{query}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
@@ -25,8 +26,14 @@ from custodian.models import AuditEvent, RetailCustomer, UsagePoint
 from custodian.services import audit_record
 from grants.approval import ApprovalCheck, third_party_approval_checklist
 from grants.models import BulkUser, Grant, GrantCode, GrantToken, GrantUsagePoint, Notification, ThirdParty
-from grants.notifications import PostResult, notification_enqueue_for_grant, post_batch_list
+from grants.notifications import (
+    PostResult,
+    notification_enqueue_for_application_information,
+    notification_enqueue_for_grant,
+    post_batch_list,
+)
 from grants.scopes import EspiScope, ScopeError, parse_scope
+from grants.selectors import REGISTRATION_SCOPE
 
 _T = TypeVar("_T")
 
@@ -89,6 +96,41 @@ def third_party_register(
     return third_party, raw_secret
 
 
+@transaction.atomic
+def third_party_registration_token_issue(*, third_party: ThirdParty, actor: Any = None) -> str:
+    """Issue the Third Party's registration_access_token (scope ``FB=36_40``) and return its raw value once.
+
+    It reaches only the Third Party's own ``ApplicationInformation/{id}`` and ``ReadServiceStatus``.
+    Registration tokens issued this way before are revoked: staff hand out one at a time (those the
+    Third Party obtains itself by client credentials live out their own lifetime). Only the token's
+    checksum is stored; the value is never recorded.
+    """
+    if third_party.role != ThirdParty.Role.THIRD_PARTY:
+        raise ValidationError("Only Third Parties have a registration access token.")
+    access_token_model = get_access_token_model()
+    previous = access_token_model.objects.filter(
+        application=third_party, user__isnull=True, scope=REGISTRATION_SCOPE, grant_binding__isnull=True
+    ).exclude(expires__lte=timezone.now())
+    _revoke_tokens(access_tokens=list(previous))
+    raw_token = secrets.token_urlsafe(32)
+    token = access_token_model(
+        application=third_party,
+        user=None,
+        scope=REGISTRATION_SCOPE,
+        expires=timezone.now() + timedelta(seconds=settings.REGISTRATION_TOKEN_SECONDS),
+    )
+    set_token_value(token, raw_token)
+    token.save()
+    audit_record(
+        action=AuditEvent.Action.TOKEN_ISSUED,
+        actor_user=actor,
+        obj=third_party,
+        summary=f"Registration access token issued to {third_party.name}",
+        detail={"scope": REGISTRATION_SCOPE, "expires": token.expires.isoformat()},
+    )
+    return raw_token
+
+
 def _revoke_tokens(*, access_tokens: Iterable[Any]) -> int:
     """Revoke access tokens and the refresh tokens paired with them; return how many."""
     count = 0
@@ -125,6 +167,7 @@ def third_party_set_lifecycle(*, third_party: ThirdParty, lifecycle: int, actor:
         summary=f"{locked.name}: {ThirdParty.Lifecycle(previous).label} → {ThirdParty.Lifecycle(lifecycle).label}",
         detail={"from": previous, "to": lifecycle},
     )
+    notification_enqueue_for_application_information(third_party=locked)
     if lifecycle == ThirdParty.Lifecycle.REVOKED:
         for grant in Grant.objects.filter(third_party=locked, status=Grant.Status.ACTIVE):
             grant_revoke(grant=grant, actor=actor, reason="Third Party revoked by the utility")
@@ -460,7 +503,40 @@ def grant_code_bind(*, grant: Grant, authorization_code: Any) -> GrantCode:
     """Bind a new authorization code to the grant created at consent; refuse a grant that is not active."""
     if not grant.is_active:
         raise ValidationError("The grant is not active.")
-    return GrantCode.objects.create(authorization_code=authorization_code, grant=grant)
+    return GrantCode.objects.create(
+        authorization_code=authorization_code,
+        grant=grant,
+        code_checksum=hashlib.sha256(authorization_code.code.encode("utf-8")).hexdigest(),
+    )
+
+
+@transaction.atomic
+def grant_code_replay_revoke(*, client: ThirdParty, code: str) -> int:
+    """Revoke the tokens issued from an authorization code presented again after its exchange; return how many.
+
+    RFC 6749 section 4.1.2: a code used twice is refused and the tokens issued from it SHOULD be
+    revoked. The consent that issued the code created its grant, so they are the grant's tokens.
+    Another client's code, or one never issued, changes nothing.
+    """
+    checksum = hashlib.sha256(code.encode("utf-8")).hexdigest()
+    binding = (
+        GrantCode.objects.select_related("grant")
+        .filter(code_checksum=checksum, authorization_code__isnull=True, grant__third_party=client)
+        .first()
+    )
+    if binding is None:
+        return 0
+    tokens = get_access_token_model().objects.filter(grant_binding__grant=binding.grant)
+    revoked = _revoke_tokens(access_tokens=list(tokens))
+    audit_record(
+        action=AuditEvent.Action.TOKEN_REVOKED,
+        actor_client=client,
+        customer=binding.grant.customer,
+        obj=binding.grant,
+        summary=f"Authorization code of {client.name} replayed: {revoked} token(s) issued from it revoked",
+        detail={"reason": "code_replay", "tokens_revoked": revoked},
+    )
+    return revoked
 
 
 @transaction.atomic
@@ -520,6 +596,8 @@ THIRD_PARTY_INFORMATION_FIELDS = (
     "software_id",
     "software_version",
     "contacts",
+    "scope_selection_uri",
+    "espi_compatibility",
 )
 
 
@@ -617,6 +695,7 @@ def third_party_update(*, third_party: ThirdParty, information: Mapping[str, Any
         summary=f"{locked.name}: {', '.join(changed)} changed",
         detail={"fields": changed},
     )
+    notification_enqueue_for_application_information(third_party=locked)
     return locked
 
 

@@ -23,7 +23,7 @@ _credentials_hidden = sensitive_post_parameters()
 oauth_patterns = (
     [
         re_path(r"^oauth/authorize/?$", views.ConsentView.as_view(), name="authorize"),
-        re_path(r"^oauth/token/?$", token_endpoint_throttled(oauth_views.TokenView.as_view()), name="token"),
+        re_path(r"^oauth/token/?$", token_endpoint_throttled(apis.EspiTokenView.as_view()), name="token"),
         re_path(
             r"^oauth/revoke_token/?$", _credentials_hidden(oauth_views.RevokeTokenView.as_view()), name="revoke-token"
         ),
@@ -41,7 +41,9 @@ urlpatterns = [
     path("", include(oauth_patterns)),
     re_path(r"^oauth/token_grant/?$", apis.TokenGrantApi.as_view(), name="token-grant"),
     path("share/", views.ShareListView.as_view(), name="share"),
+    path("share/<str:third_party_id>/", views.ShareIndividualView.as_view(), name="share-individual"),
     path("share/<str:third_party_id>/bulk/<str:bulk_id>/", views.ShareBulkView.as_view(), name="share-bulk"),
+    re_path(r"^oauth/scope-selection/?$", views.ScopeSelectionView.as_view(), name="scope-selection"),
     path("grants/", views.GrantListView.as_view(), name="grant-list"),
     path("grants/<str:grant_id>/revoke/", views.GrantRevokeView.as_view(), name="grant-revoke"),
     path(

@@ -38,6 +38,7 @@ from custodian.selectors import (
 from grants import selectors, services
 from grants.forms import ConsentForm, OAuthConsentForm
 from grants.models import BulkUser, ThirdParty
+from grants.oauth import authorization_error_describe, authorization_error_status, redirect_state_last
 from grants.scopes import (
     REQUIRED_FUNCTION_BLOCKS,
     EspiScope,
@@ -45,6 +46,7 @@ from grants.scopes import (
     describe_duration,
     describe_function_blocks,
     describe_interval,
+    parse_scope,
 )
 
 
@@ -144,14 +146,24 @@ class ConsentView(ConsentFormMixin, AuthorizationView):
     template_name = "oauth2_provider/authorize.html"
     form_class = OAuthConsentForm
 
+    def dispatch(self, request, *args, **kwargs):
+        # The request is checked before the customer is asked to log in (PRODUCT "Conformance"):
+        # a bad client or redirect URI is an error page, any other error a redirect to the client.
+        self.oauth2_data = {}
+        if request.method == "GET":
+            try:
+                self._validated = self.validate_authorization_request(request)
+            except OAuthToolkitError as error:
+                return self.error_response(error, application=None)
+            if not request.user.is_authenticated:
+                return self.handle_no_permission()
+        return super().dispatch(request, *args, **kwargs)
+
     def get(self, request, *args, **kwargs):
-        try:
-            scopes, credentials = self.validate_authorization_request(request)
-        except OAuthToolkitError as error:
-            return self.error_response(error, application=None)
+        scopes, credentials = self._validated
         application = selectors.third_party_get_by_client_id(client_id=credentials["client_id"])
         if application is None:
-            return self._error_page("This application is not known or not accepting new grants.", status=400)
+            return self._error_page("This application is not known or not accepting new grants.", status=401)
         try:
             customer = customer_for_user(user=request.user)
         except NotFound:
@@ -182,14 +194,16 @@ class ConsentView(ConsentFormMixin, AuthorizationView):
         # again here (an error page, never a redirect), and oauthlib validates the whole request once more.
         application = selectors.third_party_get_by_client_id(client_id=request.POST.get("client_id", ""))
         if application is None or not application.is_usable(None):
-            return self._error_page("This application is not known or not accepting new grants.", status=400)
+            return self._error_page("This application is not known or not accepting new grants.", status=401)
         if not application.redirect_uri_allowed(request.POST.get("redirect_uri", "")):
-            return self._error_page("The redirect URI is not registered for this application.", status=400)
+            return self._error_page("The redirect URI is not registered for this application.", status=403)
         self.form_target = request.POST["redirect_uri"]
         try:
-            self.requested = selectors.scope_validate_for_client(
-                third_party=application, scope_text=request.POST.get("scope", "")
-            )
+            posted = request.POST.get("scope", "")
+            self.requested = selectors.scope_validate_for_client(third_party=application, scope_text=posted)
+            if self.requested != parse_scope(posted):
+                # The form carries the scope already narrowed on the consent screen: any other is tampered.
+                raise ScopeError("The scope is not the one shown on the consent screen.")
         except ScopeError:
             return self._error_page("The requested scope is not valid for this application.", status=400)
         self.application = application
@@ -256,11 +270,15 @@ class ConsentView(ConsentFormMixin, AuthorizationView):
         return _consent_form_invalid(self, form)
 
     def error_response(self, error, application, **kwargs):
+        authorization_error_describe(error)
         redirect_to_client, error_response = OAuthLibMixin.error_response(self, error, **kwargs)
         if redirect_to_client:
             issuer = oauth2_settings.oauth2_authorization_server_issuer(self.request)
             return self.redirect(_add_iss_to_redirect(error_response["url"], issuer), application)
-        return self.render_to_response(error_response, status=error_response["error"].status_code)
+        return self.render_to_response(error_response, status=authorization_error_status(error))
+
+    def redirect(self, redirect_to, application):
+        return super().redirect(redirect_state_last(redirect_to), application)
 
     def _error_page(self, message: str, *, status: int):
         return self.render_to_response({"error_message": message}, status=status)
@@ -291,6 +309,47 @@ class ShareListView(LoginRequiredMixin, TemplateView):
         _customer_or_404(self.request)
         context["third_parties"] = selectors.third_party_list_in_production()
         return context
+
+
+def _to_scope_selection(third_party: ThirdParty) -> HttpResponseRedirect:
+    try:
+        return HttpResponseRedirect(selectors.third_party_scope_selection_redirect(third_party=third_party))
+    except NotFound:
+        raise Http404("This Third Party has no scope-selection screen.") from None
+
+
+@method_decorator(never_cache, name="dispatch")
+class ScopeSelectionView(View):
+    """The Data Custodian's scope-selection screen (ESPI ``dataCustodianScopeSelectionScreenURI``).
+
+    A Third Party sends the customer here with ``ThirdPartyID`` (its client id); the customer is sent
+    on to the Third Party's own scope-selection screen with the scopes offered to it, and the Third
+    Party then starts ``/oauth/authorize``. An unknown Third Party, or one not in Production, is 404.
+    """
+
+    http_method_names = ["get"]
+
+    def get(self, request):
+        client_id = request.GET.get("ThirdPartyID") or request.GET.get("client_id") or ""
+        third_party = selectors.third_party_get_by_client_id(client_id=client_id)
+        if third_party is None or not third_party.is_in_production:
+            raise Http404("No such Third Party.")
+        return _to_scope_selection(third_party)
+
+
+@method_decorator(never_cache, name="dispatch")
+class ShareIndividualView(LoginRequiredMixin, View):
+    """ "Share my data" for an individual grant: on to the Third Party's scope-selection screen (ESPI flow)."""
+
+    http_method_names = ["get"]
+
+    def get(self, request, third_party_id: str):
+        _customer_or_404(request)
+        try:
+            third_party = selectors.third_party_get_in_production(public_id=third_party_id)
+        except NotFound:
+            raise Http404("No such Third Party.") from None
+        return _to_scope_selection(third_party)
 
 
 @method_decorator(never_cache, name="dispatch")

@@ -47,14 +47,20 @@ class ApplicationInformationContent:
     policy_uri: str | None = None
     contacts: Sequence[str] = field(default_factory=tuple)
     grant_types: Sequence[str] = GRANT_TYPES
+    # Credentials, filled only for a read with the registration token (RFC 7592 section 3), else empty.
+    client_secret: str = ""
+    registration_access_token: str = ""
+    registration_endpoint: str | None = None
+    third_party_scope_selection_uri: str | None = None
+    data_custodian_scope_selection_uri: str | None = None
 
 
 def application_information_xml(content: ApplicationInformationContent) -> bytes:
     """Serialise an ApplicationInformation, in schema order.
 
     ``client_secret`` and ``registration_access_token`` are required by the XSD but are
-    credentials: they are always written empty (valid: String512 and an untyped element), so no
-    secret, hashed or not, ever leaves the portal through this resource.
+    credentials: they are written empty (valid: String512 and an untyped element) unless the caller
+    filled them, which only a read with the registration token does (RFC 7592 section 3).
     """
     c = content
     pairs: list[tuple[str, object]] = [
@@ -67,13 +73,16 @@ def application_information_xml(content: ApplicationInformationContent) -> bytes
         ("authorizationServerUri", c.authorization_server_uri or None),
         ("thirdPartyNotifyUri", c.third_party_notify_uri),
         ("authorizationServerAuthorizationEndpoint", c.authorization_endpoint),
+        ("authorizationServerRegistrationEndpoint", c.registration_endpoint or None),
         ("authorizationServerTokenEndpoint", c.token_endpoint),
         ("dataCustodianBulkRequestURI", c.bulk_request_uri),
         ("dataCustodianResourceEndpoint", c.resource_endpoint),
+        ("thirdPartyScopeSelectionScreenURI", c.third_party_scope_selection_uri or None),
         ("thirdPartyUserPortalScreenURI", c.user_portal_uri or None),
-        ("client_secret", ""),
+        ("client_secret", c.client_secret),
         ("logo_uri", c.logo_uri or None),
         ("client_name", c.client_name),
+        ("client_uri", c.client_uri or None),
         *(("redirect_uri", uri) for uri in (c.redirect_uris or [""])),
         ("client_id", c.client_id),
         ("tos_uri", c.tos_uri or None),
@@ -88,7 +97,8 @@ def application_information_xml(content: ApplicationInformationContent) -> bytes
         *(("grant_types", grant_type) for grant_type in c.grant_types),
         ("response_types", "code"),
         ("registration_client_uri", c.registration_client_uri),
-        ("registration_access_token", ""),
+        ("registration_access_token", c.registration_access_token),
+        ("dataCustodianScopeSelectionScreenURI", c.data_custodian_scope_selection_uri or None),
     ]
     return element_xml("ApplicationInformation", pairs)
 

@@ -6,8 +6,9 @@ import pytest
 
 from custodian.espi.namespaces import ESPI
 from grants.models import Grant, ThirdParty
+from grants.services import third_party_registration_token_issue as registration_token_issue
 from tests import factories
-from tests.feeds.conftest import NS, RESOURCE, Feed, assert_valid, body_of, client_token_for, fetch
+from tests.feeds.conftest import NS, RESOURCE, Feed, assert_valid, body_of, fetch
 
 pytestmark = pytest.mark.django_db
 
@@ -16,24 +17,26 @@ def get(client, path: str, token: str | None = None):
     return fetch(client, f"{RESOURCE}/{path}", token)
 
 
-def test_application_information_is_the_third_partys_own_and_never_holds_a_secret(client, db):
+def test_application_information_is_the_third_partys_own_with_its_secret_for_the_registration_token(client, db):
     tp, secret = factories.make_third_party(name="Solar Co", client_secret="a-very-secret-value-123")
     tp.contacts = "ops@solar.example\nsecurity@solar.example"
     tp.notify_uri = "https://solar.example/espi/1_1/Notification"
     tp.save()
-    token = client_token_for(tp)
+    token = registration_token_issue(third_party=tp)
     response = get(client, f"ApplicationInformation/{tp.public_id}", token)
     assert response.status_code == 200
     assert response["Content-Type"] == "application/atom+xml"
+    assert response["Cache-Control"] == "no-store"
     data = body_of(response)
     assert_valid(data)
-    assert secret.encode() not in data
     tp.refresh_from_db()
-    assert tp.client_secret.encode() not in data  # the stored hash does not leak either
+    assert tp.client_secret.encode() not in data  # the stored hash does not leak
+    assert secret.encode() not in tp.client_secret_sealed.encode()  # sealed, not stored in clear
     root = Feed.of(data).root
     info = root.xpath("//e:ApplicationInformation", namespaces=NS)[0]
-    assert info.findtext(f"{{{ESPI}}}client_secret") == ""
-    assert info.findtext(f"{{{ESPI}}}registration_access_token") == ""
+    # RFC 7592 section 3: the registration read returns the client's secret and its registration token.
+    assert info.findtext(f"{{{ESPI}}}client_secret") == secret
+    assert info.findtext(f"{{{ESPI}}}registration_access_token") == token
     assert info.findtext(f"{{{ESPI}}}client_id") == tp.client_id
     assert info.findtext(f"{{{ESPI}}}dataCustodianApplicationStatus") == str(ThirdParty.Lifecycle.PRODUCTION)
     assert [e.text for e in info.findall(f"{{{ESPI}}}scope")] == [factories.DEFAULT_SCOPE]
@@ -45,17 +48,20 @@ def test_application_information_is_the_third_partys_own_and_never_holds_a_secre
     assert len(info.findall(f"{{{ESPI}}}contacts")) == 2
 
 
-def test_application_information_bola(client, feed_world):
-    tp, other = feed_world.tp, feed_world.other_tp
-    # Its access token reads it too; another Third Party's id is the same 404 as an unknown one.
-    assert get(client, f"ApplicationInformation/{tp.public_id}", feed_world.tokens["alice"]).status_code == 200
-    theirs = get(client, f"ApplicationInformation/{other.public_id}", feed_world.tp_token)
-    unknown = get(client, "ApplicationInformation/0000000000000000", feed_world.tp_token)
+def test_application_information_bola(client, world):
+    tp, other = world["tp"], world["other_tp"]
+    registration = registration_token_issue(third_party=tp)
+    assert get(client, f"ApplicationInformation/{tp.public_id}", registration).status_code == 200
+    # Another Third Party's id is the same 404 as an unknown one.
+    theirs = get(client, f"ApplicationInformation/{other.public_id}", registration)
+    unknown = get(client, "ApplicationInformation/0000000000000000", registration)
     assert theirs.status_code == unknown.status_code == 404
     assert body_of(theirs) == body_of(unknown)
-    assert get(client, f"ApplicationInformation/{other.public_id}", feed_world.tokens["alice"]).status_code == 404
-    custodian = feed_world.custodian
-    assert get(client, f"ApplicationInformation/{custodian.public_id}", feed_world.custodian_token).status_code == 403
+    # Neither its access token nor its client token reads it (PRODUCT "Tokens and what each reaches").
+    assert get(client, f"ApplicationInformation/{tp.public_id}", world["tokens"]["alice"]).status_code == 403
+    assert get(client, f"ApplicationInformation/{tp.public_id}", world["client"]).status_code == 403
+    custodian = world["custodian"]
+    assert get(client, f"ApplicationInformation/{custodian.public_id}", world["custodian_token"]).status_code == 403
 
 
 def test_the_authorization_collection_is_the_third_partys_grants(client, feed_world):
@@ -80,12 +86,9 @@ def test_the_authorization_collection_is_the_third_partys_grants(client, feed_wo
         assert token.encode() not in data
 
 
-def test_an_access_token_sees_only_its_own_authorization(client, feed_world):
-    grants = feed_world.grants
-    token = feed_world.tokens["alice"]
-    feed = Feed.of(body_of(get(client, "Authorization", token)))
-    assert feed.ids_of("Authorization") == {grants["alice"].public_id}
-    own = get(client, f"Authorization/{grants['alice'].public_id}", token)
+def test_an_authorization_entry_of_the_client_token(client, world):
+    grants = world["grants"]
+    own = get(client, f"Authorization/{grants['alice'].public_id}", world["client"])
     assert own.status_code == 200
     data = body_of(own)
     assert_valid(data)
@@ -93,11 +96,10 @@ def test_an_access_token_sees_only_its_own_authorization(client, feed_world):
     assert auth.findtext(f"{{{ESPI}}}resourceURI").endswith(f"/Batch/Subscription/{grants['alice'].subscription_id}")
     assert auth.findtext(f"{{{ESPI}}}authorizationURI").endswith(f"/Authorization/{grants['alice'].public_id}")
     assert auth.findtext(f"{{{ESPI}}}scope") == grants["alice"].scope
-    # A sibling grant of the same Third Party is another customer's: 404, as unknown.
-    sibling = get(client, f"Authorization/{grants['bob'].public_id}", token)
-    unknown = get(client, "Authorization/0000000000000000", token)
-    assert sibling.status_code == unknown.status_code == 404
-    assert body_of(sibling) == body_of(unknown)
+    # An access token reads no Authorization resource, not even its own grant's.
+    token = world["tokens"]["alice"]
+    assert get(client, "Authorization", token).status_code == 403
+    assert get(client, f"Authorization/{grants['alice'].public_id}", token).status_code == 403
 
 
 def test_third_party_b_cannot_read_third_party_a_authorizations(client, feed_world):
@@ -121,12 +123,12 @@ def test_a_third_party_on_hold_reads_nothing(client, feed_world):
     assert Grant.objects.get(pk=grant.pk).status == Grant.Status.ACTIVE
 
 
-@pytest.mark.parametrize("kind", ["client", "access", "custodian"])
-def test_read_service_status_answers_every_valid_token(client, feed_world, kind):
+@pytest.mark.parametrize("kind", ["client", "registration", "custodian"])
+def test_read_service_status_answers_the_client_registration_and_custodian_tokens(client, world, kind):
     token = {
-        "client": feed_world.tp_token,
-        "access": feed_world.tokens["alice"],
-        "custodian": feed_world.custodian_token,
+        "client": world["client"],
+        "registration": registration_token_issue(third_party=world["tp"]),
+        "custodian": world["custodian_token"],
     }[kind]
     response = get(client, "ReadServiceStatus", token)
     assert response.status_code == 200
@@ -136,6 +138,10 @@ def test_read_service_status_answers_every_valid_token(client, feed_world, kind)
         b'<ServiceStatus xmlns="http://naesb.org/espi"><currentStatus>1</currentStatus></ServiceStatus>'
     )
     assert_valid(data)
+
+
+def test_read_service_status_refuses_an_access_token(client, world):
+    assert get(client, "ReadServiceStatus", world["tokens"]["alice"]).status_code == 403
 
 
 def test_read_service_status_needs_a_token(client, feed_world):

@@ -36,8 +36,8 @@ def test_one_batch_list_per_third_party_with_every_uri(debug_on, receiver, custo
     home = factories.make_usage_point(customer=customer)
     barn = factories.make_usage_point(customer=other_customer)
     lone = factories.make_grant(customer=customer, third_party=first, usage_points=[home])
-    factories.make_grant(customer=customer, third_party=first, usage_points=[home], bulk_user=bulk)
-    factories.make_grant(customer=other_customer, third_party=first, usage_points=[barn], bulk_user=bulk)
+    member = factories.make_grant(customer=customer, third_party=first, usage_points=[home], bulk_user=bulk)
+    other = factories.make_grant(customer=other_customer, third_party=first, usage_points=[barn], bulk_user=bulk)
     theirs = factories.make_grant(customer=customer, third_party=second, usage_points=[home])
     assert Notification.objects.filter(status="pending").count() == 4
 
@@ -46,12 +46,18 @@ def test_one_batch_list_per_third_party_with_every_uri(debug_on, receiver, custo
     assert (report.posts, report.delivered, report.retrying, report.failed) == (2, 4, 0, 0)
     by_path = {item.path: item for item in receiver.received}
     assert sorted(by_path) == ["/first", "/second"]
-    # Two bulk members announce the same Batch/Bulk URI: it is sent once.
+    # Two bulk members announce the same Batch/Bulk URI: it is sent once; each new grant's Authorization too.
     assert batch_list_uris(by_path["/first"].body) == [
         f"{BASE}/Batch/Subscription/{lone.subscription_id}",
+        f"{BASE}/Authorization/{lone.public_id}",
         f"{BASE}/Batch/Bulk/1",
+        f"{BASE}/Authorization/{member.public_id}",
+        f"{BASE}/Authorization/{other.public_id}",
     ]
-    assert batch_list_uris(by_path["/second"].body) == [f"{BASE}/Batch/Subscription/{theirs.subscription_id}"]
+    assert batch_list_uris(by_path["/second"].body) == [
+        f"{BASE}/Batch/Subscription/{theirs.subscription_id}",
+        f"{BASE}/Authorization/{theirs.public_id}",
+    ]
     assert by_path["/first"].headers["Content-Type"] == "application/xml"
     assert by_path["/first"].body.startswith(
         b'<?xml version="1.0" encoding="UTF-8"?>\n<BatchList xmlns="http://naesb.org/espi">'

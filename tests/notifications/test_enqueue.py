@@ -33,7 +33,11 @@ def test_grant_created_enqueues_exactly_one_with_its_subscription_uri(customer, 
 
     [row] = rows()
     assert (row.kind, row.third_party, row.grant, row.status) == ("grant_created", party, grant, "pending")
-    assert row.resources == [f"{BASE}/Batch/Subscription/{grant.subscription_id}"]
+    # Its data and its Authorization (PSH002).
+    assert row.resources == [
+        f"{BASE}/Batch/Subscription/{grant.subscription_id}",
+        f"{BASE}/Authorization/{grant.public_id}",
+    ]
     assert row.attempts == 0 and row.next_attempt_at <= timezone.now()
 
 
@@ -42,7 +46,7 @@ def test_bulk_member_is_announced_through_its_bulk(customer, usage_point, party)
     grant = factories.make_grant(customer=customer, third_party=party, usage_points=[usage_point], bulk_user=bulk)
 
     [row] = rows(grant=grant)
-    assert row.resources == [f"{BASE}/Batch/Bulk/7"]
+    assert row.resources == [f"{BASE}/Batch/Bulk/7", f"{BASE}/Authorization/{grant.public_id}"]
     assert row.bulk_user == bulk
 
 

@@ -43,7 +43,7 @@ def test_batch_list_arrives_and_each_uri_is_fetched_with_its_token(
     bulk = factories.make_bulk_user(third_party=party, bulk_id="1")
     lone = factories.make_grant(customer=customer, third_party=party, usage_points=[usage_point])
     barn = factories.make_usage_point(customer=other_customer, title="Barn")
-    factories.make_grant(customer=other_customer, third_party=party, usage_points=[barn], bulk_user=bulk)
+    member = factories.make_grant(customer=other_customer, third_party=party, usage_points=[barn], bulk_user=bulk)
     access_token = "lone-grant-access-token-0123456789"
     grant_token_issue(grant=lone, raw_token=access_token)
     client = Client()
@@ -64,13 +64,17 @@ def test_batch_list_arrives_and_each_uri_is_fetched_with_its_token(
     query = "published-min=2024-01-01T00%3A00%3A00Z&published-max=2024-01-02T00%3A00%3A00Z"
     assert uris == [
         f"{base}/Batch/Subscription/{lone.subscription_id}",
+        f"{base}/Authorization/{lone.public_id}",
         f"{base}/Batch/Bulk/1",
+        f"{base}/Authorization/{member.public_id}",
         f"{base}/Batch/Subscription/{lone.subscription_id}?{query}",
         f"{base}/Batch/Bulk/1?{query}",
     ]
     for uri in uris:
         match = resolve(urlsplit(uri).path)
-        if match.url_name == "espi-batch-subscription":
+        if match.url_name == "espi-authorization":
+            token = client_token
+        elif match.url_name == "espi-batch-subscription":
             assert match.kwargs == {"subscription_id": lone.subscription_id}
             token = access_token
         else:
@@ -79,9 +83,9 @@ def test_batch_list_arrives_and_each_uri_is_fetched_with_its_token(
         response, body = fetch(client, uri, token)
         assert response.status_code == 200, (uri, response.status_code, body[:300])
         assert response["Content-Type"].startswith("application/atom+xml")
-        feed = parse_small_document(body)
-        assert feed.tag == f"{{{ATOM}}}feed"
+        document = parse_small_document(body)
+        assert document.tag == f"{{{ATOM}}}" + ("entry" if match.url_name == "espi-authorization" else "feed")
 
     # The tokens are not interchangeable: each URI needs the token the notification implies.
     assert fetch(client, uris[0], client_token)[0].status_code in (401, 403, 404)
-    assert fetch(client, uris[1], access_token)[0].status_code in (401, 403, 404)
+    assert fetch(client, uris[2], access_token)[0].status_code in (401, 403, 404)

@@ -143,7 +143,8 @@ def test_a_fresh_process_delivers_what_the_portal_committed(receiver, notified_p
     assert done.returncode == 0, done.stderr
     assert "3 delivered" in done.stdout, done.stdout
     [body] = receiver.bodies()
-    assert body.decode().count("<resources>") == 2  # the revoked grant's URI once, though two rows named it
+    # The two grants' data URIs and Authorizations, the revoked grant's URIs once though two rows named them.
+    assert body.decode().count("<resources>") == 4
     assert grant.subscription_id in body.decode() and revoked.subscription_id in body.decode()
     assert set(Notification.objects.values_list("status", flat=True)) == {"delivered"}
 
@@ -178,7 +179,13 @@ def test_a_grant_past_its_end_reaches_nothing_before_expire_grants_runs(customer
     assert not get_access_token_model().objects.filter(grant_binding__grant=ended).exists()
     assert AuditEvent.objects.filter(action="grant.expired", object_id=ended.public_id).count() == 1
     [row] = Notification.objects.filter(kind="grant_expired")
-    assert (row.grant, row.resources) == (ended, ["http://127.0.0.1:8000/espi/1_1/resource/Batch/Bulk/1"])
+    assert (row.grant, row.resources) == (
+        ended,
+        [
+            "http://127.0.0.1:8000/espi/1_1/resource/Batch/Bulk/1",
+            f"http://127.0.0.1:8000/espi/1_1/resource/Authorization/{ended.public_id}",
+        ],
+    )
     assert bearer_is_valid("running-grant-token-0123456789")
 
     call_command("expire_grants", stdout=io.StringIO())

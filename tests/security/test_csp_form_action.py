@@ -58,5 +58,5 @@ def test_consent_error_page_for_an_unregistered_redirect_uri_allows_no_other_tar
     _verifier, challenge = pkce_pair()
     url = authorize_url(client_id=tp.client_id, scope=factories.DEFAULT_SCOPE, challenge=challenge)
     response = customer_client.get(url.replace("thirdparty.example", "evil.example"))
-    assert response.status_code == 400
+    assert response.status_code == 403  # PRODUCT "Conformance": a bad redirect URI is 403
     assert _form_action(response) == ["'self'"]
