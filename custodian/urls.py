@@ -7,6 +7,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("custodian.urls_portal")),
     path("", include("grants.urls")),
     path("espi/1_1/resource/", include("batch.urls_espi")),

@@ -8,7 +8,6 @@ from django.urls import path, reverse_lazy
 from custodian import views
 
 urlpatterns = [
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.DashboardView.as_view(), name="dashboard"),
     # The link of a new customer's invitation (Django's password-reset token: single use, expires).

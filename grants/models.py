@@ -183,6 +183,14 @@ class Grant(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     consent = models.JSONField(default=dict, blank=True, help_text="Consent evidence: what was shown and chosen.")
+    replaced_by = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="replaced",
+        help_text="The grant the customer gave the same Third Party (or bulk) again, which ended this one.",
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -190,11 +190,14 @@ def grant_create(
     bulk_user: BulkUser | None = None,
     consent: dict[str, Any] | None = None,
     actor: Any = None,
+    replace_earlier: bool = False,
 ) -> Grant:
     """Record a customer's consent: a grant of exactly these usage points for this scope and period.
 
     Refuses usage points of another customer, a bulk user of another Third Party, a Third Party
-    not in Production, and a scope outside what the Third Party registered.
+    not in Production, and a scope outside what the Third Party registered. With
+    ``replace_earlier`` (consent given by the customer), the customer's active grant to the same
+    Third Party, or the same bulk, ends as replaced by this one, so they never collect identical grants.
     """
     points = list(usage_points)
     if not points:
@@ -206,6 +209,12 @@ def grant_create(
     if bulk_user is not None and bulk_user.third_party_id != third_party.pk:
         raise ValidationError({"bulk_user": "The bulk user belongs to another Third Party."})
     parsed = _scope_for_grant(third_party=third_party, scope=scope, bulk_user=bulk_user)
+    # One grant per customer and Third Party (or bulk): the customer's row is locked so two consents
+    # given at once are applied one after the other, and the second replaces the first.
+    replaced: list[Grant] = []
+    if replace_earlier:
+        RetailCustomer.objects.select_for_update().filter(pk=customer.pk).first()
+        replaced = list(grant_replaceable(customer=customer, third_party=third_party, bulk_user=bulk_user))
     start = authorized_start or timezone.now()
     grant = Grant(
         customer=customer,
@@ -236,9 +245,28 @@ def grant_create(
             "bulk_id": bulk_user.bulk_id if bulk_user else None,
         },
     )
+    for previous in replaced:
+        grant_replace(grant=previous, replaced_by=grant, actor=actor)
     # The outbox row commits or rolls back with the grant (delivered later by deliver_notifications).
     notification_enqueue_for_grant(grant=grant, kind=Notification.Kind.GRANT_CREATED)
     return grant
+
+
+def grant_replaceable(
+    *, customer: RetailCustomer, third_party: ThirdParty, bulk_user: BulkUser | None
+) -> QuerySet[Grant]:
+    """Return the customer's active grants a new consent to this Third Party (or this bulk) replaces."""
+    return Grant.objects.filter(
+        customer=customer, third_party=third_party, bulk_user=bulk_user, status=Grant.Status.ACTIVE
+    ).order_by("pk")
+
+
+def grant_replace(*, grant: Grant, replaced_by: Grant, actor: Any = None) -> Grant:
+    """End a grant because the customer gave the same Third Party (or bulk) a new one; it stays in history."""
+    revoked = grant_revoke(grant=grant, actor=actor, reason="Replaced by a new grant")
+    Grant.objects.filter(pk=revoked.pk).update(replaced_by=replaced_by)
+    revoked.replaced_by = replaced_by
+    return revoked
 
 
 @transaction.atomic
@@ -450,6 +478,7 @@ def grant_consent_approve(
         bulk_user=bulk_user,
         consent=consent,
         actor=actor,
+        replace_earlier=True,
     )
     issued = issue_code(grant) if issue_code is not None else None
     return grant, issued

@@ -76,17 +76,23 @@ def test_consent_cannot_name_another_customers_usage_point(customer_client, othe
     assert not Grant.objects.exists()
 
 
-def test_my_grants_lists_and_revokes(customer_client, customer, alice_grant, two_points):
+def test_my_grants_lists_and_revokes_after_a_confirmation(customer_client, customer, alice_grant, two_points):
     page = customer_client.get("/grants/")
     assert page.status_code == 200
     assert b"Solar Co neighbourhood study" in page.content
     assert b"Home" in page.content and b"Cabin" in page.content
+    confirm = customer_client.get(f"/grants/{alice_grant.public_id}/revoke/")
+    assert confirm.status_code == 200
+    assert b"Revoke Solar Co's access?" in confirm.content
+    assert b'method="post"' in confirm.content
+    alice_grant.refresh_from_db()
+    assert alice_grant.status == Grant.Status.ACTIVE
     response = customer_client.post(f"/grants/{alice_grant.public_id}/revoke/", follow=True)
     assert response.status_code == 200
     alice_grant.refresh_from_db()
     assert alice_grant.status == Grant.Status.REVOKED
     assert b"Revoked" in response.content
-    assert customer_client.get(f"/grants/{alice_grant.public_id}/revoke/").status_code == 405
+    assert customer_client.get(f"/grants/{alice_grant.public_id}/revoke/").status_code == 302
 
 
 def test_history_shows_who_did_what(customer_client, customer, alice_grant, tp):
@@ -119,7 +125,7 @@ def test_share_page_lists_production_third_parties_and_leads_to_consent(
     data = {
         "allow": "Authorize",
         "usage_points": [two_points[1].public_id],
-        "function_blocks": [],
+        "data": ["totals"],
         "until": (timezone.localdate() + timedelta(days=10)).isoformat(),
     }
     response = customer_client.post(url, data)
@@ -127,7 +133,9 @@ def test_share_page_lists_production_third_parties_and_leads_to_consent(
     grant = Grant.objects.get(customer=customer)
     assert grant.bulk_user.bulk_id == "1"
     assert grant.consent["flow"] == "portal"
-    assert 4 not in grant.function_blocks and 1 in grant.function_blocks
+    assert grant.consent["chosen"]["data"] == ["totals"]
+    assert 4 not in grant.function_blocks and 5 not in grant.function_blocks and 17 not in grant.function_blocks
+    assert 15 in grant.function_blocks and 1 in grant.function_blocks
     assert list(grant.usage_points.all()) == [two_points[1]]
 
 
