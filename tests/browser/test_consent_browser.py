@@ -93,7 +93,7 @@ def test_consent_in_the_browser_then_revoke(live_server, browser_page):
     page.wait_for_selector("#consent-form")
     assert "together with other customers" in page.content()
     page.check(f"input[name=usage_points][value='{home.public_id}']")
-    page.uncheck("input[name=function_blocks][value='17']")
+    page.uncheck("input[name=data][value='quality']")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "consent.png"), full_page=True)
 
@@ -122,7 +122,9 @@ def test_consent_in_the_browser_then_revoke(live_server, browser_page):
     page.goto(live_server.url + "/grants/")
     page.wait_for_selector(f"#grant-{grant.public_id}")
     page.screenshot(path=str(SCREENSHOTS / "my-grants.png"), full_page=True)
-    page.click(f"#grant-{grant.public_id} button.danger")
+    page.click(f"#revoke-{grant.public_id}")
+    page.wait_for_selector("#confirm-revoke")
+    page.click("#confirm-revoke")
     page.wait_for_selector("text=was revoked")
 
     after = HttpClient().get("/oauth/token_grant", HTTP_AUTHORIZATION=f"Bearer {access_token}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from custodian.reach import KIND_INTERVAL, KIND_QUALITY, KIND_SUMMARY, grant_kinds
+from batch.reach import KIND_INTERVAL, KIND_QUALITY, KIND_SUMMARY, grant_kinds
 from grants import services
 from grants.data_categories import (
     DATA_CATEGORIES,
