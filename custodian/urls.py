@@ -10,6 +10,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("custodian.urls_portal")),
     path("", include("grants.urls")),
+    path("", include("batch.urls_portal")),
     path("espi/1_1/resource/", include("batch.urls_espi")),
 ]
 

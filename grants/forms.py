@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 from django import forms
 from django.utils import formats, timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from oauth2_provider.forms import AllowForm
@@ -41,7 +42,10 @@ class ConsentForm(forms.Form):
         ]
         self.offered = categories_of(requested.function_blocks)
         self.fields["data"].choices = [
-            (category.key, category_words(category, function_blocks=requested.function_blocks, scope=requested))
+            (
+                category.key,
+                capfirst(category_words(category, function_blocks=requested.function_blocks, scope=requested)),
+            )
             for category in self.offered
         ]
         self.fields["data"].initial = [category.key for category in self.offered]

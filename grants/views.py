@@ -34,12 +34,11 @@ from oauth2_provider.views.mixins import OAuthLibMixin
 from custodian.exceptions import NotFound
 from custodian.middleware import content_security_policy
 from custodian.selectors import (
-    audit_events_for_customer,
     customer_for_user,
     usage_point_get_for_customer,
     usage_point_list_for_customer,
 )
-from grants import selectors, services
+from grants import access_history, selectors, services
 from grants.data_categories import describe_data, describe_scope
 from grants.forms import ConsentForm, OAuthConsentForm
 from grants.models import BulkUser, Grant, ThirdParty
@@ -467,12 +466,17 @@ class GrantUsagePointRevokeView(LoginRequiredMixin, View):
 
 @method_decorator(never_cache, name="dispatch")
 class AccessHistoryView(LoginRequiredMixin, TemplateView):
-    """Who read, uploaded or changed the customer's data or consent, and when."""
+    """Who read, uploaded or changed the customer's data or consent, and when: in sentences, paged, by Third Party."""
 
     template_name = "grants/history.html"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         customer = _customer_or_404(self.request)
-        context["events"] = audit_events_for_customer(customer=customer)
+        third_parties = list(access_history.history_third_parties(customer=customer))
+        chosen = next((tp for tp in third_parties if tp.public_id == self.request.GET.get("third_party")), None)
+        page, entries = access_history.history_page(
+            customer=customer, viewer=self.request.user, third_party=chosen, page_number=self.request.GET.get("page")
+        )
+        context.update(page=page, entries=entries, third_parties=third_parties, chosen=chosen)
         return context

@@ -89,7 +89,7 @@ def test_consent_in_the_browser_then_revoke(live_server, browser_page):
     )
     page.fill("#id_username", "alice")
     page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("#login")
     page.wait_for_selector("#consent-form")
     assert "together with other customers" in page.content()
     page.check(f"input[name=usage_points][value='{home.public_id}']")
