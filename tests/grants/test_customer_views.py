@@ -159,7 +159,7 @@ def test_dashboard_charts_each_usage_point(customer_client, customer, two_points
     page = customer_client.get("/")
     assert page.status_code == 200
     assert page.content.count(b"<svg") == 1
-    assert page.content.count(b"<rect") == 4
+    assert page.content.count(b"<rect") == 7  # a week of daily totals, up to the last day with data
     assert b"No readings yet" in page.content
     assert b"<script" not in page.content
 
