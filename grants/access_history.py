@@ -72,10 +72,6 @@ def _names(titles: list[str]) -> str:
     return _("%(first)s and %(last)s") % {"first": ", ".join(titles[:-1]), "last": titles[-1]}
 
 
-def _possessive(titles: list[str]) -> str:
-    return _("%(meters)s's") % {"meters": _names(titles)} if titles else _("your meters'")
-
-
 def _interval_words(seconds: int | None) -> str:
     if not seconds:
         return _("usage")
@@ -141,7 +137,10 @@ def _read_sentence(event: AuditEvent, who: str, grant: Grant | None, points: dic
     first = _epoch_day(low) if low else None
     last = _epoch_day(str(int(high) - 1)) if high and high.isdigit() else None  # the bound is exclusive
     span = date_range_words(first, last)
-    sentence = _("%(who)s read %(whose)s %(what)s") % {"who": who, "whose": _possessive(titles), "what": what}
+    if titles:
+        sentence = _("%(who)s read %(meters)s's %(what)s") % {"who": who, "meters": _names(titles), "what": what}
+    else:
+        sentence = _("%(who)s read your meters' %(what)s") % {"who": who, "what": what}
     return f"{sentence}, {span}" if span else sentence
 
 
@@ -165,9 +164,9 @@ def history_sentence(
         titles = [points[pid].title or pid for pid in detail.get("usage_points", []) if pid in points]
         first = date.fromisoformat(detail["first_day"]) if detail.get("first_day") else None
         last = date.fromisoformat(detail["last_day"]) if detail.get("last_day") else None
-        sentence = _("%(who)s downloaded %(whose)s data as %(format)s, %(span)s") % {
+        sentence = _("%(who)s downloaded %(meters)s's data as %(format)s, %(span)s") % {
             "who": who,
-            "whose": _possessive(titles),
+            "meters": _names(titles),
             "format": str(detail.get("format", "")).upper(),
             "span": date_range_words(first, last),
         }

@@ -158,11 +158,11 @@ class ConsentView(ConsentFormMixin, AuthorizationView):
             return self.error_response(error, application=None)
         application = selectors.third_party_get_by_client_id(client_id=credentials["client_id"])
         if application is None:
-            return self._error_page("This application is not known or not accepting new grants.", status=400)
+            return self._error_page(gettext("This application is not known or not accepting new grants."), status=400)
         try:
             customer = customer_for_user(user=request.user)
         except NotFound:
-            return self._error_page("Only retail customers can share their data.", status=403)
+            return self._error_page(gettext("Only retail customers can share their data."), status=403)
         self.customer = customer
         self.application = application
         self.requested = selectors.scope_validate_for_client(third_party=application, scope_text="".join(scopes))
@@ -184,21 +184,21 @@ class ConsentView(ConsentFormMixin, AuthorizationView):
         try:
             self.customer = customer_for_user(user=request.user)
         except NotFound:
-            return self._error_page("Only retail customers can share their data.", status=403)
+            return self._error_page(gettext("Only retail customers can share their data."), status=403)
         # The hidden fields can be tampered with: the client, its redirect URI and the scope are checked
         # again here (an error page, never a redirect), and oauthlib validates the whole request once more.
         application = selectors.third_party_get_by_client_id(client_id=request.POST.get("client_id", ""))
         if application is None or not application.is_usable(None):
-            return self._error_page("This application is not known or not accepting new grants.", status=400)
+            return self._error_page(gettext("This application is not known or not accepting new grants."), status=400)
         if not application.redirect_uri_allowed(request.POST.get("redirect_uri", "")):
-            return self._error_page("The redirect URI is not registered for this application.", status=400)
+            return self._error_page(gettext("The redirect URI is not registered for this application."), status=400)
         self.form_target = request.POST["redirect_uri"]
         try:
             self.requested = selectors.scope_validate_for_client(
                 third_party=application, scope_text=request.POST.get("scope", "")
             )
         except ScopeError:
-            return self._error_page("The requested scope is not valid for this application.", status=400)
+            return self._error_page(gettext("The requested scope is not valid for this application."), status=400)
         self.application = application
         self.bulk_user = self._bulk_user(application, self.requested)
         return FormView.post(self, request, *args, **kwargs)
@@ -228,7 +228,7 @@ class ConsentView(ConsentFormMixin, AuthorizationView):
                 )
             except OAuthToolkitError as error:
                 return self.error_response(error, self.application)
-            return self._error_page("The request was denied.", status=400)  # unreachable: denial always raises
+            return self._error_page(gettext("The request was denied."), status=400)  # unreachable: denial always raises
 
         shown = consent_context(third_party=self.application, requested=self.requested, bulk_user=self.bulk_user)
 
@@ -350,7 +350,7 @@ class ShareBulkView(LoginRequiredMixin, ConsentFormMixin, FormView):
 
     def form_valid(self, form):
         if not form.cleaned_data.get("allow"):
-            messages.info(self.request, f"Nothing was shared with {self.application.name}.")
+            messages.info(self.request, gettext("Nothing was shared with %(name)s.") % {"name": self.application.name})
             return redirect("share")
         shown = consent_context(third_party=self.application, requested=self.requested, bulk_user=self.bulk_user)
         try:
@@ -369,7 +369,9 @@ class ShareBulkView(LoginRequiredMixin, ConsentFormMixin, FormView):
             form.add_error(None, exc)
             return self.form_invalid(form)
         messages.success(
-            self.request, f"You are now sharing data with {self.application.name} ({self.bulk_user.name})."
+            self.request,
+            gettext("You are now sharing data with %(name)s (%(bulk)s).")
+            % {"name": self.application.name, "bulk": self.bulk_user.name},
         )
         return redirect("grant-list")
 
