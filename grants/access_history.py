@@ -204,6 +204,13 @@ def history_sentence(
             "who": who,
             "count": detail.get("usage_points", "?"),
         }
+    elif action == AuditEvent.Action.USAGE_POINT_CREATED:
+        point = points.get(event.object_id)
+        sentence = _("The utility added your meter %(meter)s") % {
+            "meter": (point.title or point.public_id) if point else _("a meter")
+        }
+    elif action == AuditEvent.Action.CUSTOMER_CREATED:
+        sentence = _("The utility opened your account")
     elif action == AuditEvent.Action.DATA_IMPORTED:
         sentence = _("The utility loaded new data for your meters")
     else:

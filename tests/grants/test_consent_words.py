@@ -85,7 +85,7 @@ def test_consent_screen_offers_categories_and_shows_the_third_partys_links(custo
     choices = page.context["form"].fields["data"].choices
     assert [key for key, _words in choices] == ["usage", "totals", "quality"]
     assert "Your electricity use every 15 minutes" in html
-    assert "your billing-period totals and costs" in html
+    assert "Your billing-period totals and costs" in html
     for protocol in ("Security and privacy classes", "Bulk transfer by REST", "Query parameters", "Authorization and"):
         assert protocol not in html
     for link in ("https://solar.example/", "https://solar.example/privacy", "https://solar.example/terms"):
