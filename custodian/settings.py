@@ -271,6 +271,18 @@ OAUTH2_PROVIDER = {
     # RFC 9207 issuer identifier sent as `iss` in every authorization response.
     "OIDC_ISS_ENDPOINT": PORTAL_BASE_URL,
 }
+# Mail to customers (grants, password reset, invitations): SMTP when EMAIL_HOST is set, else the console.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Green Button portal <no-reply@localhost>")
+
 # How long a customer's consent lasts unless they choose a shorter period.
 GRANT_DEFAULT_DAYS = env_int("GRANT_DEFAULT_DAYS", 365)
 

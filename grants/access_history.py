@@ -20,6 +20,7 @@ from custodian.local_dates import last_local_day, local_time
 from custodian.models import AuditEvent, RetailCustomer, UsagePoint
 from grants.data_categories import COSTS, CUSTOMER, QUALITY, TOTALS, USAGE, categories_of
 from grants.models import Grant, ThirdParty
+from grants.services import REPLACED
 
 PAGE_SIZE = 25
 
@@ -180,7 +181,7 @@ def history_sentence(
             "name": name,
             "until": formats.date_format(last_local_day(grant.authorized_end), "DATE_FORMAT"),
         }
-    elif action == AuditEvent.Action.GRANT_REVOKED and detail.get("reason") == "Replaced by a new grant":
+    elif action == AuditEvent.Action.GRANT_REVOKED and detail.get("reason") == REPLACED:
         sentence = _("A new grant to %(name)s replaced the earlier one") % {"name": name}
     elif action == AuditEvent.Action.GRANT_REVOKED:
         sentence = _("%(who)s revoked %(name)s's access") % {"who": who, "name": name}

@@ -191,6 +191,9 @@ class Grant(models.Model):
         related_name="replaced",
         help_text="The grant the customer gave the same Third Party (or bulk) again, which ended this one.",
     )
+    expiry_notice_sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the customer was told the grant ends within 30 days."
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -122,16 +122,18 @@ def test_every_customer_page_passes_axe_and_fits_a_phone_in_both_languages(live_
         "history": "/history/",
         "consent": authorize_url(client_id=sunny.client_id, scope=factories.DEFAULT_SCOPE, challenge=pkce_pair()[1]),
         "share-bulk": f"/share/{sunny.public_id}/bulk/7/",
+        "password-change": "/accounts/password/change/",
     }
     problems = {}
     for locale in ("en-US", "es-ES"):
         for width in (1280, 375):
             context = chromium.new_context(viewport={"width": width, "height": 900}, locale=locale, bypass_csp=True)
             page = context.new_page()
-            page.goto(base + "/accounts/login/")
-            login_violations = _axe_serious(page)
-            if login_violations:
-                problems[f"login {locale} {width}"] = login_violations
+            for name, path in {"login": "/accounts/login/", "password-reset": "/accounts/password/reset/"}.items():
+                page.goto(base + path)
+                violations = _axe_serious(page)
+                if violations:
+                    problems[f"{name} {locale} {width}"] = violations
             _log_in_by_keyboard(page, base)
             for name, path in pages.items():
                 page.goto(base + path)
