@@ -28,8 +28,10 @@ class DownloadForm(forms.Form):
     """Which of the customer's own usage points, from which day to which day (inclusive, local), as what."""
 
     usage_points = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, label=_("Meters"))
-    first_day = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
-    last_day = forms.DateField(label=_("Until (inclusive)"), widget=forms.DateInput(attrs={"type": "date"}))
+    first_day = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    last_day = forms.DateField(
+        label=_("Until (inclusive)"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     format = forms.ChoiceField(
         widget=forms.RadioSelect,
         label=_("Format"),

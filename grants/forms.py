@@ -29,7 +29,9 @@ class ConsentForm(forms.Form):
         required=False, widget=forms.CheckboxSelectMultiple, label=_("Meters to share")
     )
     data = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple, label=_("Data to share"))
-    until = forms.DateField(required=False, label=_("Share until"), widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(
+        required=False, label=_("Share until"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
 
     def __init__(self, *args, customer_usage_points, requested: EspiScope, max_until: date, **kwargs):
         super().__init__(*args, **kwargs)

@@ -82,3 +82,6 @@ def test_consent_words_in_spanish(client, customer):
     assert "Solar Co pide ver sus datos de energía" in html
     assert "Su consumo de electricidad cada 15 minutos" in html
     assert "hasta 3 años atrás" in html
+    # A date input holds an ISO date whatever the language (a localized "15/06/2027" would show empty).
+    until = page.context["form"].fields["until"].initial
+    assert f'value="{until.isoformat()}"' in html
