@@ -125,6 +125,8 @@ def download_csv_rows(*, request: DownloadRequest) -> Iterator[list[str]]:
                     readings_unpack(packed), start_min=window.start_min, start_max=window.start_max
                 )
                 for start, duration, value, _cost, quality, _tou in readings:
+                    if start is None:
+                        continue
                     begins = local_time(datetime.fromtimestamp(start, tz=UTC))
                     ends = local_time(datetime.fromtimestamp(start + (duration or 0), tz=UTC))
                     shown = unit.convert(value)

@@ -78,7 +78,7 @@ def usage_chart(*, points: list[tuple[str, str, Decimal]], unit: str) -> UsageCh
     values = [max(value, Decimal(0)) for _full, _short, value in points]
     peak = max(values)
     step = nice_step(peak)
-    top_value = step * max(1, -(-peak // step))
+    top_value = step * Decimal(max(1, int(-(-peak // step))))
     plot_width = WIDTH - LEFT - RIGHT
     plot_height = HEIGHT - TOP - BOTTOM
     bottom_y = TOP + plot_height

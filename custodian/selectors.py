@@ -157,6 +157,6 @@ def meter_reading_daily_totals(*, meter_reading: MeterReading, first_day: date, 
         for start, _duration, value, *_rest in readings_between(
             readings_unpack(packed), start_min=bounds[0], start_max=end
         ):
-            if value is not None:
+            if value is not None and start is not None:
                 totals[days[bisect_right(bounds, start) - 1]] += value
     return totals

@@ -58,8 +58,8 @@ def _chart_points(*, totals: dict[date, int], period: str, convert) -> list[tupl
 def usage_point_chart(*, usage_point, period: str) -> dict:
     """Return one usage point's chart for the dashboard: daily (or monthly) totals in the customer's unit."""
     meter_reading = usage_point_meter_reading(usage_point=usage_point)
-    last_day = meter_reading_last_day(meter_reading=meter_reading) if meter_reading else None
-    if last_day is None:
+    last_day = meter_reading_last_day(meter_reading=meter_reading) if meter_reading is not None else None
+    if meter_reading is None or last_day is None:
         return {"usage_point": usage_point, "chart": None}
     reading_type = meter_reading.reading_type
     unit = customer_unit(

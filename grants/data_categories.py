@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.utils import formats
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -26,7 +27,7 @@ class DataCategory:
 
     key: str
     function_blocks: frozenset[int]
-    words: str
+    words: str | Promise
 
 
 USAGE = "usage"

@@ -64,7 +64,10 @@ def customer_email_send(*, grant: Grant, kind: str) -> None:
 
 def grant_lifecycle_emails(*, third_party: ThirdParty, lifecycle: int) -> int:
     """E-mail every customer with an active grant to a Third Party just put On Hold or revoked; return how many."""
-    kind = {ThirdParty.Lifecycle.ON_HOLD: "third_party_on_hold", ThirdParty.Lifecycle.REVOKED: "third_party_revoked"}
+    kind: dict[int, str] = {
+        ThirdParty.Lifecycle.ON_HOLD: "third_party_on_hold",
+        ThirdParty.Lifecycle.REVOKED: "third_party_revoked",
+    }
     if lifecycle not in kind:
         return 0
     grants = Grant.objects.filter(third_party=third_party, status=Grant.Status.ACTIVE).select_related(

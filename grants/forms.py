@@ -28,7 +28,10 @@ class ConsentForm(forms.Form):
     usage_points = forms.MultipleChoiceField(
         required=False, widget=forms.CheckboxSelectMultiple, label=_("Meters to share")
     )
-    data = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple, label=_("Data to share"))
+    # A declared field leaves BaseForm.data (the bound data) alone: the metaclass moves it to base_fields.
+    data = forms.MultipleChoiceField(  # type: ignore[assignment]
+        required=False, widget=forms.CheckboxSelectMultiple, label=_("Data to share")
+    )
     until = forms.DateField(
         required=False, label=_("Share until"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from custodian.services_reads import data_read_record
+from custodian.services_access_log import data_read_record
 from grants import services
 from grants.models import Grant
 from tests import factories

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from custodian.models import AuditEvent
-from custodian.services_reads import data_read_record
+from custodian.services_access_log import data_read_record
 from grants import services
 from grants.access_history import PAGE_SIZE
 from tests import factories
