@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := custodian.settings
 
-.PHONY: help install run serve test cov lint fmt migrations-check check-deploy bench clean
+.PHONY: help install messages run serve test cov lint fmt migrations-check check-deploy bench clean
 
 help:
 	@echo "make run            set up, migrate, seed demo data and serve on http://$(HOST):$(PORT)"
@@ -24,7 +24,16 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(PY)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-install: $(VENV)/.installed
+# axe-core for the browser tests' accessibility checks (test-only; nothing is built or served).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
+# English and Spanish: the .po catalogues are in the repository, the compiled .mo files are built.
+messages: $(VENV)/.installed
+	$(PY) manage.py compilemessages --verbosity 0 --ignore .venv --ignore node_modules
+
+install: $(VENV)/.installed node_modules/.installed messages
 
 # Served URLs follow HOST and PORT (hrefs, resourceURI, issuer, demo.json) unless PORTAL_BASE_URL is set.
 run serve: export PORTAL_BASE_URL ?= http://$(HOST):$(PORT)
@@ -69,4 +78,4 @@ bench: install
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) db.sqlite3 demo.json var bench/out
+	rm -rf $(VENV) node_modules db.sqlite3 demo.json var bench/out

@@ -22,7 +22,9 @@ from custodian.espi.errors import EspiError
 from custodian.espi.namespaces import ESPI
 from custodian.espi.parser import parse_small_document
 from custodian.exceptions import NotFound
+from grants.data_categories import grant_description
 from grants.models import Grant, ThirdParty
+from grants.scopes import ScopeError, parse_scope
 from grants.sealing import secret_unseal
 from grants.selectors import espi_resource_base, grant_authorization_uri, grant_resource_uri
 
@@ -179,6 +181,20 @@ def authorization_get(*, third_party: ThirdParty, public_id: str) -> Grant:
     return found
 
 
+def authorization_title(*, grant: Grant) -> str:
+    """Return the Authorization's title: the grant in the customer's words, dated in the utility's time zone."""
+    try:
+        scope = parse_scope(grant.scope)
+    except ScopeError:
+        scope = None
+    return grant_description(
+        third_party_name=grant.third_party.name,
+        function_blocks=grant.function_blocks,
+        scope=scope,
+        end=grant.authorized_end,
+    )
+
+
 def authorization_entry(*, grant: Grant, at: datetime | None = None) -> writer.AtomEntry:
     """Return a grant as an ESPI Authorization entry (scope, periods, status, URIs; never a token)."""
     moment = at or timezone.now()
@@ -212,7 +228,7 @@ def authorization_entry(*, grant: Grant, at: datetime | None = None) -> writer.A
     ]
     return writer.AtomEntry(
         uuid=resource_uuid("Authorization", grant.public_id),
-        title=f"Authorization {grant.public_id}",
+        title=authorization_title(grant=grant),
         published=grant.created_at,
         updated=grant.updated_at,
         links=links,

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
-from django.db.models import Max, QuerySet
+from django.db.models import F, Max, QuerySet
 
 from custodian.exceptions import NotFound
+from custodian.local_dates import end_of_local_day, local_time
 from custodian.models import (
     AuditEvent,
     ElectricPowerQualitySummary,
@@ -21,7 +24,7 @@ from custodian.models import (
     UsagePoint,
     UsageSummary,
 )
-from custodian.readings import readings_unpack
+from custodian.readings import readings_between, readings_unpack
 
 
 def customer_for_user(*, user) -> RetailCustomer:
@@ -46,42 +49,9 @@ def usage_point_get_for_customer(*, customer: RetailCustomer, public_id: str) ->
         raise NotFound("No such usage point.") from None
 
 
-class RecentReading(NamedTuple):
-    start: int
-    duration: int
-    value: int | None
-
-
-def usage_point_recent_readings(*, usage_point: UsagePoint, limit: int = 96 * 7) -> list[RecentReading]:
-    """Return the usage point's most recent interval readings, oldest first (for charts).
-
-    Blocks are read newest first until no older block can hold a reading newer than the ``limit``
-    newest found so far (a block's readings lie in its interval, at most the longest block long).
-    """
-    blocks = IntervalBlock.objects.filter(meter_reading__usage_point=usage_point, reading_count__gt=0)
-    longest = blocks.aggregate(longest=Max("duration"))["longest"] or 0
-    found: list[RecentReading] = []
-    for start, packed in blocks.order_by("-start", "-pk").values_list("start", "readings").iterator(chunk_size=50):
-        if len(found) >= limit:
-            found.sort(key=lambda reading: reading.start, reverse=True)
-            del found[limit:]
-            if start + longest <= found[-1].start:
-                break
-        found.extend(
-            RecentReading(r_start, duration, value) for r_start, duration, value, *_rest in readings_unpack(packed)
-        )
-    found.sort(key=lambda reading: reading.start, reverse=True)
-    return found[:limit][::-1]
-
-
 def audit_events_for_customer(*, customer: RetailCustomer, limit: int = 200) -> QuerySet[AuditEvent]:
     """Return the customer's access history: who read, uploaded or changed what, newest first."""
     return AuditEvent.objects.filter(customer=customer).select_related("actor_client", "actor_user")[:limit]
-
-
-def usage_point_reading_type(*, usage_point: UsagePoint) -> ReadingType | None:
-    """Return the reading type of the usage point's first meter reading, if any (for chart units)."""
-    return ReadingType.objects.filter(meter_readings__usage_point=usage_point).order_by("meter_readings__pk").first()
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,3 +147,44 @@ def resource_owners(*, model: Any, pks: Iterable[int]) -> dict[int, tuple[int, i
 def resource_owned_by_usage_point(model: Any) -> bool:
     """Return whether rows of ``model`` live under a usage point (not the shared ReadingType, LocalTimeParameters)."""
     return model in _OWNER_PATHS
+
+
+def usage_point_meter_reading(*, usage_point: UsagePoint) -> MeterReading | None:
+    """Return the usage point's first meter reading (the one the dashboard charts), with its reading type."""
+    return MeterReading.objects.filter(usage_point=usage_point).select_related("reading_type").order_by("pk").first()
+
+
+def meter_reading_last_day(*, meter_reading: MeterReading) -> date | None:
+    """Return the local day of the meter reading's latest interval data, or None when it has none."""
+    last_end = (
+        IntervalBlock.objects.filter(meter_reading=meter_reading, reading_count__gt=0)
+        .annotate(end=F("start") + F("duration"))
+        .aggregate(last=Max("end"))["last"]
+    )
+    if last_end is None:
+        return None
+    return local_time(datetime.fromtimestamp(max(last_end - 1, 0), tz=UTC)).date()
+
+
+def meter_reading_daily_totals(*, meter_reading: MeterReading, first_day: date, last_day: date) -> dict[date, int]:
+    """Return the sum of the readings starting in each local day from ``first_day`` to ``last_day`` (inclusive).
+
+    Days are the utility's local days, so a daylight-saving day sums 23 or 25 hours of readings.
+    """
+    days = [first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1)]
+    bounds = [int(end_of_local_day(day - timedelta(days=1)).timestamp()) for day in days]
+    end = int(end_of_local_day(last_day).timestamp())
+    totals = dict.fromkeys(days, 0)
+    blocks = (
+        IntervalBlock.objects.filter(meter_reading=meter_reading, start__lt=end, reading_count__gt=0)
+        .annotate(block_end=F("start") + F("duration"))
+        .filter(block_end__gt=bounds[0])
+        .values_list("readings", flat=True)
+    )
+    for packed in blocks.iterator(chunk_size=100):
+        for start, _duration, value, *_rest in readings_between(
+            readings_unpack(packed), start_min=bounds[0], start_max=end
+        ):
+            if value is not None and start is not None:
+                totals[days[bisect_right(bounds, start) - 1]] += value
+    return totals

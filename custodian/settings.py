@@ -124,6 +124,7 @@ MIDDLEWARE = [
     "custodian.middleware.RejectNulCharactersMiddleware",
     "custodian.middleware.EspiTrailingSlashMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -169,8 +170,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# Customer pages and e-mails in English and Spanish: the browser's language or the header's switch.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# The utility's time zone: dates customers choose and read ("until 30 June 2027") are its local days.
+TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
@@ -276,6 +281,18 @@ OAUTH2_PROVIDER = {
 UTILITY_OFFERED_SCOPES = [
     text.strip() for text in os.environ.get("UTILITY_OFFERED_SCOPES", "").split(",") if text.strip()
 ]
+# Mail to customers (grants, password reset, invitations): SMTP when EMAIL_HOST is set, else the console.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Green Button portal <no-reply@localhost>")
+
 # How long a customer's consent lasts unless they choose a shorter period.
 GRANT_DEFAULT_DAYS = env_int("GRANT_DEFAULT_DAYS", 365)
 # The ESPI function blocks this Data Custodian offers: a request for others is narrowed to these.

@@ -2,27 +2,85 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+from decimal import Decimal
+
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404, JsonResponse
+from django.utils import formats
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext_lazy as _
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
 from custodian.api_errors import error_body
-from custodian.charts import unit_label, usage_chart
+from custodian.charts import usage_chart
 from custodian.exceptions import NotFound
 from custodian.selectors import (
     customer_for_user,
+    meter_reading_daily_totals,
+    meter_reading_last_day,
     usage_point_list_for_customer,
-    usage_point_reading_type,
-    usage_point_recent_readings,
+    usage_point_meter_reading,
 )
+from custodian.units import customer_unit
+
+PERIODS = {"week": _("Week"), "month": _("Month"), "year": _("Year")}
+_PERIOD_DAYS = {"week": 7, "month": 31}
+
+
+def dashboard_period(*, period: str, last_day: date) -> tuple[date, date]:
+    """Return the first and last local day a period choice shows, ending at the last day with data."""
+    if period == "year":
+        first = date(last_day.year - 1, last_day.month, 1)
+        first = date(first.year + (first.month == 12), first.month % 12 + 1, 1)  # twelve whole months
+        return first, last_day
+    return last_day - timedelta(days=_PERIOD_DAYS[period] - 1), last_day
+
+
+def _chart_points(*, totals: dict[date, int], period: str, convert) -> list[tuple[str, str, Decimal]]:
+    if period == "year":
+        months: dict[date, int] = {}
+        for day, value in totals.items():
+            key = day.replace(day=1)
+            months[key] = months.get(key, 0) + value
+        return [
+            (formats.date_format(month, "YEAR_MONTH_FORMAT"), formats.date_format(month, "M"), convert(value))
+            for month, value in sorted(months.items())
+        ]
+    short = "D j" if period == "week" else "j M"
+    return [
+        (formats.date_format(day, "DATE_FORMAT"), formats.date_format(day, short), convert(value))
+        for day, value in sorted(totals.items())
+    ]
+
+
+def usage_point_chart(*, usage_point, period: str) -> dict:
+    """Return one usage point's chart for the dashboard: daily (or monthly) totals in the customer's unit."""
+    meter_reading = usage_point_meter_reading(usage_point=usage_point)
+    last_day = meter_reading_last_day(meter_reading=meter_reading) if meter_reading is not None else None
+    if meter_reading is None or last_day is None:
+        return {"usage_point": usage_point, "chart": None}
+    reading_type = meter_reading.reading_type
+    unit = customer_unit(
+        uom=reading_type.uom if reading_type else None,
+        power_of_ten_multiplier=reading_type.power_of_ten_multiplier if reading_type else None,
+    )
+    first_day, last_day = dashboard_period(period=period, last_day=last_day)
+    totals = meter_reading_daily_totals(meter_reading=meter_reading, first_day=first_day, last_day=last_day)
+    points = _chart_points(totals=totals, period=period, convert=lambda value: unit.convert(value) or Decimal(0))
+    return {
+        "usage_point": usage_point,
+        "chart": usage_chart(points=points, unit=unit.label),
+        "first_day": first_day,
+        "last_day": last_day,
+    }
 
 
 @method_decorator(never_cache, name="dispatch")
 class DashboardView(LoginRequiredMixin, TemplateView):
-    """Each of the customer's usage points with its recent usage as a chart."""
+    """Each of the customer's usage points with its usage as a chart with axes and a table, for a chosen period."""
 
     template_name = "custodian/dashboard.html"
 
@@ -32,23 +90,16 @@ class DashboardView(LoginRequiredMixin, TemplateView):
             customer = customer_for_user(user=self.request.user)
         except NotFound:
             raise Http404("No retail customer for this login.") from None
+        period = self.request.GET.get("period")
+        period = period if period in PERIODS else "week"
         context["customer"] = customer
+        context["period"] = period
+        context["periods"] = PERIODS
         context["usage_points"] = [
-            {
-                "usage_point": point,
-                "chart": usage_chart(readings=usage_point_recent_readings(usage_point=point)),
-                "unit": _unit(point),
-            }
+            usage_point_chart(usage_point=point, period=period)
             for point in usage_point_list_for_customer(customer=customer)
         ]
         return context
-
-
-def _unit(point) -> str:
-    reading_type = usage_point_reading_type(usage_point=point)
-    if reading_type is None:
-        return unit_label(uom=None, power_of_ten_multiplier=None)
-    return unit_label(uom=reading_type.uom, power_of_ten_multiplier=reading_type.power_of_ten_multiplier)
 
 
 # URLs whose clients are programs (ESPI REST API, OAuth endpoints, metadata): their errors are JSON.

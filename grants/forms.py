@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 
 from django import forms
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.text import capfirst
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from oauth2_provider.forms import AllowForm
 
-from grants.scopes import REQUIRED_FUNCTION_BLOCKS, EspiScope, describe_function_blocks, scope_with
+from custodian.local_dates import end_of_local_day
+from grants.data_categories import categories_of, category_words, function_blocks_without
+from grants.scopes import EspiScope, scope_with
 
 
 class ConsentForm(forms.Form):
-    """What the customer chooses: usage points (their own only), optional data, a period no longer than offered."""
+    """What the customer chooses: usage points (their own only), data to share, a period no longer than offered.
+
+    "Data" offers one choice per data category the scope asks for (in the customer's words); a
+    category left unticked removes every function block that carries it. Protocol function blocks
+    are kept and never offered.
+    """
 
     allow = forms.BooleanField(required=False)
     usage_points = forms.MultipleChoiceField(
-        required=False, widget=forms.CheckboxSelectMultiple, label="Usage points to share"
+        required=False, widget=forms.CheckboxSelectMultiple, label=_("Meters to share")
     )
-    function_blocks = forms.TypedMultipleChoiceField(
-        required=False, coerce=int, widget=forms.CheckboxSelectMultiple, label="Optional data"
+    # A declared field leaves BaseForm.data (the bound data) alone: the metaclass moves it to base_fields.
+    data = forms.MultipleChoiceField(  # type: ignore[assignment]
+        required=False, widget=forms.CheckboxSelectMultiple, label=_("Data to share")
     )
-    until = forms.DateField(required=False, label="Share until", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(
+        required=False, label=_("Share until"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
 
     def __init__(self, *args, customer_usage_points, requested: EspiScope, max_until: date, **kwargs):
         super().__init__(*args, **kwargs)
@@ -29,11 +42,18 @@ class ConsentForm(forms.Form):
         self.max_until = max_until
         self.usage_point_objects = {point.public_id: point for point in customer_usage_points}
         self.fields["usage_points"].choices = [
-            (point.public_id, point.title or f"Usage point {point.public_id}") for point in customer_usage_points
+            (point.public_id, point.title or gettext("Meter %(id)s") % {"id": point.public_id})
+            for point in customer_usage_points
         ]
-        optional = sorted(requested.function_blocks - REQUIRED_FUNCTION_BLOCKS)
-        self.fields["function_blocks"].choices = list(zip(optional, describe_function_blocks(optional), strict=True))
-        self.fields["function_blocks"].initial = optional
+        self.offered = categories_of(requested.function_blocks)
+        self.fields["data"].choices = [
+            (
+                category.key,
+                capfirst(category_words(category, function_blocks=requested.function_blocks, scope=requested)),
+            )
+            for category in self.offered
+        ]
+        self.fields["data"].initial = [category.key for category in self.offered]
         self.fields["until"].initial = max_until
 
     def clean(self):
@@ -41,15 +61,26 @@ class ConsentForm(forms.Form):
         if not cleaned.get("allow"):
             return cleaned  # Denying always works, whatever else the form holds.
         if not cleaned.get("usage_points"):
-            self.add_error("usage_points", "Choose at least one usage point to share.")
+            self.add_error("usage_points", gettext("Choose at least one meter to share."))
+        if not cleaned.get("data") and "data" not in self.errors:
+            self.add_error(
+                "data",
+                gettext("Nothing would be shared: tick at least one kind of data, or choose Deny.")
+                if self.offered
+                else gettext("This request asks for no data you can share: choose Deny."),
+            )
         until = cleaned.get("until")
         if until is None:
             if "until" not in self.errors:
-                self.add_error("until", "Choose until when to share.")
-        elif until <= timezone.localdate():
-            self.add_error("until", "Choose a date after today.")
+                self.add_error("until", gettext("Choose until when to share."))
+        elif until <= timezone.localdate(timezone=timezone.get_default_timezone()):
+            self.add_error("until", gettext("Choose a date after today."))
         elif until > self.max_until:
-            self.add_error("until", f"You can share until {self.max_until:%Y-%m-%d} at the latest.")
+            self.add_error(
+                "until",
+                gettext("You can share until %(date)s at the latest.")
+                % {"date": formats.date_format(self.max_until, "DATE_FORMAT")},
+            )
         return cleaned
 
     @property
@@ -58,16 +89,17 @@ class ConsentForm(forms.Form):
 
     @property
     def chosen_scope(self) -> EspiScope:
-        """Return the requested scope narrowed to the function blocks the customer kept."""
-        kept = (self.requested.function_blocks & REQUIRED_FUNCTION_BLOCKS) | set(
-            self.cleaned_data.get("function_blocks", [])
+        """Return the requested scope without every function block of each category the customer withheld."""
+        kept = set(self.cleaned_data.get("data", []))
+        withheld = [category.key for category in self.offered if category.key not in kept]
+        return scope_with(
+            self.requested, function_blocks=function_blocks_without(self.requested.function_blocks, withheld=withheld)
         )
-        return scope_with(self.requested, function_blocks=frozenset(kept & self.requested.function_blocks))
 
     @property
-    def authorized_end(self):
-        """Return the end of the authorized period: the end of the chosen day, UTC."""
-        return datetime.combine(self.cleaned_data["until"], time.min, tzinfo=UTC) + timedelta(days=1)
+    def authorized_end(self) -> datetime:
+        """Return the end of the authorized period: the end of the chosen day in the utility's time zone."""
+        return end_of_local_day(self.cleaned_data["until"])
 
 
 class OAuthConsentForm(AllowForm, ConsentForm):

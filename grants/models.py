@@ -223,6 +223,17 @@ class Grant(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     consent = models.JSONField(default=dict, blank=True, help_text="Consent evidence: what was shown and chosen.")
+    replaced_by = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="replaced",
+        help_text="The grant the customer gave the same Third Party (or bulk) again, which ended this one.",
+    )
+    expiry_notice_sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the customer was told the grant ends within 30 days."
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from django.utils.translation import gettext, ngettext
+
 NAMED_FREQUENCIES = ("billingPeriod", "daily", "monthly", "seasonal", "weekly")
 _NAMED_LOOKUP = {name.lower(): name for name in NAMED_FREQUENCIES}
 _NUMBER = re.compile(r"^[0-9]{1,12}\Z")
@@ -227,27 +229,27 @@ def describe_interval(scope: EspiScope) -> str:
             seconds = int(value)
             if seconds % 3600 == 0:
                 hours = seconds // 3600
-                words.append("hourly" if hours == 1 else f"{hours}-hour")
+                words.append(gettext("hourly") if hours == 1 else gettext("%(n)s-hour") % {"n": hours})
             elif seconds % 60 == 0:
-                words.append(f"{seconds // 60}-minute")
+                words.append(gettext("%(n)s-minute") % {"n": seconds // 60})
             else:
-                words.append(f"{seconds}-second")
+                words.append(gettext("%(n)s-second") % {"n": seconds})
         else:
             words.append(value)
-    return ", ".join(words) + " readings" if words else "any interval"
+    return gettext("%(lengths)s readings") % {"lengths": ", ".join(words)} if words else gettext("any interval")
 
 
 def describe_duration(seconds: int | None) -> str:
     """Return a history length in plain words ("3 years", "90 days")."""
     if seconds is None:
-        return "no limit stated"
+        return gettext("no limit stated")
     days = seconds // 86400
     if days >= 365 and days % 365 == 0:
         years = days // 365
-        return "1 year" if years == 1 else f"{years} years"
+        return ngettext("%(n)s year", "%(n)s years", years) % {"n": years}
     if days >= 1:
-        return "1 day" if days == 1 else f"{days} days"
-    return f"{seconds} seconds"
+        return ngettext("%(n)s day", "%(n)s days", days) % {"n": days}
+    return ngettext("%(n)s second", "%(n)s seconds", seconds) % {"n": seconds}
 
 
 def scope_with(

@@ -7,7 +7,7 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Q, QuerySet, When
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 
@@ -52,10 +52,12 @@ def grant_usage_points(*, grant: Grant) -> QuerySet[UsagePoint]:
 
 
 def grant_list_for_customer(*, customer: RetailCustomer) -> QuerySet[Grant]:
+    """Return the customer's grants: active ones first, then the rest (history), newest first in each."""
     return (
         Grant.objects.filter(customer=customer)
-        .select_related("third_party", "bulk_user")
+        .select_related("third_party", "bulk_user", "replaced_by")
         .prefetch_related("grant_usage_points__usage_point")
+        .order_by(Case(When(status=Grant.Status.ACTIVE, then=0), default=1), "-created_at", "-pk")
     )
 
 

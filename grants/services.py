@@ -25,6 +25,7 @@ from oauth2_provider.settings import oauth2_settings
 from custodian.models import AuditEvent, RetailCustomer, UsagePoint
 from custodian.services import audit_record
 from grants.approval import ApprovalCheck, third_party_approval_checklist
+from grants.emails import EXPIRY_NOTICE_DAYS, customer_email_send, grant_lifecycle_emails
 from grants.models import BulkUser, Grant, GrantCode, GrantToken, GrantUsagePoint, Notification, ThirdParty
 from grants.notifications import (
     PostResult,
@@ -168,9 +169,11 @@ def third_party_set_lifecycle(*, third_party: ThirdParty, lifecycle: int, actor:
         detail={"from": previous, "to": lifecycle},
     )
     notification_enqueue_for_application_information(third_party=locked)
+    if previous != lifecycle:
+        grant_lifecycle_emails(third_party=locked, lifecycle=lifecycle)
     if lifecycle == ThirdParty.Lifecycle.REVOKED:
         for grant in Grant.objects.filter(third_party=locked, status=Grant.Status.ACTIVE):
-            grant_revoke(grant=grant, actor=actor, reason="Third Party revoked by the utility")
+            grant_revoke(grant=grant, actor=actor, reason=THIRD_PARTY_REVOKED)
         revoked = _revoke_tokens(access_tokens=get_access_token_model().objects.filter(application=locked))
         if revoked:
             audit_record(
@@ -233,11 +236,14 @@ def grant_create(
     bulk_user: BulkUser | None = None,
     consent: dict[str, Any] | None = None,
     actor: Any = None,
+    replace_earlier: bool = False,
 ) -> Grant:
     """Record a customer's consent: a grant of exactly these usage points for this scope and period.
 
     Refuses usage points of another customer, a bulk user of another Third Party, a Third Party
-    not in Production, and a scope outside what the Third Party registered.
+    not in Production, and a scope outside what the Third Party registered. With
+    ``replace_earlier`` (consent given by the customer), the customer's active grant to the same
+    Third Party, or the same bulk, ends as replaced by this one, so they never collect identical grants.
     """
     points = list(usage_points)
     if not points:
@@ -249,6 +255,12 @@ def grant_create(
     if bulk_user is not None and bulk_user.third_party_id != third_party.pk:
         raise ValidationError({"bulk_user": "The bulk user belongs to another Third Party."})
     parsed = _scope_for_grant(third_party=third_party, scope=scope, bulk_user=bulk_user)
+    # One grant per customer and Third Party (or bulk): the customer's row is locked so two consents
+    # given at once are applied one after the other, and the second replaces the first.
+    replaced: list[Grant] = []
+    if replace_earlier:
+        RetailCustomer.objects.select_for_update().filter(pk=customer.pk).first()
+        replaced = list(grant_replaceable(customer=customer, third_party=third_party, bulk_user=bulk_user))
     start = authorized_start or timezone.now()
     grant = Grant(
         customer=customer,
@@ -279,9 +291,29 @@ def grant_create(
             "bulk_id": bulk_user.bulk_id if bulk_user else None,
         },
     )
+    for previous in replaced:
+        grant_replace(grant=previous, replaced_by=grant, actor=actor)
+    customer_email_send(grant=grant, kind="grant_created")
     # The outbox row commits or rolls back with the grant (delivered later by deliver_notifications).
     notification_enqueue_for_grant(grant=grant, kind=Notification.Kind.GRANT_CREATED)
     return grant
+
+
+def grant_replaceable(
+    *, customer: RetailCustomer, third_party: ThirdParty, bulk_user: BulkUser | None
+) -> QuerySet[Grant]:
+    """Return the customer's active grants a new consent to this Third Party (or this bulk) replaces."""
+    return Grant.objects.filter(
+        customer=customer, third_party=third_party, bulk_user=bulk_user, status=Grant.Status.ACTIVE
+    ).order_by("pk")
+
+
+def grant_replace(*, grant: Grant, replaced_by: Grant, actor: Any = None) -> Grant:
+    """End a grant because the customer gave the same Third Party (or bulk) a new one; it stays in history."""
+    revoked = grant_revoke(grant=grant, actor=actor, reason=REPLACED)
+    Grant.objects.filter(pk=revoked.pk).update(replaced_by=replaced_by)
+    revoked.replaced_by = replaced_by
+    return revoked
 
 
 @transaction.atomic
@@ -346,6 +378,12 @@ def grant_lock_for_token(*, grant: Grant) -> bool:
     return current is not None and current.is_active
 
 
+REPLACED = "Replaced by a new grant"
+THIRD_PARTY_REVOKED = "Third Party revoked by the utility"
+# Revocations whose customer gets another e-mail instead: a new grant replaced it, or the Third Party was revoked.
+_REVOCATIONS_TOLD_OTHERWISE = frozenset({REPLACED, THIRD_PARTY_REVOKED})
+
+
 @transaction.atomic
 def grant_revoke(*, grant: Grant, actor: Any = None, reason: str = "Revoked by the customer") -> Grant:
     """Revoke a whole grant: its tokens stop working at once and it leaves its bulk.
@@ -374,6 +412,8 @@ def grant_revoke(*, grant: Grant, actor: Any = None, reason: str = "Revoked by t
         detail={"reason": reason, "tokens_revoked": revoked},
     )
     notification_enqueue_for_grant(grant=locked, kind=Notification.Kind.GRANT_REVOKED)
+    if reason not in _REVOCATIONS_TOLD_OTHERWISE:
+        customer_email_send(grant=locked, kind="grant_revoked")
     grant.refresh_from_db()
     return locked
 
@@ -417,6 +457,31 @@ def grant_expire_due(*, now: datetime | None = None) -> int:
             if grant is None:
                 continue  # revoked or being changed right now
             count += _grant_expire(grant=grant, moment=moment)
+    grant_expiry_notices_send(now=moment)
+    return count
+
+
+def grant_expiry_notices_send(*, now: datetime | None = None) -> int:
+    """E-mail each customer whose active grant ends within 30 days, once per grant; return how many.
+
+    Each grant is claimed by one conditional UPDATE in its own transaction (no lock held across
+    grants, so the lock order stays the Third Party's, then the grant's), so two runs never send twice.
+    """
+    moment = now or timezone.now()
+    due = Grant.objects.filter(
+        status=Grant.Status.ACTIVE,
+        expiry_notice_sent_at__isnull=True,
+        authorized_end__gt=moment,
+        authorized_end__lte=moment + timedelta(days=EXPIRY_NOTICE_DAYS),
+    )
+    count = 0
+    for pk in list(due.order_by("pk").values_list("pk", flat=True)):
+        with transaction.atomic():
+            if not due.filter(pk=pk).update(expiry_notice_sent_at=moment):
+                continue
+            grant = Grant.objects.select_related("customer__user", "third_party").get(pk=pk)
+            customer_email_send(grant=grant, kind="grant_expiring")
+            count += 1
     return count
 
 
@@ -433,6 +498,7 @@ def _grant_expire(*, grant: Grant, moment: datetime) -> int:
         summary=f"Grant to {grant.third_party.name} expired",
     )
     notification_enqueue_for_grant(grant=grant, kind=Notification.Kind.GRANT_EXPIRED)
+    customer_email_send(grant=grant, kind="grant_expired")
     return 1
 
 
@@ -493,6 +559,7 @@ def grant_consent_approve(
         bulk_user=bulk_user,
         consent=consent,
         actor=actor,
+        replace_earlier=True,
     )
     issued = issue_code(grant) if issue_code is not None else None
     return grant, issued

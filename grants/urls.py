@@ -38,6 +38,7 @@ oauth_patterns = (
 )
 
 urlpatterns = [
+    path("accounts/login/", views.PortalLoginView.as_view(), name="login"),
     path("", include(oauth_patterns)),
     re_path(r"^oauth/token_grant/?$", apis.TokenGrantApi.as_view(), name="token-grant"),
     path("share/", views.ShareListView.as_view(), name="share"),

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.generic import FormView, TemplateView
@@ -30,24 +34,29 @@ from oauth2_provider.views.mixins import OAuthLibMixin
 from custodian.exceptions import NotFound
 from custodian.middleware import content_security_policy
 from custodian.selectors import (
-    audit_events_for_customer,
     customer_for_user,
     usage_point_get_for_customer,
     usage_point_list_for_customer,
 )
-from grants import selectors, services
+from grants import access_history, selectors, services
+from grants.data_categories import describe_data, describe_scope
 from grants.forms import ConsentForm, OAuthConsentForm
-from grants.models import BulkUser, ThirdParty
+from grants.models import BulkUser, Grant, ThirdParty
 from grants.oauth import authorization_error_describe, authorization_error_status, redirect_state_last
 from grants.scopes import (
-    REQUIRED_FUNCTION_BLOCKS,
     EspiScope,
     ScopeError,
     describe_duration,
-    describe_function_blocks,
     describe_interval,
     parse_scope,
 )
+
+
+def _parsed_or_none(scope_text: str) -> EspiScope | None:
+    try:
+        return parse_scope(scope_text)
+    except ScopeError:
+        return None
 
 
 def _customer_or_404(request):
@@ -58,7 +67,8 @@ def _customer_or_404(request):
 
 
 def _max_until() -> date:
-    return timezone.localdate() + timedelta(days=settings.GRANT_DEFAULT_DAYS)
+    """Return the last local day a new grant may run to (``GRANT_DEFAULT_DAYS`` from today, inclusive)."""
+    return timezone.localdate(timezone=timezone.get_default_timezone()) + timedelta(days=settings.GRANT_DEFAULT_DAYS)
 
 
 def _consent_form_invalid(view, form):
@@ -72,14 +82,14 @@ def _consent_form_invalid(view, form):
 
 def consent_context(*, third_party: ThirdParty, requested: EspiScope, bulk_user: BulkUser | None) -> dict[str, Any]:
     """Return what the consent screen shows, in plain words; also recorded as consent evidence."""
-    required = sorted(requested.function_blocks & REQUIRED_FUNCTION_BLOCKS)
     return {
         "third_party_name": third_party.name,
         "purpose": third_party.description,
         "third_party_uri": third_party.client_uri,
+        "policy_uri": third_party.policy_uri,
+        "tos_uri": third_party.tos_uri,
         "scope_requested": requested.format(),
-        "data": describe_function_blocks(sorted(requested.function_blocks)),
-        "data_always": describe_function_blocks(required),
+        "data": [str(words) for words in describe_scope(requested)],
         "interval": describe_interval(requested),
         "history": describe_duration(requested.history_length),
         "until_offered": _max_until().isoformat(),
@@ -98,6 +108,7 @@ def consent_evidence(*, request, shown: dict[str, Any], form: ConsentForm, flow:
         "shown": shown,
         "chosen": {
             "usage_points": list(form.cleaned_data.get("usage_points", [])),
+            "data": list(form.cleaned_data.get("data", [])),
             "function_blocks": sorted(form.chosen_scope.function_blocks),
             "scope": form.chosen_scope.format(),
             "until": form.cleaned_data["until"].isoformat(),
@@ -130,6 +141,7 @@ class ConsentFormMixin:
             third_party=self.application, requested=self.requested, bulk_user=self.bulk_user
         )
         context["application"] = self.application
+        context["until_max"] = _max_until()
         return context
 
 
@@ -163,11 +175,11 @@ class ConsentView(ConsentFormMixin, AuthorizationView):
         scopes, credentials = self._validated
         application = selectors.third_party_get_by_client_id(client_id=credentials["client_id"])
         if application is None:
-            return self._error_page("This application is not known or not accepting new grants.", status=401)
+            return self._error_page(gettext("This application is not known or not accepting new grants."), status=401)
         try:
             customer = customer_for_user(user=request.user)
         except NotFound:
-            return self._error_page("Only retail customers can share their data.", status=403)
+            return self._error_page(gettext("Only retail customers can share their data."), status=403)
         self.customer = customer
         self.application = application
         self.requested = selectors.scope_validate_for_client(third_party=application, scope_text="".join(scopes))
@@ -189,14 +201,14 @@ class ConsentView(ConsentFormMixin, AuthorizationView):
         try:
             self.customer = customer_for_user(user=request.user)
         except NotFound:
-            return self._error_page("Only retail customers can share their data.", status=403)
+            return self._error_page(gettext("Only retail customers can share their data."), status=403)
         # The hidden fields can be tampered with: the client, its redirect URI and the scope are checked
         # again here (an error page, never a redirect), and oauthlib validates the whole request once more.
         application = selectors.third_party_get_by_client_id(client_id=request.POST.get("client_id", ""))
         if application is None or not application.is_usable(None):
-            return self._error_page("This application is not known or not accepting new grants.", status=401)
+            return self._error_page(gettext("This application is not known or not accepting new grants."), status=401)
         if not application.redirect_uri_allowed(request.POST.get("redirect_uri", "")):
-            return self._error_page("The redirect URI is not registered for this application.", status=403)
+            return self._error_page(gettext("The redirect URI is not registered for this application."), status=403)
         self.form_target = request.POST["redirect_uri"]
         try:
             posted = request.POST.get("scope", "")
@@ -205,7 +217,7 @@ class ConsentView(ConsentFormMixin, AuthorizationView):
                 # The form carries the scope already narrowed on the consent screen: any other is tampered.
                 raise ScopeError("The scope is not the one shown on the consent screen.")
         except ScopeError:
-            return self._error_page("The requested scope is not valid for this application.", status=400)
+            return self._error_page(gettext("The requested scope is not valid for this application."), status=400)
         self.application = application
         self.bulk_user = self._bulk_user(application, self.requested)
         return FormView.post(self, request, *args, **kwargs)
@@ -235,7 +247,7 @@ class ConsentView(ConsentFormMixin, AuthorizationView):
                 )
             except OAuthToolkitError as error:
                 return self.error_response(error, self.application)
-            return self._error_page("The request was denied.", status=400)  # unreachable: denial always raises
+            return self._error_page(gettext("The request was denied."), status=400)  # unreachable: denial always raises
 
         shown = consent_context(third_party=self.application, requested=self.requested, bulk_user=self.bulk_user)
 
@@ -296,6 +308,25 @@ class ConsentView(ConsentFormMixin, AuthorizationView):
         if requested.bulk_id is None:
             return None
         return selectors.bulk_user_get(third_party=application, bulk_id=requested.bulk_id)
+
+
+def third_party_asking(*, next_url: str) -> ThirdParty | None:
+    """Return the Third Party in Production a login's ``next`` (an ``/oauth/authorize`` request) comes from."""
+    parts = urlsplit(next_url or "")
+    if parts.scheme or parts.netloc or parts.path.rstrip("/") != reverse("oauth2_provider:authorize").rstrip("/"):
+        return None
+    client_id = parse_qs(parts.query).get("client_id", [""])[0]
+    third_party = selectors.third_party_get_by_client_id(client_id=client_id) if client_id else None
+    return third_party if third_party is not None and third_party.is_in_production else None
+
+
+class PortalLoginView(auth_views.LoginView):
+    """The login page; arriving from ``/oauth/authorize`` it says which Third Party asks and why."""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["asking"] = third_party_asking(next_url=self.get_redirect_url() or self.request.GET.get("next", ""))
+        return context
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -383,7 +414,7 @@ class ShareBulkView(LoginRequiredMixin, ConsentFormMixin, FormView):
 
     def form_valid(self, form):
         if not form.cleaned_data.get("allow"):
-            messages.info(self.request, f"Nothing was shared with {self.application.name}.")
+            messages.info(self.request, gettext("Nothing was shared with %(name)s.") % {"name": self.application.name})
             return redirect("share")
         shown = consent_context(third_party=self.application, requested=self.requested, bulk_user=self.bulk_user)
         try:
@@ -396,45 +427,63 @@ class ShareBulkView(LoginRequiredMixin, ConsentFormMixin, FormView):
                 bulk_user=self.bulk_user,
                 consent=consent_evidence(request=self.request, shown=shown, form=form, flow="portal"),
                 actor=self.request.user,
+                replace_earlier=True,
             )
         except ValidationError as exc:
             form.add_error(None, exc)
             return self.form_invalid(form)
         messages.success(
-            self.request, f"You are now sharing data with {self.application.name} ({self.bulk_user.name})."
+            self.request,
+            gettext("You are now sharing data with %(name)s (%(bulk)s).")
+            % {"name": self.application.name, "bulk": self.bulk_user.name},
         )
         return redirect("grant-list")
 
 
+def grant_row(*, grant) -> dict[str, Any]:
+    """Return what "My grants" and the revoke confirmation show of one grant, in the customer's words."""
+    return {
+        "grant": grant,
+        "is_active": grant.is_active,
+        "data": describe_data(grant.function_blocks, scope=_parsed_or_none(grant.scope)),
+        "history": describe_duration(grant.history_length),
+        "links": list(grant.grant_usage_points.all()),
+        "third_party_paused": grant.status == Grant.Status.ACTIVE
+        and grant.third_party.lifecycle == ThirdParty.Lifecycle.ON_HOLD,
+        "third_party_revoked": grant.third_party.lifecycle == ThirdParty.Lifecycle.REVOKED,
+    }
+
+
 @method_decorator(never_cache, name="dispatch")
 class GrantListView(LoginRequiredMixin, TemplateView):
-    """ "My grants": every grant with its usage points, data, period and status."""
+    """ "My grants": every grant with its usage points, data, period and status; active ones first."""
 
     template_name = "grants/grant_list.html"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         customer = _customer_or_404(self.request)
-        rows = []
-        for grant in selectors.grant_list_for_customer(customer=customer):
-            rows.append(
-                {
-                    "grant": grant,
-                    "is_active": grant.is_active,
-                    "data": describe_function_blocks(grant.function_blocks),
-                    "history": describe_duration(grant.history_length),
-                    "links": list(grant.grant_usage_points.all()),
-                }
-            )
+        rows = [grant_row(grant=grant) for grant in selectors.grant_list_for_customer(customer=customer)]
+        first_past = next((row for row in rows if row["grant"].status != Grant.Status.ACTIVE), None)
+        if first_past is not None:
+            first_past["first_past"] = True
         context["rows"] = rows
         return context
 
 
 @method_decorator(never_cache, name="dispatch")
 class GrantRevokeView(LoginRequiredMixin, View):
-    """Revoke one of the customer's grants (POST only)."""
+    """Revoke one of the customer's grants: GET asks for confirmation (no JavaScript needed), POST revokes."""
 
-    http_method_names = ["post"]
+    def get(self, request, grant_id: str):
+        customer = _customer_or_404(request)
+        try:
+            grant = selectors.grant_get_for_customer(customer=customer, public_id=grant_id)
+        except NotFound:
+            raise Http404("No such grant.") from None
+        if grant.status != Grant.Status.ACTIVE:
+            return HttpResponseRedirect(reverse("grant-list"))
+        return TemplateResponse(request, "grants/grant_confirm_revoke.html", {"row": grant_row(grant=grant)})
 
     def post(self, request, grant_id: str):
         customer = _customer_or_404(request)
@@ -443,38 +492,57 @@ class GrantRevokeView(LoginRequiredMixin, View):
         except NotFound:
             raise Http404("No such grant.") from None
         services.grant_revoke(grant=grant, actor=request.user, reason="Revoked by the customer")
-        messages.success(request, f"Access for {grant.third_party.name} was revoked.")
+        messages.success(request, gettext("Access for %(name)s was revoked.") % {"name": grant.third_party.name})
         return HttpResponseRedirect(reverse("grant-list"))
 
 
 @method_decorator(never_cache, name="dispatch")
 class GrantUsagePointRevokeView(LoginRequiredMixin, View):
-    """Take one usage point back from one of the customer's grants (POST only)."""
+    """Take one usage point back from one of the customer's grants: GET asks for confirmation, POST does it."""
 
-    http_method_names = ["post"]
-
-    def post(self, request, grant_id: str, usage_point_id: str):
+    def _resolve(self, request, grant_id: str, usage_point_id: str):
         customer = _customer_or_404(request)
         try:
             grant = selectors.grant_get_for_customer(customer=customer, public_id=grant_id)
             usage_point = usage_point_get_for_customer(customer=customer, public_id=usage_point_id)
+        except NotFound:
+            raise Http404("No such usage point in this grant.") from None
+        if not grant.grant_usage_points.filter(usage_point=usage_point, revoked_at__isnull=True).exists():
+            raise Http404("No such usage point in this grant.")
+        return grant, usage_point
+
+    def get(self, request, grant_id: str, usage_point_id: str):
+        grant, usage_point = self._resolve(request, grant_id, usage_point_id)
+        context = {"row": grant_row(grant=grant), "usage_point": usage_point}
+        return TemplateResponse(request, "grants/grant_confirm_revoke.html", context)
+
+    def post(self, request, grant_id: str, usage_point_id: str):
+        grant, usage_point = self._resolve(request, grant_id, usage_point_id)
+        try:
             services.grant_revoke_usage_point(grant=grant, usage_point=usage_point, actor=request.user)
-        except (NotFound, ValidationError):
+        except ValidationError:
             raise Http404("No such usage point in this grant.") from None
         messages.success(
-            request, f"{usage_point.title or 'The usage point'} is no longer shared with {grant.third_party.name}."
+            request,
+            gettext("%(meter)s is no longer shared with %(name)s.")
+            % {"meter": usage_point.title or gettext("The meter"), "name": grant.third_party.name},
         )
         return HttpResponseRedirect(reverse("grant-list"))
 
 
 @method_decorator(never_cache, name="dispatch")
 class AccessHistoryView(LoginRequiredMixin, TemplateView):
-    """Who read, uploaded or changed the customer's data or consent, and when."""
+    """Who read, uploaded or changed the customer's data or consent, and when: in sentences, paged, by Third Party."""
 
     template_name = "grants/history.html"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         customer = _customer_or_404(self.request)
-        context["events"] = audit_events_for_customer(customer=customer)
+        third_parties = list(access_history.history_third_parties(customer=customer))
+        chosen = next((tp for tp in third_parties if tp.public_id == self.request.GET.get("third_party")), None)
+        page, entries = access_history.history_page(
+            customer=customer, viewer=self.request.user, third_party=chosen, page_number=self.request.GET.get("page")
+        )
+        context.update(page=page, entries=entries, third_parties=third_parties, chosen=chosen)
         return context

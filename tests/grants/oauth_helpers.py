@@ -33,20 +33,36 @@ def authorize_url(*, client_id: str, scope: str, challenge: str | None, method: 
     return "/oauth/authorize?" + urlencode(params)
 
 
-def consent_post_data(page_response, *, usage_points, allow: bool = True, function_blocks=None, until=None) -> dict:
-    """Build the consent POST from the rendered form's hidden fields plus the customer's choices."""
+def _categories_for(function_blocks) -> list[str]:
+    """Return the consent choices (data category keys) that carry these function blocks; unknown ones as numbers."""
+    from grants.data_categories import DATA_CATEGORIES
+
+    keys: list[str] = []
+    for fb in function_blocks:
+        key = next((c.key for c in DATA_CATEGORIES if fb in c.function_blocks), str(fb))
+        if key not in keys:
+            keys.append(key)
+    return keys
+
+
+def consent_post_data(
+    page_response, *, usage_points, allow: bool = True, data=None, function_blocks=None, until=None
+) -> dict:
+    """Build the consent POST from the rendered form's hidden fields plus the customer's choices.
+
+    ``data`` names the data categories kept (all offered by default); ``function_blocks`` names them
+    through a function block each carries.
+    """
     form = page_response.context["form"]
-    data = {name: form[name].value() or "" for name in form.fields if form.fields[name].widget.is_hidden}
-    data["usage_points"] = [point.public_id for point in usage_points]
-    data["function_blocks"] = (
-        [str(fb) for fb in function_blocks]
-        if function_blocks is not None
-        else [str(value) for value, _label in form.fields["function_blocks"].choices]
-    )
-    data["until"] = (until or form.fields["until"].initial).isoformat()
+    posted = {name: form[name].value() or "" for name in form.fields if form.fields[name].widget.is_hidden}
+    posted["usage_points"] = [point.public_id for point in usage_points]
+    if data is None and function_blocks is not None:
+        data = _categories_for(function_blocks)
+    posted["data"] = list(data) if data is not None else [str(value) for value, _label in form.fields["data"].choices]
+    posted["until"] = (until or form.fields["until"].initial).isoformat()
     if allow:
-        data["allow"] = "Authorize"
-    return data
+        posted["allow"] = "Authorize"
+    return posted
 
 
 def query_of(location: str) -> dict[str, str]:

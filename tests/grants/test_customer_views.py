@@ -76,21 +76,27 @@ def test_consent_cannot_name_another_customers_usage_point(customer_client, othe
     assert not Grant.objects.exists()
 
 
-def test_my_grants_lists_and_revokes(customer_client, customer, alice_grant, two_points):
+def test_my_grants_lists_and_revokes_after_a_confirmation(customer_client, customer, alice_grant, two_points):
     page = customer_client.get("/grants/")
     assert page.status_code == 200
     assert b"Solar Co neighbourhood study" in page.content
     assert b"Home" in page.content and b"Cabin" in page.content
+    confirm = customer_client.get(f"/grants/{alice_grant.public_id}/revoke/")
+    assert confirm.status_code == 200
+    assert b"Revoke Solar Co's access?" in confirm.content
+    assert b'method="post"' in confirm.content
+    alice_grant.refresh_from_db()
+    assert alice_grant.status == Grant.Status.ACTIVE
     response = customer_client.post(f"/grants/{alice_grant.public_id}/revoke/", follow=True)
     assert response.status_code == 200
     alice_grant.refresh_from_db()
     assert alice_grant.status == Grant.Status.REVOKED
     assert b"Revoked" in response.content
-    assert customer_client.get(f"/grants/{alice_grant.public_id}/revoke/").status_code == 405
+    assert customer_client.get(f"/grants/{alice_grant.public_id}/revoke/").status_code == 302
 
 
 def test_history_shows_who_did_what(customer_client, customer, alice_grant, tp):
-    token_event = AuditEvent.objects.create(
+    AuditEvent.objects.create(
         action=AuditEvent.Action.DATA_READ,
         actor_client=tp.third_party,
         customer=customer,
@@ -98,9 +104,8 @@ def test_history_shows_who_did_what(customer_client, customer, alice_grant, tp):
     )
     page = customer_client.get("/history/")
     assert page.status_code == 200
-    assert b"Read Batch/Subscription" in page.content
-    assert b"Solar Co" in page.content
-    assert token_event.summary.encode() in page.content
+    assert b"Solar Co read your meters&#x27; data" in page.content
+    assert b"Batch/Subscription" not in page.content
 
 
 def test_share_page_lists_production_third_parties_and_leads_to_consent(
@@ -119,7 +124,7 @@ def test_share_page_lists_production_third_parties_and_leads_to_consent(
     data = {
         "allow": "Authorize",
         "usage_points": [two_points[1].public_id],
-        "function_blocks": [],
+        "data": ["totals"],
         "until": (timezone.localdate() + timedelta(days=10)).isoformat(),
     }
     response = customer_client.post(url, data)
@@ -127,7 +132,9 @@ def test_share_page_lists_production_third_parties_and_leads_to_consent(
     grant = Grant.objects.get(customer=customer)
     assert grant.bulk_user.bulk_id == "1"
     assert grant.consent["flow"] == "portal"
-    assert 4 not in grant.function_blocks and 1 in grant.function_blocks
+    assert grant.consent["chosen"]["data"] == ["totals"]
+    assert 4 not in grant.function_blocks and 5 not in grant.function_blocks and 17 not in grant.function_blocks
+    assert 15 in grant.function_blocks and 1 in grant.function_blocks
     assert list(grant.usage_points.all()) == [two_points[1]]
 
 
@@ -151,7 +158,7 @@ def test_dashboard_charts_each_usage_point(customer_client, customer, two_points
     page = customer_client.get("/")
     assert page.status_code == 200
     assert page.content.count(b"<svg") == 1
-    assert page.content.count(b"<rect") == 4
+    assert page.content.count(b"<rect") == 7  # a week of daily totals, up to the last day with data
     assert b"No readings yet" in page.content
     assert b"<script" not in page.content
 

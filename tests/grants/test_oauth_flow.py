@@ -9,6 +9,7 @@ from django.test import Client as HttpClient
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 
+from custodian.local_dates import end_of_local_day
 from custodian.models import AuditEvent
 from grants import selectors, services
 from grants.models import Grant, GrantToken, ThirdParty
@@ -104,14 +105,14 @@ def test_bulk_consent_to_revocation_end_to_end(customer_client, customer, tp, tw
 
 
 def test_customer_narrows_data_and_period(customer_client, customer, tp, two_points):
-    """Unticked optional function blocks and an earlier end date make the granted scope and period narrower."""
+    """Unticked data choices (every function block of each) and an earlier end date narrow the scope and period."""
     until = timezone.localdate() + timedelta(days=30)
-    body = token_for(customer_client, tp, two_points, function_blocks=[4], until=until)
+    body = token_for(customer_client, tp, two_points, data=["usage"], until=until)
     grant = Grant.objects.get(customer=customer)
-    assert grant.function_blocks == [1, 3, 4, 13, 14, 35, 37, 39]
+    assert grant.function_blocks == [1, 3, 4, 5, 13, 14, 35, 37, 39]
     assert body["scope"] == grant.scope
-    assert "FB=1_3_4_13_14_35_37_39;" in body["scope"]
-    assert grant.authorized_end.date() == until + timedelta(days=1)
+    assert "FB=1_3_4_5_13_14_35_37_39;" in body["scope"]
+    assert grant.authorized_end == end_of_local_day(until)
     assert set(selectors.grant_usage_points(grant=grant)) == set(two_points)
 
 

@@ -67,7 +67,20 @@ def test_end_date_that_is_not_a_date(customer_client, consent_page, two_points):
 
 def test_function_block_that_was_not_asked_for(customer_client, consent_page, two_points):
     data = consent_post_data(consent_page, usage_points=two_points, function_blocks=[4, 99])
-    assert_refused_and_nothing_granted(customer_client.post("/oauth/authorize", data), "function_blocks")
+    assert_refused_and_nothing_granted(customer_client.post("/oauth/authorize", data), "data")
+
+
+@pytest.mark.parametrize("choice", ["customer", "13", "FB=4"])
+def test_data_choice_that_was_not_offered(customer_client, consent_page, two_points, choice):
+    data = consent_post_data(consent_page, usage_points=two_points, data=["usage", choice])
+    assert_refused_and_nothing_granted(customer_client.post("/oauth/authorize", data), "data")
+
+
+def test_nothing_to_share_is_refused_with_a_message(customer_client, consent_page, two_points):
+    data = consent_post_data(consent_page, usage_points=two_points, data=[])
+    response = customer_client.post("/oauth/authorize", data)
+    assert_refused_and_nothing_granted(response, "data")
+    assert b"Nothing would be shared" in response.content
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,154 @@
+"""E-mail to customers (English and Spanish, after commit) and password change and reset."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.db import transaction
+from django.utils import timezone
+
+from grants import services
+from grants.models import ThirdParty
+from tests import factories
+from tests.grants.oauth_helpers import approve
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice(db):
+    customer = factories.make_customer(username="alice", name="Alice Example")
+    customer.user.email = "alice@example.org"
+    customer.user.save()
+    return customer
+
+
+@pytest.fixture
+def home(alice):
+    return factories.make_usage_point(customer=alice, title="Home")
+
+
+@pytest.fixture
+def sunny(db):
+    return factories.make_third_party(name="Sunny Solar")[0]
+
+
+def _grant(alice, sunny, home, days=365):
+    return factories.make_grant(customer=alice, third_party=sunny, usage_points=[home], days=days)
+
+
+def test_grant_created_in_english_and_spanish_with_the_data_in_words(
+    client, alice, sunny, home, django_capture_on_commit_callbacks
+):
+    client.force_login(alice.user)
+    with django_capture_on_commit_callbacks(execute=True):
+        approve(client, third_party=sunny, usage_points=[home], scope=factories.DEFAULT_SCOPE)
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == ["alice@example.org"]
+    assert message.subject == (
+        "You are sharing your energy data with Sunny Solar / Usted comparte sus datos de energía con Sunny Solar"
+    )
+    assert "Sunny Solar: your electricity use every 15 minutes" in message.body
+    assert "Sunny Solar: su consumo de electricidad cada 15 minutos" in message.body
+    assert "(through the end of that day)" in message.body and "(hasta el final de ese día)" in message.body
+    assert "&#x27;" not in message.body and "&quot;" not in message.body
+
+
+def test_revoked_by_anyone_is_told_but_a_replacement_is_not_a_revocation(
+    client, alice, sunny, home, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        grant = _grant(alice, sunny, home)
+        services.grant_revoke(grant=grant, reason="Revoked by the Third Party")
+    assert [m.subject.split(" / ")[0] for m in mail.outbox] == [
+        "You are sharing your energy data with Sunny Solar",
+        "Sunny Solar no longer receives your energy data",
+    ]
+    mail.outbox.clear()
+    client.force_login(alice.user)
+    with django_capture_on_commit_callbacks(execute=True):
+        approve(client, third_party=sunny, usage_points=[home], scope=factories.DEFAULT_SCOPE)
+        approve(client, third_party=sunny, usage_points=[home], scope=factories.DEFAULT_SCOPE)
+    assert [m.subject.split(" / ")[0] for m in mail.outbox] == ["You are sharing your energy data with Sunny Solar"] * 2
+
+
+def test_expiring_in_30_days_once_then_expired(alice, sunny, home, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        grant = _grant(alice, sunny, home, days=40)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.grant_expiry_notices_send(now=timezone.now()) == 0
+        assert services.grant_expiry_notices_send(now=timezone.now() + timedelta(days=11)) == 1
+        assert services.grant_expiry_notices_send(now=timezone.now() + timedelta(days=12)) == 0
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].subject.startswith("Sharing with Sunny Solar ends within 30 days")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.grant_expire_due(now=grant.authorized_end) == 1
+    assert mail.outbox[-1].subject.startswith("Sharing with Sunny Solar has ended")
+
+
+def test_third_party_on_hold_or_revoked_is_told_once_per_grant(alice, sunny, home, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        _grant(alice, sunny, home)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.third_party_set_lifecycle(third_party=sunny, lifecycle=ThirdParty.Lifecycle.ON_HOLD)
+    assert [m.subject.split(" / ")[0] for m in mail.outbox] == ["Sunny Solar is on hold"]
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.third_party_set_lifecycle(third_party=sunny, lifecycle=ThirdParty.Lifecycle.REVOKED)
+    assert [m.subject.split(" / ")[0] for m in mail.outbox] == ["Sunny Solar can no longer receive your energy data"]
+
+
+def test_nothing_is_sent_when_the_change_rolls_back(alice, sunny, home, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        try:
+            with transaction.atomic():
+                _grant(alice, sunny, home)
+                raise RuntimeError("rolled back")
+        except RuntimeError:
+            pass
+    assert mail.outbox == []
+
+
+def test_password_reset_by_email_then_log_in(client, alice):
+    page = client.get("/accounts/login/")
+    assert b"/accounts/password/reset/" in page.content
+    response = client.post("/accounts/password/reset/", {"email": "alice@example.org"})
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1
+    link = re.search(r"https?://[^/\s]+(/accounts/password/reset/\S+/)", mail.outbox[0].body).group(1)
+    form = client.get(link, follow=True)
+    assert form.status_code == 200 and b"set-password" in form.content
+    done = client.post(
+        form.redirect_chain[-1][0] if form.redirect_chain else link,
+        {"new_password1": "a-new-long-passphrase-9", "new_password2": "a-new-long-passphrase-9"},
+    )
+    assert done.status_code == 302
+    assert client.login(username="alice", password="a-new-long-passphrase-9")
+    assert client.post("/accounts/password/reset/", {"email": "nobody@example.org"}).status_code == 302
+    assert len(mail.outbox) == 1  # no mail, and the same answer, for an unknown address
+
+
+def test_password_change_needs_the_old_password(client, alice):
+    client.force_login(alice.user)
+    page = client.get("/accounts/password/change/")
+    assert page.status_code == 200
+    wrong = client.post(
+        "/accounts/password/change/",
+        {"old_password": "nope", "new_password1": "another-long-pass-77", "new_password2": "another-long-pass-77"},
+    )
+    assert wrong.status_code == 200 and b"errorlist" in wrong.content
+    right = client.post(
+        "/accounts/password/change/",
+        {
+            "old_password": "correct-horse-battery",
+            "new_password1": "another-long-pass-77",
+            "new_password2": "another-long-pass-77",
+        },
+    )
+    assert right.status_code == 302 and right["Location"] == "/accounts/password/change/done/"
