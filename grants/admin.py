@@ -152,6 +152,17 @@ class ThirdPartyAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "role", "public_id", "client_id", "lifecycle", "lifecycle_changed_at")}),
         *_INFORMATION_FIELDSETS,
+        (
+            "Notifications and rate limits",
+            {
+                "fields": (
+                    "daily_new_data_notice",
+                    "rate_limit_per_second",
+                    "rate_limit_per_hour",
+                    "rate_limit_per_day",
+                )
+            },
+        ),
         ("Timestamps", {"fields": ("created", "updated")}),
     )
     add_fieldsets = (
