@@ -135,3 +135,29 @@ def test_daily_notice_goes_to_opted_in_third_parties_once(customer, other_custom
     assert uris[1].startswith(f"{BASE}/Batch/Subscription/{lone.subscription_id}?")
     assert notification_enqueue_daily_new_data(day_end=day_end) == []
     assert tasks.daily_new_data_notices.delay(day_end=day_end.isoformat()).get() == 0
+
+
+@pytest.mark.django_db
+def test_staff_set_the_daily_notice_and_rate_limits_on_an_existing_third_party(admin_user):
+    from custodian.models import AuditEvent
+    from grants.services import third_party_update
+
+    party, _ = factories.make_third_party(name="Limits Co")
+    third_party_update(
+        third_party=party,
+        information={"daily_new_data_notice": True, "rate_limit_per_second": 5, "rate_limit_per_day": 900},
+        actor=admin_user,
+    )
+    party.refresh_from_db()
+    assert (party.daily_new_data_notice, party.rate_limit_per_second, party.rate_limit_per_day) == (True, 5, 900)
+    event = AuditEvent.objects.filter(object_id=party.public_id).order_by("-id").first()
+    assert "rate_limit_per_second" in event.detail["fields"]
+
+
+@pytest.mark.django_db
+def test_the_admin_change_form_shows_the_limits(admin_client):
+    party, _ = factories.make_third_party(name="Form Co")
+    page = admin_client.get(f"/admin/grants/thirdparty/{party.pk}/change/")
+    assert page.status_code == 200
+    for name in ("daily_new_data_notice", "rate_limit_per_second", "rate_limit_per_hour", "rate_limit_per_day"):
+        assert f'name="{name}"' in page.content.decode()
