@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -334,4 +335,55 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
     # django-axes logs every login at INFO; lockouts and failures stay (WARNING).
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+}
+
+# Workers: Celery with Redis as broker and result backend. No broker means development: every task runs
+# in the calling process (task_always_eager), so `make run` needs nothing more.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "").strip()
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "").strip() or CELERY_BROKER_URL or None
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+if not CELERY_BROKER_URL:
+    CELERY_BROKER_URL = "memory://"
+# A task is acknowledged when it has finished, and given back to the broker if its worker dies, so a
+# killed worker's job runs again on another one; tasks are written to be safe to run twice.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "custodian")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis hands an unacknowledged task to another worker after this many seconds (longer than any task).
+CELERY_VISIBILITY_TIMEOUT_SECONDS = env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 3600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS,
+    # Look for tasks of dead workers a few times per visibility timeout.
+    "unacked_restore_interval": max(1, min(60, CELERY_VISIBILITY_TIMEOUT_SECONDS // 4)),
+    "unacked_restore_throttle": 1,
+}
+CELERY_RESULT_EXPIRES = 24 * 3600
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT_SECONDS", 1800)
+CELERY_TIMEZONE = "UTC"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The beat schedule (`celery -A custodian beat`): the outbox every few seconds (retries are rows due
+# again), expiry every GRANT_EXPIRY_SECONDS, the daily "new data ready" notice at NOTIFICATION_DAILY_HOUR UTC.
+NOTIFICATION_DELIVERY_SECONDS = env_int("NOTIFICATION_DELIVERY_SECONDS", 10)
+NOTIFICATION_DAILY_HOUR = env_int("NOTIFICATION_DAILY_HOUR", 6)
+NOTIFICATION_BACKOFF_BASE_SECONDS = env_int("NOTIFICATION_BACKOFF_BASE_SECONDS", 30)
+GRANT_EXPIRY_SECONDS = env_int("GRANT_EXPIRY_SECONDS", 60)
+CELERY_BEAT_SCHEDULE = {
+    "deliver-notifications": {
+        "task": "grants.tasks.deliver_notifications",
+        "schedule": float(NOTIFICATION_DELIVERY_SECONDS),
+        # A round nobody ran within a few minutes is dropped: the next one delivers the same rows.
+        "options": {"expires": float(max(300, 5 * NOTIFICATION_DELIVERY_SECONDS))},
+    },
+    "expire-grants": {
+        "task": "grants.tasks.expire_grants",
+        "schedule": float(GRANT_EXPIRY_SECONDS),
+        "options": {"expires": 300.0},
+    },
+    "daily-new-data-notices": {
+        "task": "grants.tasks.daily_new_data_notices",
+        "schedule": crontab(minute=0, hour=NOTIFICATION_DAILY_HOUR),
+    },
 }

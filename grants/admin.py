@@ -165,6 +165,17 @@ class ThirdPartyAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "role", "public_id", "client_id", "lifecycle", "lifecycle_changed_at")}),
         *_INFORMATION_FIELDSETS,
         ("Uploads", {"fields": ("lenient_uploads",)}),
+        (
+            "Notifications and rate limits",
+            {
+                "fields": (
+                    "daily_new_data_notice",
+                    "rate_limit_per_second",
+                    "rate_limit_per_hour",
+                    "rate_limit_per_day",
+                )
+            },
+        ),
         ("Timestamps", {"fields": ("created", "updated")}),
     )
     add_fieldsets = (

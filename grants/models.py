@@ -112,6 +112,15 @@ class ThirdParty(AbstractApplication):
         editable=False,
         help_text="The client secret encrypted at rest (grants.sealing), returned only on a registration-token read.",
     )
+    daily_new_data_notice = models.BooleanField(
+        default=False,
+        help_text="Send a daily BatchList naming the grants and bulks that received new data the day before.",
+    )
+    rate_limit_per_second = models.PositiveIntegerField(
+        default=20, help_text="ESPI API calls allowed per second; past it the client gets 429 with Retry-After."
+    )
+    rate_limit_per_hour = models.PositiveIntegerField(default=5_000, help_text="ESPI API calls allowed per hour.")
+    rate_limit_per_day = models.PositiveIntegerField(default=20_000, help_text="ESPI API calls allowed per day.")
 
     class Meta(AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"

@@ -173,6 +173,67 @@ def notification_enqueue_for_usage_points(
     return Notification.objects.bulk_create(list(rows.values()))
 
 
+def notification_enqueue_daily_new_data(*, day_end: datetime) -> list[Notification]:
+    """Queue the daily "new data ready" notice for the day before ``day_end``, per opted-in Third Party.
+
+    A Third Party with ``daily_new_data_notice`` on gets one BatchList URI per grant (or per bulk)
+    whose usage points received interval data, summaries or power quality in ``[day_end - 1 day,
+    day_end)``, bounded by published-min/max to that day. Running it twice for the same day queues
+    nothing more (a notice already queued for the same URI is skipped).
+    """
+    from custodian.models import ElectricPowerQualitySummary, IntervalBlock, UsageSummary
+
+    day_start = day_end - timedelta(days=1)
+    window = {"published__gte": day_start, "published__lt": day_end}
+    changed = (
+        set(IntervalBlock.objects.filter(**window).values_list("meter_reading__usage_point_id", flat=True).distinct())
+        | set(UsageSummary.objects.filter(**window).values_list("usage_point_id", flat=True).distinct())
+        | set(ElectricPowerQualitySummary.objects.filter(**window).values_list("usage_point_id", flat=True).distinct())
+    )
+    if not changed:
+        return []
+    covering = (
+        GrantUsagePoint.objects.filter(
+            active_grant_q(at=timezone.now(), prefix="grant__"),
+            usage_point_id__in=changed,
+            revoked_at__isnull=True,
+            grant__third_party__daily_new_data_notice=True,
+        )
+        .exclude(grant__third_party__notify_uri="")
+        .values_list(
+            "grant_id",
+            "grant__subscription_id",
+            "grant__third_party_id",
+            "grant__bulk_user_id",
+            "grant__bulk_user__bulk_id",
+        )
+        .distinct()
+    )
+    already = {
+        (third_party_id, uri)
+        for third_party_id, resources in Notification.objects.filter(
+            kind=Notification.Kind.NEW_DATA, created_at__gte=day_start
+        ).values_list("third_party_id", "resources")
+        for uri in resources
+    }
+    rows: dict[tuple[int, str], Notification] = {}
+    for grant_id, subscription_id, third_party_id, bulk_user_pk, bulk_id in covering:
+        uri = _grant_uri(
+            subscription_id=subscription_id, bulk_id=bulk_id, published_min=day_start, published_max=day_end
+        )
+        key = (third_party_id, uri)
+        if key in rows or key in already:
+            continue
+        rows[key] = Notification(
+            third_party_id=third_party_id,
+            grant_id=None if bulk_user_pk is not None else grant_id,
+            bulk_user_id=bulk_user_pk,
+            kind=Notification.Kind.NEW_DATA,
+            resources=[uri],
+        )
+    return Notification.objects.bulk_create(list(rows.values()))
+
+
 # ---- Staff actions -------------------------------------------------------------------------------
 
 

@@ -666,6 +666,13 @@ THIRD_PARTY_INFORMATION_FIELDS = (
     "scope_selection_uri",
     "espi_compatibility",
 )
+# Set by staff on an existing Third Party (admin change form): the daily notice opt-in and its rate limits.
+THIRD_PARTY_OPERATING_FIELDS = (
+    "daily_new_data_notice",
+    "rate_limit_per_second",
+    "rate_limit_per_hour",
+    "rate_limit_per_day",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -684,7 +691,7 @@ def _scope_lines(value: str | Iterable[str]) -> list[str]:
 
 def _apply_information(third_party: ThirdParty, information: Mapping[str, Any]) -> list[str]:
     """Set the allowed ApplicationInformation fields on ``third_party``; return the names that changed."""
-    unknown = set(information) - set(THIRD_PARTY_INFORMATION_FIELDS)
+    unknown = set(information) - set(THIRD_PARTY_INFORMATION_FIELDS) - set(THIRD_PARTY_OPERATING_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown Third Party fields: {', '.join(sorted(unknown))}.")
     changed = []

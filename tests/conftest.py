@@ -19,6 +19,37 @@ def is_postgres() -> bool:
 requires_postgres = pytest.mark.skipif(not is_postgres(), reason="needs PostgreSQL: CI runs it with DATABASE_URL set")
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """Keep the SQLite test database in a file, so real worker processes can open the same database."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+@pytest.fixture
+def celery_workers(transactional_db, tmp_path):
+    """Real ``celery -A custodian worker`` processes on Redis and the test database (see tests/workers.py).
+
+    This test's tasks go to a queue of its own on the real broker; ``start()`` starts workers.
+    """
+    from tests import workers
+
+    queue = workers.new_queue()
+    visibility_timeout = 6
+    saved = workers.use_real_broker(queue=queue, visibility_timeout=visibility_timeout)
+    pool = workers.Workers(
+        queue=queue, workdir=tmp_path, env=workers.worker_env(queue=queue, visibility_timeout=visibility_timeout)
+    )
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
+        workers.restore_broker(saved, queue=queue)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _close_stray_connections(django_db_setup, django_db_blocker):
     """Before the test database is dropped, end sessions that threads and subprocesses left open."""
