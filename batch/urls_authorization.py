@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import path, re_path
+from django.urls import path
 
 from batch import authorization_apis as espi_apis
 
@@ -12,12 +12,9 @@ urlpatterns = [
         espi_apis.ApplicationInformationApi.as_view(),
         name="espi-application-information",
     ),
-    # GBA's harness cuts the feed URL from authorizationURI and may leave a trailing slash.
-    re_path(r"^Authorization/?$", espi_apis.AuthorizationListApi.as_view(), name="espi-authorization-list"),
-    re_path(
-        r"^Authorization/(?P<authorization_id>[^/]+)/?$",
-        espi_apis.AuthorizationApi.as_view(),
-        name="espi-authorization",
-    ),
+    # GBA's harness cuts the feed URL from authorizationURI and may leave a trailing slash: every ESPI URL
+    # answers with one (custodian.middleware.EspiTrailingSlashMiddleware).
+    path("Authorization", espi_apis.AuthorizationListApi.as_view(), name="espi-authorization-list"),
+    path("Authorization/<str:authorization_id>", espi_apis.AuthorizationApi.as_view(), name="espi-authorization"),
     path("ReadServiceStatus", espi_apis.ReadServiceStatusApi.as_view(), name="espi-read-service-status"),
 ]

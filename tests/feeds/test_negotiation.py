@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from custodian.negotiation import espi_media_type
+from grants import services as grant_services
 from tests.feeds.conftest import RESOURCE, assert_valid, body_of
 
 pytestmark = pytest.mark.django_db
@@ -35,6 +36,7 @@ def espi_gets(world) -> dict[str, tuple[str, str | None]]:
     block = meter_reading.interval_blocks.order_by("start").last()
     up = f"Subscription/{sub}/UsagePoint/{point.public_id}"
     alice, client = world["tokens"]["alice"], world["client"]
+    registration = grant_services.third_party_registration_token_issue(third_party=world["tp"])
     return {
         "batch subscription": (f"Batch/Subscription/{sub}", alice),
         "batch bulk": ("Batch/Bulk/1", client),
@@ -59,7 +61,7 @@ def espi_gets(world) -> dict[str, tuple[str, str | None]]:
         "local time parameters": (f"LocalTimeParameters/{world['ltp'].public_id}", alice),
         "authorization list": ("Authorization", client),
         "authorization": (f"Authorization/{grant.public_id}", client),
-        "application information": (f"ApplicationInformation/{world['tp'].public_id}", client),
+        "application information": (f"ApplicationInformation/{world['tp'].public_id}", registration),
         "read service status": ("ReadServiceStatus", client),
     }
 
