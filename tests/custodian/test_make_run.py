@@ -28,7 +28,8 @@ def run_make(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> l
         capture_output=True,
         timeout=60,
     )
-    return record.read_text().splitlines()
+    # ``make install`` compiles the message catalogues first; the calls that serve are the rest.
+    return [line for line in record.read_text().splitlines() if " compilemessages " not in f"{line} "]
 
 
 def test_portal_base_url_follows_host_and_port(tmp_path):
