@@ -612,9 +612,9 @@ def test_rule9_idempotency_key_still_in_progress_is_409(upload_world):
 
 def test_rule9_idempotency_keys_are_per_caller(upload_world):
     body = sample_feed(usage_point=upload_world.a1, salt="percaller")
-    assert post(bulk_path("1"), body, upload_world.tp_token, HTTP_IDEMPOTENCY_KEY="shared").status_code == 200
+    assert post(bulk_path("1"), body, upload_world.tp_token, HTTP_IDEMPOTENCY_KEY="same-key").status_code == 200
     token = upload_world.custodian_token
-    response = post(customer_path(upload_world.alice), body, token, HTTP_IDEMPOTENCY_KEY="shared")
+    response = post(customer_path(upload_world.alice), body, token, HTTP_IDEMPOTENCY_KEY="same-key")
     assert response.status_code == 200
     assert "Idempotent-Replayed" not in response
 
