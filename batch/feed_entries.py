@@ -453,14 +453,14 @@ class _ChunkRows:
                 )
                 .order_by("usage_point_id", "published", "pk")
             )
-            for row in rows_q:
+            for quality in rows_q:
                 if _in_window(
-                    start=row.summary_interval_start,
-                    end=row.period_end,
+                    start=quality.summary_interval_start,
+                    end=quality.period_end,
                     stamp=None,
-                    window=quality_windows[row.usage_point_id],
+                    window=quality_windows[quality.usage_point_id],
                 ):
-                    self.qualities.setdefault(row.usage_point_id, []).append(row)
+                    self.qualities.setdefault(quality.usage_point_id, []).append(quality)
 
 
 def _chunk_blocks(pairs: list[tuple[UsagePoint, UsagePointReach]], params: FeedParams) -> Iterator[IntervalBlock]:
