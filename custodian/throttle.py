@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import hashlib
 import math
@@ -148,10 +149,8 @@ def rate_limit_windows_hit(*, scope: str, ident: str, limits: Sequence[tuple[int
                 refused = (window_seconds, wait)
     if refused is not None:
         for key in counted:
-            try:
+            with contextlib.suppress(ValueError):  # the window ended meanwhile: nothing left to take back
                 cache.decr(key)
-            except ValueError:  # the window ended meanwhile: nothing left to take back
-                pass
     return refused
 
 

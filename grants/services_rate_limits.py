@@ -23,13 +23,9 @@ def rate_limit_refusal_record(*, third_party: ThirdParty, window: str, limit: in
     """Count one request of ``third_party`` refused by its ``window`` limit; audit the first of each hour."""
     now = timezone.now()
     episode = int(now.timestamp() // AUDIT_EPISODE_SECONDS)
-    first_of_episode = cache.add(
-        f"ratelimit-audited:{third_party.pk}:{episode}", 1, timeout=AUDIT_EPISODE_SECONDS + 1
-    )
+    first_of_episode = cache.add(f"ratelimit-audited:{third_party.pk}:{episode}", 1, timeout=AUDIT_EPISODE_SECONDS + 1)
     with transaction.atomic():
-        audit_count_add(
-            action=AuditEvent.Action.RATE_LIMITED, actor_client=third_party, day=timezone.localdate(now)
-        )
+        audit_count_add(action=AuditEvent.Action.RATE_LIMITED, actor_client=third_party, day=timezone.localdate(now))
         if first_of_episode:
             audit_record(
                 action=AuditEvent.Action.RATE_LIMITED,

@@ -40,7 +40,11 @@ def _limited(*, per_second: int = 1000, per_hour: int = 100_000, per_day: int = 
     third_party, _secret = factories.make_third_party(name=name)
     third_party_update(
         third_party=third_party,
-        information={"rate_limit_per_second": per_second, "rate_limit_per_hour": per_hour, "rate_limit_per_day": per_day},
+        information={
+            "rate_limit_per_second": per_second,
+            "rate_limit_per_hour": per_hour,
+            "rate_limit_per_day": per_day,
+        },
     )
     return third_party, factories.make_client_token(third_party, scope="FB=35")
 
@@ -169,7 +173,7 @@ def test_refusals_are_counted_with_one_audit_row_per_hour_and_shown_in_the_regul
     figures = {item.name: item.figures for item in report.by_third_party}
     assert figures["Solar Co"]["refused_rate_limit"] == 10
     page = admin_client.get(reverse("admin_regulator_report")).content.decode()
-    assert "<th scope=\"col\">requests refused for rate limit</th>" in page
+    assert '<th scope="col">requests refused for rate limit</th>' in page
 
 
 @pytest.fixture
@@ -185,7 +189,11 @@ def redis_cache(settings):
     except redis.ConnectionError:
         pytest.skip(f"no Redis at {location}")
     settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": location, "KEY_PREFIX": prefix}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": location,
+            "KEY_PREFIX": prefix,
+        }
     }
     yield direct, prefix
     for key in direct.scan_iter(match=f"{prefix}:*"):
