@@ -2,7 +2,8 @@
 
 Three checks, each decided in one function: every redirect URI is https (plain http only with
 DEBUG), the notify URI answers a test BatchList with 2xx, and every registered scope is within one
-the utility offers (``UTILITY_OFFERED_SCOPES``). The notify check POSTs over the network, so the
+the utility offers (its function blocks, setting ``ESPI_FUNCTION_BLOCKS``: the one list of what it
+offers, which also narrows requests at the authorization and token endpoints). The notify check POSTs over the network, so the
 checklist runs outside any transaction; ``services.third_party_approve`` records its outcome.
 """
 
@@ -16,7 +17,8 @@ from django.conf import settings
 
 from grants.models import ThirdParty
 from grants.notifications import PostResult, batch_list_document, post_batch_list, resource_uri
-from grants.scopes import FUNCTION_BLOCK_NAMES, EspiScope, ScopeError, parse_scope
+from grants.scopes import EspiScope, ScopeError, parse_scope
+from grants.selectors import utility_function_blocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +34,8 @@ class ApprovalCheck:
 
 
 def utility_offered_scopes() -> list[EspiScope]:
-    """Return the scopes the utility offers (setting ``UTILITY_OFFERED_SCOPES``; default every function block)."""
-    texts = getattr(settings, "UTILITY_OFFERED_SCOPES", None) or [
-        "FB=" + "_".join(str(number) for number in sorted(FUNCTION_BLOCK_NAMES))
-    ]
-    return [parse_scope(text) for text in texts]
+    """Return the scopes the utility offers: its function blocks (``selectors.utility_function_blocks``)."""
+    return [EspiScope(function_blocks=utility_function_blocks())]
 
 
 def check_redirect_uris(third_party: ThirdParty) -> ApprovalCheck:
