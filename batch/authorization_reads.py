@@ -192,6 +192,7 @@ def authorization_title(*, grant: Grant) -> str:
         function_blocks=grant.function_blocks,
         scope=scope,
         end=grant.authorized_end,
+        records=grant.customer_records,
     )
 
 

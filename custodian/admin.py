@@ -302,7 +302,18 @@ class CustomerRecordAdmin(LargeTableMixin, admin.ModelAdmin):
     list_display = ("label", "kind", "customer", "public_id", "updated")
     list_filter = (fixed_choices_filter("kind", "kind", list(CustomerRecord.Kind.choices)),)
     search_fields = ("=public_id", "=uuid", "^label", "=customer__public_id", "=customer__user__username")
-    fields = ("customer", "kind", "label", "parent", "usage_points", "public_id", "uuid", "published", "updated", "content")
+    fields = (
+        "customer",
+        "kind",
+        "label",
+        "parent",
+        "usage_points",
+        "public_id",
+        "uuid",
+        "published",
+        "updated",
+        "content",
+    )
     readonly_fields = ("customer", "kind", "label", "parent", "public_id", "uuid", "published", "updated", "content")
     list_select_related = ("customer",)
     filter_horizontal = ("usage_points",)

@@ -345,7 +345,10 @@ class CustomerRecord(EspiResource):
     )
     label = models.CharField(max_length=300, blank=True, help_text="A name, number or address, for staff.")
     usage_points = models.ManyToManyField(
-        UsagePoint, blank=True, related_name="customer_records", help_text="ServiceLocation, Meter: the usage points served."
+        UsagePoint,
+        blank=True,
+        related_name="customer_records",
+        help_text="ServiceLocation, Meter: the usage points served.",
     )
     content = models.TextField(help_text="The customer.xsd element as imported (schema-valid).")
 

@@ -306,7 +306,9 @@ def usage_point_update(*, usage_point: UsagePoint, changes: dict[str, Any], acto
 
 
 @transaction.atomic
-def customer_record_link_usage_points(*, record: CustomerRecord, usage_points: list[UsagePoint], actor: Any = None) -> None:
+def customer_record_link_usage_points(
+    *, record: CustomerRecord, usage_points: list[UsagePoint], actor: Any = None
+) -> None:
     """Link a customer record (ServiceLocation, Meter...) to usage points of its own customer, with an audit row."""
     foreign = [point for point in usage_points if point.customer_id != record.customer_id]
     if foreign:

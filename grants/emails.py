@@ -34,6 +34,7 @@ def _describe(grant: Grant) -> str:
         function_blocks=grant.function_blocks,
         scope=scope,
         end=grant.authorized_end,
+        records=grant.customer_records,
     )
 
 

@@ -13,7 +13,7 @@ The kinds form one tree, which is also the shape of their ESPI paths::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from lxml import etree
@@ -126,24 +126,23 @@ def usage_point_hrefs(element: Any) -> list[str]:
     ]
 
 
-def content_with_usage_points(content: bytes, rewrite: Callable[[str], str | None]) -> bytes:
-    """Return a stored content element with each UsagePoint reference rewritten; None drops the reference.
+def content_with_usage_point_hrefs(content: bytes, hrefs: list[str]) -> bytes:
+    """Return a stored ServiceLocation with exactly these UsagePoint references, in place of those it had.
 
-    Used on the way out: a ServiceLocation names usage points by our own hrefs for the reader
-    (FB_58), and never one the reader may not see.
+    Used on the way out: a ServiceLocation names usage points by the reader's own hrefs (FB_58),
+    never one the reader may not see, whatever the file it was imported from said.
     """
     root = parse_small_document(content)
-    changed = False
-    for points in list(root.iterfind(_q("UsagePoints"))):
-        for node in list(points.iterfind(_q("UsagePoint"))):
-            href = rewrite((node.text or "").strip())
-            changed = True
-            if href is None:
-                points.remove(node)
-            else:
-                node.text = href
-        if not len(points.findall(_q("UsagePoint"))):
-            root.remove(points)
-    if not changed:
-        return content
+    old = root.findall(_q("UsagePoints"))
+    position = list(root).index(old[0]) if old else None
+    for points in old:
+        root.remove(points)
+    if hrefs:
+        points = etree.Element(_q("UsagePoints"))
+        for href in hrefs:
+            etree.SubElement(points, _q("UsagePoint")).text = href
+        if position is None:
+            outage = root.find(_q("outageBlock"))
+            position = list(root).index(outage) if outage is not None else len(root)
+        root.insert(position, points)
     return etree.tostring(root, with_tail=False)

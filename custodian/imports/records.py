@@ -174,7 +174,9 @@ def _parent_id(p: RecordPlan, written: dict[tuple[str, str], int]) -> int | None
     return written.get((parent_kind, p.parent_ref))
 
 
-def records_apply(*, plan: RecordsPlan, customer: RetailCustomer, actor: Any = None) -> RecordsResult:
+def records_apply(
+    *, plan: RecordsPlan, customer: RetailCustomer, actor: Any = None, client: Any = None
+) -> RecordsResult:
     """Write the planned records in one transaction (parents before children); call only if nothing is rejected."""
     result = RecordsResult()
     order = {kind: len(espi_customer.ancestry(kind)) for kind in espi_customer.RECORD_KINDS}
@@ -218,12 +220,11 @@ def records_apply(*, plan: RecordsPlan, customer: RetailCustomer, actor: Any = N
             if p.kind in espi_customer.PREMISES_KINDS and p.usage_point_ids:
                 before = set(row.usage_points.values_list("id", flat=True))
                 wanted = set(p.usage_point_ids)
-                if p.kind == "ServiceLocation" or not before:
-                    if before != wanted:
-                        row.usage_points.set(wanted)
-                        if p.change == Change.UNCHANGED:
-                            p.change = Change.UPDATED
-                            result.updated += 1
+                if (p.kind == "ServiceLocation" or not before) and before != wanted:
+                    row.usage_points.set(wanted)
+                    if p.change == Change.UNCHANGED:
+                        p.change = Change.UPDATED
+                        result.updated += 1
             if p.change == Change.UNCHANGED:
                 result.unchanged += 1
             if p.self_ref:
@@ -234,6 +235,7 @@ def records_apply(*, plan: RecordsPlan, customer: RetailCustomer, actor: Any = N
             audit_record(
                 action=AuditEvent.Action.CUSTOMER_RECORDS_IMPORTED,
                 actor_user=actor,
+                actor_client=client,
                 customer=customer,
                 obj=customer,
                 summary=f"customer records imported: {result.created} created, {result.updated} updated, "
@@ -268,6 +270,7 @@ def customer_records_import(
     actor: Any = None,
     max_bytes: int | None = None,
     usage_point_refs: dict[str, int] | None = None,
+    client: Any = None,
 ) -> tuple[RecordsPlan, RecordsResult | None]:
     """Import a feed's customer records for a customer, all or nothing; the result is None if any entry is refused."""
     plan = records_plan(
@@ -275,4 +278,4 @@ def customer_records_import(
     )
     if plan.rejected or not plan.records:
         return plan, None
-    return plan, records_apply(plan=plan, customer=customer, actor=actor)
+    return plan, records_apply(plan=plan, customer=customer, actor=actor, client=client)

@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 from lxml import etree
 
 from custodian.espi.namespaces import ATOM
+from custodian.espi.parser import parse_small_document
 from custodian.imports import customer_feed_import_with_records
 from custodian.models import AuditEvent, CustomerRecord, UsagePoint
 from tests import factories
@@ -22,8 +23,8 @@ RECORDS = SAMPLES / "customer" / "retail_customer_feed.xml"
 
 def mixed_feed() -> bytes:
     """The OpenESPI usage fixture and the Batch/RetailCustomer feed in one file (what a full export holds)."""
-    usage = etree.parse(str(SAMPLES / "test_usage_data.xml")).getroot()
-    records = etree.parse(str(RECORDS)).getroot()
+    usage = parse_small_document((SAMPLES / "test_usage_data.xml").read_bytes())
+    records = parse_small_document(RECORDS.read_bytes())
     for entry in records.iterfind(f"{{{ATOM}}}entry"):
         usage.append(copy.deepcopy(entry))
     return etree.tostring(usage, xml_declaration=True, encoding="UTF-8")
