@@ -23,7 +23,9 @@ pytestmark = pytest.mark.django_db
 
 RESOURCE = "/espi/1_1/resource"
 RECORDS = Path(__file__).resolve().parent.parent / "samples" / "customer" / "retail_customer_feed.xml"
-RC_SCOPE = "FB=1_3_4_5_13_14_15_17_35_37_39_46_47_50;IntervalDuration=900_3600;BlockDuration=daily;HistoryLength=94608000"
+RC_SCOPE = (
+    "FB=1_3_4_5_13_14_15_17_35_37_39_46_47_50;IntervalDuration=900_3600;BlockDuration=daily;HistoryLength=94608000"
+)
 USAGE_ONLY = "FB=1_3_4_5_13_14_15_17_35_37_39;IntervalDuration=900_3600;BlockDuration=daily;HistoryLength=94608000"
 NS = {"a": ATOM, "c": CUSTOMER}
 BASE = "https://portal.example"
@@ -212,7 +214,9 @@ def _kinds_of(body: bytes) -> list[str]:
 def test_every_read_of_records_is_in_the_customers_access_history_in_words(client, world):
     grant = _grant(world, records=["name_address"])
     _get(client, f"/Batch/RetailCustomer/{world['customer'].public_id}", factories.make_access_token(grant))
-    _page, entries = history_page(customer=world["customer"], viewer=world["customer"].user, third_party=None, page_number=None)
+    _page, entries = history_page(
+        customer=world["customer"], viewer=world["customer"].user, third_party=None, page_number=None
+    )
     sentences = [entry.sentence for entry in entries]
     assert "Sunny Solar read your name and service address" in sentences
 
@@ -233,4 +237,7 @@ def test_revoking_the_records_alone_keeps_the_usage_data_shared(client, world):
     assert grant.scope.split(";")[0] == "FB=1_3_4_5_13_14_15_17_35_37_39"
     assert _get(client, f"/Batch/RetailCustomer/{rc}", token).status_code == 403
     assert _get(client, f"/Batch/Subscription/{grant.subscription_id}", token).status_code == 200
-    assert AuditEvent.objects.filter(action=AuditEvent.Action.GRANT_RECORDS_REVOKED, customer=world["customer"]).count() == 2
+    assert (
+        AuditEvent.objects.filter(action=AuditEvent.Action.GRANT_RECORDS_REVOKED, customer=world["customer"]).count()
+        == 2
+    )
