@@ -479,7 +479,7 @@ def grant_customer_records_revoke(*, grant: Grant, records: Iterable[str], actor
     locked.customer_records = [key for key in locked.customer_records if key not in taken]
     if not locked.customer_records:
         parsed = parse_scope(locked.scope)
-        remaining = set(parsed.function_blocks) - CATEGORY_BY_KEY[CUSTOMER].function_blocks
+        remaining = frozenset(parsed.function_blocks) - CATEGORY_BY_KEY[CUSTOMER].function_blocks
         locked.scope = scope_with(parsed, function_blocks=remaining).format()
         locked.function_blocks = sorted(remaining)
     locked.updated_at = timezone.now()

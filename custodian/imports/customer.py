@@ -199,7 +199,7 @@ def customer_feed_import_with_records(
         )
         refs: dict[str, int] = {}
         for ref, target in targets.items():
-            point = target.usage_point_id or by_uuid.get(target.uuid)
+            point = target.usage_point_id or (by_uuid.get(target.uuid) if target.uuid is not None else None)
             if point is not None:
                 refs[ref] = point
         outcome.records, outcome.records_result = customer_records_import(

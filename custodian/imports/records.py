@@ -153,7 +153,7 @@ def _place(plans: list[RecordPlan], *, customer: RetailCustomer, usage_point_ref
     }
     own_points = dict(UsagePoint.objects.filter(customer=customer).values_list("public_id", "id"))
     for p in plans:
-        row = stored.get(p.uuid)
+        row = stored.get(p.uuid) if p.uuid is not None else None
         if row is not None:
             if row["customer_id"] != customer.pk:
                 p.reject(Reason.CONFLICT, "this id belongs to another customer's record")
