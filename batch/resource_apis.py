@@ -48,7 +48,8 @@ from grants.permissions import (
     grant_for_subscription,
     request_token_kind,
 )
-from grants.selectors import TOKEN_KIND_CUSTODIAN, espi_resource_base
+from grants.resource_uris import espi_resource_base
+from grants.tokens import TOKEN_KIND_CUSTODIAN
 
 # One answer for "does not exist" and "not yours", whatever the resource (PRODUCT "Bad input").
 NOT_FOUND = "Not found."

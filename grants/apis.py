@@ -17,7 +17,7 @@ from oauthlib.common import Request as OauthlibRequest
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from grants import selectors
+from grants import selectors, tokens
 from grants.permissions import (
     EspiBearerAuthentication,
     HasGrantAccessToken,
@@ -72,7 +72,7 @@ class EspiTokenView(TokenView):
     """
 
     def get(self, request, *args, **kwargs):
-        if not selectors.token_params_in_url_allowed(client_id=_token_request_client_id(request)):
+        if not tokens.token_params_in_url_allowed(client_id=_token_request_client_id(request)):
             response = _json_error(405, "invalid_request", "Send token requests as a form POST.")
             response["Allow"] = "POST"
             return response
@@ -81,7 +81,7 @@ class EspiTokenView(TokenView):
 
     def post(self, request, *args, **kwargs):
         if request.GET:
-            if _has_body(request) or not selectors.token_params_in_url_allowed(
+            if _has_body(request) or not tokens.token_params_in_url_allowed(
                 client_id=_token_request_client_id(request)
             ):
                 return _json_error(400, "invalid_request", "Send token parameters in the form body, not in the URL.")
@@ -115,7 +115,7 @@ class IntrospectApi(OAuthLibMixin, View):
         token_value = request.POST.get("token")
         if not token_value:
             return JsonResponse({"error": "invalid_request", "error_description": "token is missing."}, status=400)
-        return JsonResponse(selectors.token_introspect(token_value=token_value, client=oauthlib_request.client))
+        return JsonResponse(tokens.token_introspect(token_value=token_value, client=oauthlib_request.client))
 
 
 class TokenGrantApi(APIView):
@@ -137,7 +137,7 @@ class TokenGrantApi(APIView):
             "client_id": third_party.client_id,
             "scope": token.scope,
         }
-        body.update(selectors.token_response_extras(third_party=third_party, grant=grant, scope=token.scope))
+        body.update(tokens.token_response_extras(third_party=third_party, grant=grant, scope=token.scope))
         if grant is not None:
             body.update(
                 {

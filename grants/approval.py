@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from grants.models import ThirdParty
-from grants.notifications import PostResult, batch_list_document, post_batch_list, resource_uri
-from grants.scopes import FUNCTION_BLOCK_NAMES, EspiScope, ScopeError, parse_scope
+from grants.notifications import PostResult, batch_list_document, post_batch_list
+from grants.resource_uris import application_information_uri
+from grants.scopes import ScopeError, parse_scope, scope_within_any, utility_offered_scopes
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +30,6 @@ class ApprovalCheck:
 
     def as_dict(self) -> dict[str, object]:
         return {"name": self.name, "ok": self.ok, "detail": self.detail}
-
-
-def utility_offered_scopes() -> list[EspiScope]:
-    """Return the scopes the utility offers (setting ``UTILITY_OFFERED_SCOPES``; default every function block)."""
-    texts = getattr(settings, "UTILITY_OFFERED_SCOPES", None) or [
-        "FB=" + "_".join(str(number) for number in sorted(FUNCTION_BLOCK_NAMES))
-    ]
-    return [parse_scope(text) for text in texts]
 
 
 def check_redirect_uris(third_party: ThirdParty) -> ApprovalCheck:
@@ -73,7 +66,7 @@ def check_notify_uri_answers(
     name = "Notify URI answers a test notification"
     if not third_party.notify_uri:
         return ApprovalCheck(name, False, "No notify URI (thirdPartyNotifyUri) is registered.")
-    body = batch_list_document(resources=[resource_uri("ApplicationInformation", third_party.public_id)])
+    body = batch_list_document(resources=[application_information_uri(third_party=third_party)])
     result = post(uri=third_party.notify_uri, body=body)
     if result.ok:
         return ApprovalCheck(name, True, f"{third_party.notify_uri} answered HTTP {result.status}.")
@@ -94,7 +87,7 @@ def check_scopes_offered(third_party: ThirdParty) -> ApprovalCheck:
         except ScopeError as exc:
             bad.append(f"{text!r}: {exc}")
             continue
-        if not any(scope.without_bulk().is_within(candidate) for candidate in offered):
+        if not scope_within_any(scope.without_bulk(), offered):
             bad.append(f"{text!r} asks for more than the utility offers")
     if bad:
         return ApprovalCheck(name, False, "; ".join(bad) + ".")

@@ -7,7 +7,6 @@ applying entries under that grant, and a batch that starts after it sees the gra
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -33,8 +32,8 @@ from grants.notifications import (
     notification_enqueue_for_grant,
     post_batch_list,
 )
-from grants.scopes import EspiScope, ScopeError, parse_scope
-from grants.selectors import REGISTRATION_SCOPE
+from grants.scopes import REGISTRATION_SCOPE, EspiScope, ScopeError, parse_scope, scope_within_registered
+from grants.tokens import token_checksum
 
 _T = TypeVar("_T")
 
@@ -213,13 +212,7 @@ def _scope_for_grant(*, third_party: ThirdParty, scope: str | EspiScope, bulk_us
         raise ValidationError({"scope": f"BR={parsed.bulk_id} does not name the chosen bulk user."})
     if bulk_user is not None and parsed.bulk_id is None:
         parsed = EspiScope(**{**parsed.__dict__, "bulk_id": bulk_user.bulk_id})
-    offered = []
-    for text in third_party.registered_scope_list:
-        try:
-            offered.append(parse_scope(text))
-        except ScopeError:
-            continue
-    if not any(parsed.is_within(candidate) for candidate in offered):
+    if not scope_within_registered(parsed, third_party=third_party):
         raise ValidationError({"scope": "The scope is not within any scope the Third Party registered."})
     return parsed
 
@@ -510,8 +503,7 @@ def grant_token_issue(*, grant: Grant, raw_token: str, expires_in: timedelta | N
     """
     access_token_model = get_access_token_model()
     lifetime = expires_in or timedelta(seconds=oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
-    checksum = hashlib.sha256(raw_token.encode()).hexdigest()
-    token = access_token_model.objects.filter(token_checksum=checksum).first()
+    token = access_token_model.objects.filter(token_checksum=token_checksum(raw_token)).first()
     renewing = token is not None
     if token is None:
         token = access_token_model(user=grant.customer.user, application=grant.third_party, scope=grant.scope)
@@ -573,7 +565,7 @@ def grant_code_bind(*, grant: Grant, authorization_code: Any) -> GrantCode:
     return GrantCode.objects.create(
         authorization_code=authorization_code,
         grant=grant,
-        code_checksum=hashlib.sha256(authorization_code.code.encode("utf-8")).hexdigest(),
+        code_checksum=token_checksum(authorization_code.code),
     )
 
 
@@ -585,10 +577,9 @@ def grant_code_replay_revoke(*, client: ThirdParty, code: str) -> int:
     revoked. The consent that issued the code created its grant, so they are the grant's tokens.
     Another client's code, or one never issued, changes nothing.
     """
-    checksum = hashlib.sha256(code.encode("utf-8")).hexdigest()
     binding = (
         GrantCode.objects.select_related("grant")
-        .filter(code_checksum=checksum, authorization_code__isnull=True, grant__third_party=client)
+        .filter(code_checksum=token_checksum(code), authorization_code__isnull=True, grant__third_party=client)
         .first()
     )
     if binding is None:
