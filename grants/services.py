@@ -22,7 +22,7 @@ from oauth2_provider.models import get_access_token_model, get_refresh_token_mod
 from oauth2_provider.settings import oauth2_settings
 
 from custodian.models import AuditEvent, RetailCustomer, UsagePoint
-from custodian.services import audit_record
+from custodian.services import audit_record, saved_and_audited
 from grants.approval import ApprovalCheck, third_party_approval_checklist
 from grants.emails import EXPIRY_NOTICE_DAYS, customer_email_send, grant_lifecycle_emails
 from grants.models import BulkUser, Grant, GrantCode, GrantToken, GrantUsagePoint, Notification, ThirdParty
@@ -85,12 +85,11 @@ def third_party_register(
     )
     if client_id:
         third_party.client_id = client_id
-    third_party.full_clean(exclude=["client_secret"])
-    third_party.save()
-    audit_record(
+    saved_and_audited(
+        third_party,
         action=AuditEvent.Action.THIRD_PARTY_CREATED,
-        actor_user=actor,
-        obj=third_party,
+        actor=actor,
+        exclude=["client_secret"],
         summary=f"Third Party {name} registered ({role})",
     )
     return third_party, raw_secret
@@ -191,16 +190,13 @@ def bulk_user_create(
 ) -> BulkUser:
     """Create a bulk user ``BR={bulk_id}`` owned by a Third Party."""
     bulk_user = BulkUser(third_party=third_party, bulk_id=bulk_id, name=name, description=description)
-    bulk_user.full_clean()
-    bulk_user.save()
-    audit_record(
+    return saved_and_audited(
+        bulk_user,
         action=AuditEvent.Action.BULK_USER_CREATED,
-        actor_user=actor,
-        obj=bulk_user,
+        actor=actor,
         object_id=bulk_id,
         summary=f"Bulk user {name} (BR={bulk_id}) of {third_party.name} created",
     )
-    return bulk_user
 
 
 def _scope_for_grant(*, third_party: ThirdParty, scope: str | EspiScope, bulk_user: BulkUser | None) -> EspiScope:
@@ -751,12 +747,12 @@ def third_party_update(*, third_party: ThirdParty, information: Mapping[str, Any
     changed = _apply_information(locked, information)
     if not changed:
         return locked
-    locked.full_clean(exclude=["client_secret"])
-    locked.save(update_fields=[*changed, "updated"])
-    audit_record(
+    saved_and_audited(
+        locked,
         action=AuditEvent.Action.THIRD_PARTY_UPDATED,
-        actor_user=actor,
-        obj=locked,
+        actor=actor,
+        exclude=["client_secret"],
+        update_fields=[*changed, "updated"],
         summary=f"{locked.name}: {', '.join(changed)} changed",
         detail={"fields": changed},
     )
