@@ -2,7 +2,8 @@
 
 Three checks, each decided in one function: every redirect URI is https (plain http only with
 DEBUG), the notify URI answers a test BatchList with 2xx, and every registered scope is within one
-the utility offers (``UTILITY_OFFERED_SCOPES``). The notify check POSTs over the network, so the
+the utility offers (its function blocks, setting ``ESPI_FUNCTION_BLOCKS``: the one list of what it
+offers, which also narrows requests at the authorization and token endpoints). The notify check POSTs over the network, so the
 checklist runs outside any transaction; ``services.third_party_approve`` records its outcome.
 """
 

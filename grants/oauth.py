@@ -29,6 +29,7 @@ from grants.scopes import (
     ScopeError,
     parse_scope,
     scope_default_for_client,
+    scope_narrow_to_original,
     scope_validate_for_client,
     scopes_supported,
     third_party_offered_scopes,
@@ -220,6 +221,21 @@ class EspiOAuth2Validator(OAuth2Validator):
         if grant is None or not grant.is_active:
             return False
         request.espi_grant = grant
+        return True
+
+    def is_within_original_scope(self, request_scopes, refresh_token, request, *args, **kwargs) -> bool:
+        """Narrow a refresh's scope to the one originally granted (``scopes.scope_narrow_to_original``).
+
+        oauthlib asks this only when the requested scope is not literally the original one; a client
+        resending the scope it first asked for, wider than what the customer granted, gets the grant's.
+        """
+        original = self.get_original_scopes(refresh_token, request)
+        try:
+            narrowed = scope_narrow_to_original("".join(request_scopes), "".join(original))
+        except ScopeError as exc:
+            # invalid_scope always says why (PRODUCT "Conformance").
+            raise errors.InvalidScopeError(description=str(exc), request=request) from exc
+        request.scopes = [narrowed.format()]
         return True
 
     def _create_access_token(self, expires, request, token, source_refresh_token=None):

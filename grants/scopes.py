@@ -13,7 +13,7 @@ formatting is canonical. Scopes are compared as parsed terms, never as substring
 not ``BR=10`` and ``FB=1_3`` does not contain ``FB=13``.
 
 The second half of this module is the scope POLICY, one function a rule: what the utility offers
-(``utility_function_blocks``, ``utility_offered_scopes``), what a client registered
+(``utility_function_blocks``, setting ``ESPI_FUNCTION_BLOCKS``; ``utility_offered_scopes`` for approval), what a client registered
 (``third_party_offered_scopes``), whether a scope is within what was registered
 (``scope_within_registered``), what a client is granted when it asks (``scope_validate_for_client``),
 the registration token's scope (``REGISTRATION_SCOPE``, ``scope_is_registration``), and the scopes
@@ -319,6 +319,22 @@ def scope_narrow(requested: EspiScope, offered: EspiScope) -> EspiScope | None:
     )
 
 
+def scope_narrow_to_original(requested_text: str, original_text: str) -> EspiScope:
+    """Return the scope a refresh asking for ``requested_text`` gets, the token's ``original_text`` at most.
+
+    RFC 6749 section 6: a refresh may ask for the original scope or less. Clients that resend the scope
+    they first asked for (requests-oauthlib does) get it narrowed to what was granted, term by term, as
+    an authorization request is (PRODUCT "Conformance"). A malformed scope (``Read/Write``, OAD011), one
+    naming another bulk, or one with nothing left of the original raises ScopeError.
+    """
+    requested = parse_scope(requested_text)
+    original = parse_scope(original_text)
+    narrowed = scope_narrow(requested, original)
+    if narrowed is None or not narrowed.is_within(original):
+        raise ScopeError("The refresh asks for nothing the original authorization granted.")
+    return narrowed
+
+
 # ---- Policy: what is offered, registered and granted ---------------------------------------------
 
 # The scope of a registration_access_token (ESPI: dynamic registration FB 36 and offline authorization FB 40).
@@ -339,11 +355,8 @@ def utility_function_blocks() -> frozenset[int]:
 
 
 def utility_offered_scopes() -> list[EspiScope]:
-    """Return the scopes the utility offers for approval (setting ``UTILITY_OFFERED_SCOPES``; default every block)."""
-    texts = getattr(settings, "UTILITY_OFFERED_SCOPES", None) or [
-        "FB=" + "_".join(str(number) for number in sorted(FUNCTION_BLOCK_NAMES))
-    ]
-    return [parse_scope(text) for text in texts]
+    """Return the scopes the utility offers: its function blocks (``utility_function_blocks``), as one scope."""
+    return [EspiScope(function_blocks=utility_function_blocks())]
 
 
 def scopes_supported() -> list[str]:

@@ -715,7 +715,8 @@ def third_party_register_by_staff(
 ) -> Credentials:
     """Register a Third Party (or back-office client) in Review with its ApplicationInformation and bulk users.
 
-    Returns the raw client secret once; it is stored hashed.
+    Returns the raw client secret once (it is stored hashed) and, for a Third Party, its
+    registration_access_token (``FB=36_40``, only its checksum stored), also shown once.
     """
     if role not in ThirdParty.Role.values:
         raise ValidationError({"role": f"Unknown role {role!r}."})
@@ -736,7 +737,12 @@ def third_party_register_by_staff(
     third_party.save()
     for bulk_id, bulk_name in bulk_users:
         bulk_user_create(third_party=third_party, bulk_id=bulk_id, name=bulk_name, actor=actor)
-    return Credentials(third_party=third_party, client_secret=raw_secret)
+    registration_token = (
+        third_party_registration_token_issue(third_party=third_party, actor=actor)
+        if role == ThirdParty.Role.THIRD_PARTY
+        else None
+    )
+    return Credentials(third_party=third_party, client_secret=raw_secret, registration_token=registration_token)
 
 
 @transaction.atomic
@@ -809,7 +815,8 @@ def third_party_register_again(*, third_party: ThirdParty, actor: Any = None) ->
     """Register a revoked Third Party again as a new client (new client id, secret and id, in Review).
 
     Its ApplicationInformation and bulk users are copied; its grants stay with the revoked client,
-    so customers consent again.
+    so customers consent again. The new client gets a new registration_access_token
+    (``third_party_register_by_staff`` issues it); the revoked one's tokens were revoked with it.
     """
     if third_party.lifecycle != ThirdParty.Lifecycle.REVOKED:
         raise ValidationError("Only a revoked Third Party is registered again.")
