@@ -301,6 +301,8 @@ ESPI_FUNCTION_BLOCKS = os.environ.get(
 GBA_CERTIFICATION_ID = os.environ.get("GBA_CERTIFICATION_ID", "")
 # RFC 7591 dynamic registration at /oauth/register (FB 36): off unless staff turn it on.
 OAUTH_DYNAMIC_REGISTRATION = env_bool("OAUTH_DYNAMIC_REGISTRATION", False)
+# Dynamic registrations accepted per client address and hour (the endpoint needs no credentials).
+OAUTH_REGISTRATIONS_PER_HOUR = env_int("OAUTH_REGISTRATIONS_PER_HOUR", 10)
 # Lifetime of a registration_access_token issued by staff or dynamic registration (RFC 7592 section 3).
 REGISTRATION_TOKEN_SECONDS = env_int("REGISTRATION_TOKEN_SECONDS", 365 * 24 * 3600)
 

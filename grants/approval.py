@@ -33,28 +33,32 @@ class ApprovalCheck:
         return {"name": self.name, "ok": self.ok, "detail": self.detail}
 
 
+def redirect_uri_problem(uri: str) -> str:
+    """Return why ``uri`` cannot be a redirect URI (not https with a host, or a fragment), or "" (http only with DEBUG).
+
+    The one rule for staff approval and RFC 7591 dynamic registration alike.
+    """
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+    except ValueError:
+        return f"{uri} is not a valid URL"
+    if not host:
+        return f"{uri} has no host"
+    if parts.fragment:
+        return f"{uri} has a fragment"
+    if parts.scheme == "https" or (parts.scheme == "http" and settings.DEBUG):
+        return ""
+    return f"{uri} is not https"
+
+
 def check_redirect_uris(third_party: ThirdParty) -> ApprovalCheck:
     """Pass when the Third Party has redirect URIs and each is https with a host (http only with DEBUG)."""
     name = "Redirect URIs are https"
     uris = third_party.redirect_uris.split()
     if not uris:
         return ApprovalCheck(name, False, "No redirect URI is registered.")
-    bad = []
-    for uri in uris:
-        try:
-            parts = urlsplit(uri)
-            host = parts.hostname
-        except ValueError:
-            bad.append(f"{uri} is not a valid URL")
-            continue
-        if not host:
-            bad.append(f"{uri} has no host")
-        elif parts.fragment:
-            bad.append(f"{uri} has a fragment")
-        elif parts.scheme == "https" or (parts.scheme == "http" and settings.DEBUG):
-            continue
-        else:
-            bad.append(f"{uri} is not https")
+    bad = [problem for uri in uris if (problem := redirect_uri_problem(uri))]
     if bad:
         return ApprovalCheck(name, False, "; ".join(bad) + ".")
     return ApprovalCheck(name, True, f"{len(uris)} redirect URI(s), all accepted.")

@@ -32,6 +32,7 @@ from grants.notifications import (
     notification_enqueue_for_grant,
     post_batch_list,
 )
+from grants.registration import RegistrationMetadata
 from grants.scopes import REGISTRATION_SCOPE, EspiScope, ScopeError, parse_scope, scope_within_registered
 from grants.tokens import token_checksum
 
@@ -862,3 +863,27 @@ def third_party_approve(
         if passed:
             third_party_set_lifecycle(third_party=third_party, lifecycle=ThirdParty.Lifecycle.PRODUCTION, actor=actor)
     return checks
+
+
+@transaction.atomic
+def third_party_register_dynamic(*, metadata: RegistrationMetadata, source_address: str = "") -> Credentials:
+    """Register a Third Party that asked for itself by RFC 7591 dynamic registration (FB 36).
+
+    It starts in Review, like a staff registration: it reaches nothing until staff approve it to
+    Production after the checklist. Returns its client secret and registration_access_token once.
+    """
+    if not settings.OAUTH_DYNAMIC_REGISTRATION:
+        raise ValidationError("Dynamic registration is turned off (OAUTH_DYNAMIC_REGISTRATION).")
+    credentials = third_party_register_by_staff(role=ThirdParty.Role.THIRD_PARTY, information=metadata.information)
+    audit_record(
+        action=AuditEvent.Action.THIRD_PARTY_CREATED,
+        obj=credentials.third_party,
+        summary=f"{credentials.third_party.name} registered itself (RFC 7591 dynamic registration), in Review",
+        detail={
+            "via": "rfc7591",
+            "source_address": source_address[:64],
+            "grant_types": list(metadata.grant_types),
+            "scopes": credentials.third_party.registered_scope_list,
+        },
+    )
+    return credentials
