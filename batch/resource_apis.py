@@ -79,6 +79,8 @@ def _meter_reading(point: UsagePoint, meter_reading_id: str) -> MeterReading:
 
 
 def _read(request, grant: Grant) -> None:
+    if request.method == "HEAD":  # status and headers only: no data leaves, no read is recorded
+        return
     data_read_record(grants=[grant], client=request.auth.application, path=request.get_full_path())
 
 
