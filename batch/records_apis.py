@@ -37,7 +37,8 @@ from grants.permissions import (
     request_grant,
     request_third_party,
 )
-from grants.selectors import active_grant_q, espi_resource_base
+from grants.resource_uris import espi_resource_base
+from grants.selectors import active_grant_q
 
 
 def _usage_point_hrefs(grants: list[Grant], base: str) -> dict[int, dict[int, str]]:
