@@ -31,7 +31,7 @@ from grants.permissions import (
     grant_for_subscription,
     request_third_party,
 )
-from grants.selectors import espi_resource_base
+from grants.resource_uris import espi_resource_base
 
 
 class _FeedApi(EspiNegotiationMixin, APIView):
