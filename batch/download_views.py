@@ -19,7 +19,7 @@ from batch.atom_http import ATOM_CONTENT_TYPE
 from batch.downloads import DownloadRequest, download_csv_chunks, download_record, download_xml_chunks
 from custodian.exceptions import NotFound
 from custodian.selectors import customer_for_user, usage_point_list_for_customer
-from grants.selectors import espi_resource_base
+from grants.resource_uris import espi_resource_base
 
 MAX_DAYS = 3 * 366
 
@@ -40,6 +40,10 @@ class DownloadForm(forms.Form):
             ("csv", _("CSV spreadsheet (one row per reading)")),
         ],
         initial="csv",
+    )
+    records = forms.BooleanField(
+        required=False,
+        label=_("Also include my name, service address and account details (Green Button XML only)"),
     )
 
     def __init__(self, *args, usage_points, **kwargs):
@@ -85,6 +89,7 @@ class DownloadView(LoginRequiredMixin, View):
             first_day=form.cleaned_data["first_day"],
             last_day=form.cleaned_data["last_day"],
             format=form.cleaned_data["format"],
+            include_records=form.cleaned_data["records"],
         )
         download_record(request=chosen, actor=request.user)
         if chosen.format == "xml":

@@ -7,7 +7,6 @@ applying entries under that grant, and a batch that starts after it sees the gra
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -23,8 +22,9 @@ from oauth2_provider.models import get_access_token_model, get_refresh_token_mod
 from oauth2_provider.settings import oauth2_settings
 
 from custodian.models import AuditEvent, RetailCustomer, UsagePoint
-from custodian.services import audit_record
+from custodian.services import audit_record, saved_and_audited
 from grants.approval import ApprovalCheck, third_party_approval_checklist
+from grants.data_categories import CATEGORY_BY_KEY, CUSTOMER, RECORD_CHOICE_BY_KEY
 from grants.emails import EXPIRY_NOTICE_DAYS, customer_email_send, grant_lifecycle_emails
 from grants.models import BulkUser, Grant, GrantCode, GrantToken, GrantUsagePoint, Notification, ThirdParty
 from grants.notifications import (
@@ -34,8 +34,16 @@ from grants.notifications import (
     post_batch_list,
 )
 from grants.registration import RegistrationMetadata
-from grants.scopes import EspiScope, ScopeError, parse_scope, scope_with
-from grants.selectors import REGISTRATION_SCOPE, utility_function_blocks
+from grants.scopes import (
+    REGISTRATION_SCOPE,
+    EspiScope,
+    ScopeError,
+    parse_scope,
+    scope_with,
+    scope_within_registered,
+    utility_function_blocks,
+)
+from grants.tokens import token_checksum
 
 _T = TypeVar("_T")
 
@@ -87,12 +95,11 @@ def third_party_register(
     )
     if client_id:
         third_party.client_id = client_id
-    third_party.full_clean(exclude=["client_secret"])
-    third_party.save()
-    audit_record(
+    saved_and_audited(
+        third_party,
         action=AuditEvent.Action.THIRD_PARTY_CREATED,
-        actor_user=actor,
-        obj=third_party,
+        actor=actor,
+        exclude=["client_secret"],
         summary=f"Third Party {name} registered ({role})",
     )
     return third_party, raw_secret
@@ -193,16 +200,13 @@ def bulk_user_create(
 ) -> BulkUser:
     """Create a bulk user ``BR={bulk_id}`` owned by a Third Party."""
     bulk_user = BulkUser(third_party=third_party, bulk_id=bulk_id, name=name, description=description)
-    bulk_user.full_clean()
-    bulk_user.save()
-    audit_record(
+    return saved_and_audited(
+        bulk_user,
         action=AuditEvent.Action.BULK_USER_CREATED,
-        actor_user=actor,
-        obj=bulk_user,
+        actor=actor,
         object_id=bulk_id,
         summary=f"Bulk user {name} (BR={bulk_id}) of {third_party.name} created",
     )
-    return bulk_user
 
 
 def _scope_for_grant(*, third_party: ThirdParty, scope: str | EspiScope, bulk_user: BulkUser | None) -> EspiScope:
@@ -214,13 +218,7 @@ def _scope_for_grant(*, third_party: ThirdParty, scope: str | EspiScope, bulk_us
         raise ValidationError({"scope": f"BR={parsed.bulk_id} does not name the chosen bulk user."})
     if bulk_user is not None and parsed.bulk_id is None:
         parsed = EspiScope(**{**parsed.__dict__, "bulk_id": bulk_user.bulk_id})
-    offered = []
-    for text in third_party.registered_scope_list:
-        try:
-            offered.append(parse_scope(text))
-        except ScopeError:
-            continue
-    if not any(parsed.is_within(candidate) for candidate in offered):
+    if not scope_within_registered(parsed, third_party=third_party):
         raise ValidationError({"scope": "The scope is not within any scope the Third Party registered."})
     return parsed
 
@@ -238,8 +236,12 @@ def grant_create(
     consent: dict[str, Any] | None = None,
     actor: Any = None,
     replace_earlier: bool = False,
+    customer_records: Iterable[str] = (),
 ) -> Grant:
     """Record a customer's consent: a grant of exactly these usage points for this scope and period.
+
+    ``customer_records``: which of the customer's own records (``customer.xsd``) the grant shares,
+    each chosen on its own; they need the Retail Customer function blocks in the scope.
 
     Refuses usage points of another customer, a bulk user of another Third Party, a Third Party
     not in Production, and a scope outside what the Third Party registered. With
@@ -256,6 +258,7 @@ def grant_create(
     if bulk_user is not None and bulk_user.third_party_id != third_party.pk:
         raise ValidationError({"bulk_user": "The bulk user belongs to another Third Party."})
     parsed = _scope_for_grant(third_party=third_party, scope=scope, bulk_user=bulk_user)
+    records = grant_customer_records_validate(records=customer_records, function_blocks=parsed.function_blocks)
     # One grant per customer and Third Party (or bulk): the customer's row is locked so two consents
     # given at once are applied one after the other, and the second replaces the first.
     replaced: list[Grant] = []
@@ -275,6 +278,7 @@ def grant_create(
         authorized_start=start,
         authorized_end=authorized_end,
         consent=consent or {},
+        customer_records=records,
     )
     grant.full_clean()
     grant.save()
@@ -290,6 +294,7 @@ def grant_create(
             "scope": grant.scope,
             "usage_points": [p.public_id for p in points],
             "bulk_id": bulk_user.bulk_id if bulk_user else None,
+            "customer_records": records,
         },
     )
     for previous in replaced:
@@ -298,6 +303,17 @@ def grant_create(
     # The outbox row commits or rolls back with the grant (delivered later by deliver_notifications).
     notification_enqueue_for_grant(grant=grant, kind=Notification.Kind.GRANT_CREATED)
     return grant
+
+
+def grant_customer_records_validate(*, records: Iterable[str], function_blocks: Iterable[int]) -> list[str]:
+    """Return the customer records a grant may share, in table order: only known choices, only with the Retail Customer blocks."""
+    chosen = list(dict.fromkeys(records))
+    unknown = [key for key in chosen if key not in RECORD_CHOICE_BY_KEY]
+    if unknown:
+        raise ValidationError({"customer_records": f"Unknown customer records: {', '.join(unknown)}."})
+    if chosen and not set(function_blocks) & CATEGORY_BY_KEY[CUSTOMER].function_blocks:
+        raise ValidationError({"customer_records": "Customer records need the Retail Customer function blocks."})
+    return [key for key in RECORD_CHOICE_BY_KEY if key in chosen]
 
 
 def grant_replaceable(
@@ -446,6 +462,38 @@ def grant_revoke_usage_point(*, grant: Grant, usage_point: UsagePoint, actor: An
     return locked
 
 
+@transaction.atomic
+def grant_customer_records_revoke(*, grant: Grant, records: Iterable[str], actor: Any = None) -> Grant:
+    """Stop sharing some of the customer's own records under a grant, keeping its usage data.
+
+    When no record is left shared, the Retail Customer function blocks leave the grant's scope too
+    (its Authorization then says so); the Third Party is notified as for any change of the grant.
+    """
+    rows_lock_shared(model=ThirdParty, pks=[grant.third_party_id])  # the one lock order: Third Party first
+    locked = Grant.objects.select_for_update().get(pk=grant.pk)
+    taken = [key for key in dict.fromkeys(records) if key in locked.customer_records]
+    if not taken:
+        raise ValidationError("Those records are not shared under this grant.")
+    locked.customer_records = [key for key in locked.customer_records if key not in taken]
+    if not locked.customer_records:
+        parsed = parse_scope(locked.scope)
+        remaining = frozenset(parsed.function_blocks) - CATEGORY_BY_KEY[CUSTOMER].function_blocks
+        locked.scope = scope_with(parsed, function_blocks=remaining).format()
+        locked.function_blocks = sorted(remaining)
+    locked.updated_at = timezone.now()
+    locked.save(update_fields=["customer_records", "scope", "function_blocks", "updated_at"])
+    audit_record(
+        action=AuditEvent.Action.GRANT_RECORDS_REVOKED,
+        actor_user=actor,
+        customer=locked.customer,
+        obj=locked,
+        summary=f"Customer records ({', '.join(taken)}) no longer shared with {locked.third_party.name}",
+        detail={"records": taken, "still_shared": locked.customer_records},
+    )
+    notification_enqueue_for_grant(grant=locked, kind=Notification.Kind.GRANT_CHANGED)
+    return locked
+
+
 def grant_expire_due(*, now: datetime | None = None) -> int:
     """Mark active grants whose authorized period has ended as expired, one transaction each; return how many."""
     moment = now or timezone.now()
@@ -511,8 +559,7 @@ def grant_token_issue(*, grant: Grant, raw_token: str, expires_in: timedelta | N
     """
     access_token_model = get_access_token_model()
     lifetime = expires_in or timedelta(seconds=oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
-    checksum = hashlib.sha256(raw_token.encode()).hexdigest()
-    token = access_token_model.objects.filter(token_checksum=checksum).first()
+    token = access_token_model.objects.filter(token_checksum=token_checksum(raw_token)).first()
     renewing = token is not None
     if token is None:
         token = access_token_model(user=grant.customer.user, application=grant.third_party, scope=grant.scope)
@@ -545,6 +592,7 @@ def grant_consent_approve(
     consent: dict[str, Any] | None = None,
     actor: Any = None,
     issue_code: Callable[[Grant], _T] | None = None,
+    customer_records: Iterable[str] = (),
 ) -> tuple[Grant, _T | None]:
     """Create the grant a customer approved and, in the same transaction, the authorization code for it.
 
@@ -561,6 +609,7 @@ def grant_consent_approve(
         consent=consent,
         actor=actor,
         replace_earlier=True,
+        customer_records=customer_records,
     )
     issued = issue_code(grant) if issue_code is not None else None
     return grant, issued
@@ -574,7 +623,7 @@ def grant_code_bind(*, grant: Grant, authorization_code: Any) -> GrantCode:
     return GrantCode.objects.create(
         authorization_code=authorization_code,
         grant=grant,
-        code_checksum=hashlib.sha256(authorization_code.code.encode("utf-8")).hexdigest(),
+        code_checksum=token_checksum(authorization_code.code),
     )
 
 
@@ -586,10 +635,9 @@ def grant_code_replay_revoke(*, client: ThirdParty, code: str) -> int:
     revoked. The consent that issued the code created its grant, so they are the grant's tokens.
     Another client's code, or one never issued, changes nothing.
     """
-    checksum = hashlib.sha256(code.encode("utf-8")).hexdigest()
     binding = (
         GrantCode.objects.select_related("grant")
-        .filter(code_checksum=checksum, authorization_code__isnull=True, grant__third_party=client)
+        .filter(code_checksum=token_checksum(code), authorization_code__isnull=True, grant__third_party=client)
         .first()
     )
     if binding is None:
@@ -767,12 +815,12 @@ def third_party_update(*, third_party: ThirdParty, information: Mapping[str, Any
     changed = _apply_information(locked, information)
     if not changed:
         return locked
-    locked.full_clean(exclude=["client_secret"])
-    locked.save(update_fields=[*changed, "updated"])
-    audit_record(
+    saved_and_audited(
+        locked,
         action=AuditEvent.Action.THIRD_PARTY_UPDATED,
-        actor_user=actor,
-        obj=locked,
+        actor=actor,
+        exclude=["client_secret"],
+        update_fields=[*changed, "updated"],
         summary=f"{locked.name}: {', '.join(changed)} changed",
         detail={"fields": changed},
     )
