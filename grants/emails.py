@@ -17,7 +17,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 from grants.data_categories import grant_description
-from grants.models import Grant, ThirdParty
+from grants.models import Grant
 from grants.scopes import ScopeError, parse_scope
 
 EMAIL_LANGUAGES = ("en", "es")
@@ -60,21 +60,3 @@ def customer_email_send(*, grant: Grant, kind: str) -> None:
     subject = " / ".join(dict.fromkeys(subjects))
     body = "\n\n----------\n\n".join(parts) + "\n"
     transaction.on_commit(lambda: send_mail(subject=subject, message=body, from_email=None, recipient_list=[address]))
-
-
-def grant_lifecycle_emails(*, third_party: ThirdParty, lifecycle: int) -> int:
-    """E-mail every customer with an active grant to a Third Party just put On Hold or revoked; return how many."""
-    kind: dict[int, str] = {
-        ThirdParty.Lifecycle.ON_HOLD: "third_party_on_hold",
-        ThirdParty.Lifecycle.REVOKED: "third_party_revoked",
-    }
-    if lifecycle not in kind:
-        return 0
-    grants = Grant.objects.filter(third_party=third_party, status=Grant.Status.ACTIVE).select_related(
-        "customer__user", "third_party"
-    )
-    sent = 0
-    for grant in grants:
-        customer_email_send(grant=grant, kind=kind[lifecycle])
-        sent += 1
-    return sent
