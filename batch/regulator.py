@@ -218,7 +218,7 @@ def regulator_report(*, quarter: Quarter) -> RegulatorReport:
         totals = kinds.setdefault((row["kind"], row["method"]), [0, 0, 0])
         for index, name in enumerate(("requests_served", "requests_failed", "bytes_served")):
             totals[index] += row[name]
-    by_kind = [(kind, method, *totals) for (kind, method), totals in sorted(kinds.items())]
+    by_kind = [(kind, method, served, failed, sent) for (kind, method), (served, failed, sent) in sorted(kinds.items())]
     _merge(  # the unidentified rows (no Third Party) are skipped
         (
             {key: row[key] for key in ("third_party_id", "requests_served", "requests_failed", "bytes_served")}
