@@ -203,7 +203,7 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     "script-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
-# Shared cache: rate limits (the OAuth token endpoint) count here. With several
+# Shared cache: rate limits (the OAuth token endpoint, each Third Party's ESPI API calls) count here. With several
 # gunicorn workers or hosts set REDIS_URL so they all count into one place.
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 CACHES = {
@@ -313,6 +313,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "custodian.api_errors.exception_handler",
+    # Each Third Party's calls per second, hour and day (set in the admin), on the shared cache.
+    "DEFAULT_THROTTLE_CLASSES": ["grants.throttling.ThirdPartyRateThrottle"],
     "UNAUTHENTICATED_USER": None,
 }
 
