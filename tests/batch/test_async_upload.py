@@ -168,12 +168,18 @@ def test_a_malformed_body_is_reported_at_the_status_url(upload_world):
 
 def test_dry_run_and_strict_travel_with_the_submission(upload_world):
     response = post(
-        bulk_path("1") + "?dry_run=1", sample_feed(usage_point=upload_world.a1, salt="d"), upload_world.tp_token, **ASYNC
+        bulk_path("1") + "?dry_run=1",
+        sample_feed(usage_point=upload_world.a1, salt="d"),
+        upload_world.tp_token,
+        **ASYNC,
     )
     data = status(response["Location"], upload_world.tp_token).json()
     assert data["outcome"] == "dry_run" and not MeterReading.objects.exists()
     strict = post(
-        bulk_path("1") + "?mode=strict", sample_feed(usage_point=upload_world.a2, salt="s"), upload_world.tp_token, **ASYNC
+        bulk_path("1") + "?mode=strict",
+        sample_feed(usage_point=upload_world.a2, salt="s"),
+        upload_world.tp_token,
+        **ASYNC,
     )
     assert status(strict["Location"], upload_world.tp_token).json()["report"]["mode"] == "strict"
 
