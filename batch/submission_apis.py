@@ -24,7 +24,7 @@ from batch import selectors
 from batch.models import Submission
 from batch.services_async import PENDING
 from custodian.exceptions import NotFound
-from grants import selectors as grant_selectors
+from grants import tokens
 from grants.permissions import (
     EspiBearerAuthentication,
     HasGrantAccessToken,
@@ -55,11 +55,11 @@ def _reaches(request: Any, submission: Submission) -> bool:
     kind = request_token_kind(request)
     if submission.target_kind == Submission.TargetKind.SUBSCRIPTION:
         grant = getattr(request, "espi_grant", None)
-        return kind == grant_selectors.TOKEN_KIND_ACCESS and grant is not None and grant.pk == submission.grant_id
+        return kind == tokens.TOKEN_KIND_ACCESS and grant is not None and grant.pk == submission.grant_id
     if submission.target_kind == Submission.TargetKind.BULK:
-        scoped = grant_selectors.grant_token_scope_bulk_id(access_token=request.auth)
-        return kind == grant_selectors.TOKEN_KIND_CLIENT and scoped in (None, submission.target_id)
-    return kind == grant_selectors.TOKEN_KIND_CUSTODIAN
+        scoped = tokens.token_scope_bulk_id(access_token=request.auth)
+        return kind == tokens.TOKEN_KIND_CLIENT and scoped in (None, submission.target_id)
+    return kind == tokens.TOKEN_KIND_CUSTODIAN
 
 
 def _pending_body(request: Any, submission: Submission) -> dict[str, Any]:
