@@ -93,7 +93,7 @@ class CustomerOnboardingForm(forms.ModelForm):
 class RetailCustomerAdmin(LargeTableMixin, admin.ModelAdmin):
     list_display = ("name", "public_id", "user", "created_at")
     search_fields = ("^name", "=public_id", "=user__username", "=user__email")
-    readonly_fields = ("public_id", "user", "created_at", "customer_records")
+    readonly_fields = ("public_id", "user", "language", "created_at", "customer_records")
     list_select_related = ("user",)
     inlines = [UsagePointInline]
     actions = ["send_invitation"]

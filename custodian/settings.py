@@ -122,6 +122,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outermost but security: every ESPI request's outcome is counted, the 400s below it included.
+    "batch.middleware.ApiRequestOutcomeMiddleware",
     "custodian.middleware.RejectNulCharactersMiddleware",
     "custodian.middleware.EspiTrailingSlashMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -41,6 +41,7 @@ from grants.scopes import (
     parse_scope,
     scope_with,
     scope_within_registered,
+    utility_function_blocks,
 )
 from grants.tokens import token_checksum
 
@@ -947,3 +948,104 @@ def third_party_register_dynamic(*, metadata: RegistrationMetadata, source_addre
         },
     )
     return credentials
+
+
+# ---- Offline authorization (ESPI FB 40): a customer's signed paper authorization, recorded by staff ----
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineAuthorization:
+    """What recording a paper authorization yields: the grant and its tokens, raw values handed over once."""
+
+    grant: Grant
+    access_token: str
+    refresh_token: str
+
+
+@transaction.atomic
+def grant_record_offline(
+    *,
+    customer: RetailCustomer,
+    third_party: ThirdParty,
+    usage_points: Iterable[UsagePoint],
+    scope: str | EspiScope,
+    authorized_end: datetime,
+    evidence_reference: str,
+    signed_on: date,
+    authorized_start: datetime | None = None,
+    bulk_user: BulkUser | None = None,
+    actor: Any = None,
+) -> OfflineAuthorization:
+    """Record a customer's signed paper authorization (FB 40) as the same grant, Authorization and token an online one yields.
+
+    The grant goes through ``grant_create`` (the same checks: the customer's own usage points, a Third
+    Party in Production, a scope within what it registered, narrowed to the utility's function blocks;
+    it replaces the customer's earlier grant to the same Third Party or bulk), so the Third Party is
+    notified of the new Authorization. Its consent evidence says ``offline``, with the paper's
+    reference, the day it was signed and the staff member who recorded it. An access token and a
+    refresh token bound to the grant are issued; their raw values are returned once (only checksums
+    are stored) for staff to hand to the Third Party.
+    """
+    reference = evidence_reference.strip()
+    if not reference:
+        raise ValidationError({"evidence_reference": "Name the signed paper authorization (its reference)."})
+    if signed_on > timezone.localdate(timezone=timezone.get_default_timezone()):
+        raise ValidationError({"signed_on": "The authorization cannot be signed in the future."})
+    if authorized_end <= max(authorized_start or timezone.now(), timezone.now()):
+        raise ValidationError({"authorized_end": "The authorized period has already ended."})
+    try:
+        parsed = scope if isinstance(scope, EspiScope) else parse_scope(scope)
+        parsed = scope_with(parsed, function_blocks=parsed.function_blocks & utility_function_blocks())
+    except ScopeError as exc:
+        raise ValidationError({"scope": str(exc)}) from exc
+    if not parsed.function_blocks:
+        raise ValidationError({"scope": "None of these function blocks is offered by the utility."})
+    points = list(usage_points)
+    now = timezone.now()
+    grant = grant_create(
+        customer=customer,
+        third_party=third_party,
+        usage_points=points,
+        scope=parsed,
+        authorized_start=authorized_start,
+        authorized_end=authorized_end,
+        bulk_user=bulk_user,
+        consent={
+            "flow": "offline",
+            "evidence_reference": reference[:200],
+            "signed_on": signed_on.isoformat(),
+            "recorded_by": getattr(actor, "username", "") or "",
+            "at": now.isoformat(),
+            "chosen": {
+                "usage_points": [point.public_id for point in points],
+                "function_blocks": sorted(parsed.function_blocks),
+                "scope": parsed.format(),
+                "until": authorized_end.isoformat(),
+            },
+        },
+        actor=actor,
+        replace_earlier=True,
+    )
+    access_model, refresh_model = get_access_token_model(), get_refresh_token_model()
+    raw_access, raw_refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    access = access_model(
+        user=customer.user,
+        application=third_party,
+        scope=grant.scope,
+        expires=now + timedelta(seconds=oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS),
+    )
+    set_token_value(access, raw_access)
+    access.save()
+    refresh = refresh_model(user=customer.user, application=third_party, access_token=access)
+    set_token_value(refresh, raw_refresh)
+    refresh.save()
+    token_issue_record(access_token=access, grant=grant, grant_type="offline_authorization")
+    audit_record(
+        action=AuditEvent.Action.GRANT_CREATED,
+        actor_user=actor,
+        customer=customer,
+        obj=grant,
+        summary=f"Offline authorization recorded for {third_party.name} (paper reference {reference[:80]})",
+        detail={"flow": "offline", "evidence_reference": reference[:200], "signed_on": signed_on.isoformat()},
+    )
+    return OfflineAuthorization(grant=grant, access_token=raw_access, refresh_token=raw_refresh)
