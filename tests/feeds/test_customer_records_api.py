@@ -286,11 +286,11 @@ def etree_tostring(element) -> bytes:
     return etree.tostring(element, method="c14n")
 
 
-def test_head_answers_like_get_and_reads_nothing(client, world):
-    grant = _grant(world, records=["name_address"])
+def test_head_answers_like_get_and_reads_nothing(client, records_world):
+    grant = _grant(records_world, records=["name_address"])
     token = factories.make_access_token(grant)
     response = client.head(
-        RESOURCE + f"/Batch/RetailCustomer/{world['customer'].public_id}",
+        RESOURCE + f"/Batch/RetailCustomer/{records_world.customer.public_id}",
         HTTP_AUTHORIZATION=f"Bearer {token}",
         HTTP_ACCEPT="application/atom+xml",
     )
@@ -298,22 +298,22 @@ def test_head_answers_like_get_and_reads_nothing(client, world):
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.DATA_READ).exists()
 
 
-def test_bulk_retail_customer_info_pages_over_members(client, world):
-    bulk_user = factories.make_bulk_user(third_party=world["tp"], bulk_id="7")
-    _grant(world, records=["name_address"], bulk_user=bulk_user)
+def test_bulk_retail_customer_info_pages_over_members(client, records_world):
+    bulk_user = factories.make_bulk_user(third_party=records_world.tp, bulk_id="7")
+    _grant(records_world, records=["name_address"], bulk_user=bulk_user)
     for name in ("bea", "cai"):
         other = factories.make_customer(username=name)
         point = factories.make_usage_point(customer=other, title=f"{name}'s home")
         grant_services.grant_create(
             customer=other,
-            third_party=world["tp"],
+            third_party=records_world.tp,
             usage_points=[point],
             scope=RC_SCOPE + ";BR=7",
             bulk_user=bulk_user,
             authorized_end=timezone.now() + timedelta(days=30),
             customer_records=["account_billing"],
         )
-    token = factories.make_client_token(world["tp"], scope="FB=3_35_47;BR=7")
+    token = factories.make_client_token(records_world.tp, scope="FB=3_35_47;BR=7")
     first = _get(client, "/Batch/BulkRetailCustomerInfo/7?max-results=2", token)
     root = parse_small_document(b"".join(first.streaming_content))
     following = [link.get("href") for link in root.iterfind("a:link[@rel='next']", NS)]
