@@ -22,6 +22,7 @@ class Submission(models.Model):
 
     The row is inserted (``in_progress``) in its own transaction before anything is applied, so a
     concurrent request with the same ``Idempotency-Key`` hits the unique constraint and gets 409.
+    A POST with ``Prefer: respond-async`` leaves it ``queued`` for a worker (``batch.services_async``).
     """
 
     class TargetKind(models.TextChoices):
@@ -30,6 +31,7 @@ class Submission(models.Model):
         RETAIL_CUSTOMER = "retail_customer", "Batch/RetailCustomer"
 
     class Outcome(models.TextChoices):
+        QUEUED = "queued", "queued for a worker (Prefer: respond-async)"
         IN_PROGRESS = "in_progress", "in progress"
         APPLIED = "applied", "applied"
         REJECTED = "rejected", "rejected (nothing applied)"
@@ -55,6 +57,9 @@ class Submission(models.Model):
     sha256 = models.CharField(max_length=64, blank=True)
     payload = models.FileField(upload_to=payload_upload_to, blank=True, max_length=200)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker took an asynchronous submission (Prefer: respond-async)."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.IN_PROGRESS, db_index=True)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -88,3 +93,44 @@ class Submission(models.Model):
     def report_uuid(self) -> uuid.UUID:
         """Return the stable Atom id of this submission's report feed."""
         return uuid.uuid5(uuid.NAMESPACE_URL, f"urn:x-portal:submission:{self.public_id}")
+
+
+class ApiRequestCount(models.Model):
+    """How many ESPI API requests were answered, and the bytes sent, per local day, client, kind and status class.
+
+    One upsert per request (``batch.services_requests.api_request_record``) keeps the table at
+    days x clients x kinds x status classes rows, whatever the traffic: the regulator report sums a
+    quarter of it in one grouped query. ``third_party`` is None when no valid token named the
+    caller (a missing, unknown or expired token, a malformed request).
+    """
+
+    day = models.DateField(help_text="The local day (TIME_ZONE) the request arrived.")
+    third_party = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="api_request_counts",
+    )
+    kind = models.CharField(max_length=48, help_text="The endpoint (its URL name), or 'unknown'.")
+    method = models.CharField(max_length=8)
+    status_class = models.PositiveSmallIntegerField(help_text="1 to 5: the hundreds digit of the status.")
+    requests = models.PositiveBigIntegerField(default=0)
+    bytes = models.PositiveBigIntegerField(default=0, help_text="Response bytes actually sent.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "third_party", "kind", "method", "status_class"],
+                condition=Q(third_party__isnull=False),
+                name="api_request_count_per_client",
+            ),
+            models.UniqueConstraint(
+                fields=["day", "kind", "method", "status_class"],
+                condition=Q(third_party__isnull=True),
+                name="api_request_count_unidentified",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind} {self.method} {self.status_class}xx: {self.requests}"
