@@ -225,7 +225,7 @@ def test_consent_and_revoke_work_by_keyboard_alone(live_server, chromium):
     page.focus("#approve")
     page.keyboard.press("Enter")
     page.wait_for_selector("text=callback reached")
-    new = Grant.objects.get(customer=customer, status=Grant.Status.ACTIVE)
+    new = Grant.objects.get(customer=customer, third_party=sunny, status=Grant.Status.ACTIVE)
     assert new.pk != grant.pk and 17 not in new.function_blocks
     assert [p.public_id for p in new.usage_points.all()] == [home.public_id]
     grant.refresh_from_db()
