@@ -323,6 +323,9 @@ BATCH_MAX_BODY_BYTES = env_int("BATCH_MAX_BODY_BYTES", 512 * 1024 * 1024)
 # SQLite only (development): an in-progress submission older than this is taken as abandoned by its
 # worker. On PostgreSQL the worker's database session holds the lease (an advisory lock) instead.
 BATCH_LEASE_SECONDS = env_int("BATCH_LEASE_SECONDS", 3600)
+# A batch POST with `Prefer: respond-async` queued this long without a worker taking it is sent
+# to the workers again (its task may have been lost before it reached the broker).
+BATCH_ASYNC_REQUEUE_SECONDS = env_int("BATCH_ASYNC_REQUEUE_SECONDS", 600)
 ESPI_MAX_DEPTH = env_int("ESPI_MAX_DEPTH", 64)
 ESPI_MAX_TEXT_BYTES = env_int("ESPI_MAX_TEXT_BYTES", 64 * 1024)
 
@@ -372,6 +375,8 @@ NOTIFICATION_DELIVERY_SECONDS = env_int("NOTIFICATION_DELIVERY_SECONDS", 10)
 NOTIFICATION_DAILY_HOUR = env_int("NOTIFICATION_DAILY_HOUR", 6)
 NOTIFICATION_BACKOFF_BASE_SECONDS = env_int("NOTIFICATION_BACKOFF_BASE_SECONDS", 30)
 GRANT_EXPIRY_SECONDS = env_int("GRANT_EXPIRY_SECONDS", 60)
+# Grants per transaction of the expiry and lifecycle sweeps (grants.services): short transactions, bounded queries.
+GRANT_SWEEP_BATCH_SIZE = env_int("GRANT_SWEEP_BATCH_SIZE", 500)
 CELERY_BEAT_SCHEDULE = {
     "deliver-notifications": {
         "task": "grants.tasks.deliver_notifications",
@@ -384,8 +389,19 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(GRANT_EXPIRY_SECONDS),
         "options": {"expires": 300.0},
     },
+    # Lifecycle sweeps are queued when a Third Party is put On Hold or revoked; this picks up any lost one.
+    "lifecycle-sweeps": {
+        "task": "grants.tasks.lifecycle_sweeps",
+        "schedule": float(GRANT_EXPIRY_SECONDS),
+        "options": {"expires": 300.0},
+    },
     "daily-new-data-notices": {
         "task": "grants.tasks.daily_new_data_notices",
         "schedule": crontab(minute=0, hour=NOTIFICATION_DAILY_HOUR),
+    },
+    "requeue-batch-submissions": {
+        "task": "batch.tasks.requeue_submissions",
+        "schedule": float(max(60, BATCH_ASYNC_REQUEUE_SECONDS // 2)),
+        "options": {"expires": 300.0},
     },
 }

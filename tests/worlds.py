@@ -1,7 +1,8 @@
-"""The tests' worlds, typed: what the ESPI GET side reads (``feed_world``), what a batch POST writes to (``upload_world``), and the one grant the lock-order races fight over (``RaceWorld``).
+"""The tests' worlds, typed: what the ESPI GET side reads (``feed_world``), what a batch POST writes to (``upload_world``), the one grant the lock-order races fight over (``RaceWorld``), and one customer's own records (``RecordsWorld``).
 
 Each is built in one place (the fixtures of ``tests/feeds/conftest.py`` and ``tests/batch/conftest.py``;
-``build_race_world`` in ``tests/faults/test_lock_order.py``, outside any fixture transaction) and read
+``build_race_world`` in ``tests/faults/test_lock_order.py``, outside any fixture transaction;
+``records_world`` in ``tests/feeds/test_customer_records_api.py``) and read
 by attribute (``feed_world.points["alice_home"]``, ``upload_world.a1``). Shared names mean the same
 thing in both: ``tp`` is the Third Party in Production with bulks 1 and 10, ``tp_token`` its client
 token, ``custodian`` the utility's back-office client and ``custodian_token`` its token.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from custodian.models import LocalTimeParameters, ReadingType, RetailCustomer, UsagePoint
+from custodian.models import CustomerRecord, LocalTimeParameters, ReadingType, RetailCustomer, UsagePoint
 from grants.models import BulkUser, Grant, ThirdParty
 
 
@@ -79,3 +80,15 @@ class RaceWorld:
     grant: Grant
     refresh_token: str
     upload_token: str
+
+
+@dataclass(frozen=True)
+class RecordsWorld:
+    """Ana's two homes (``home``, ``cabin``) and her imported customer records; ``location`` (her
+    ServiceLocation) and her Meter are linked to ``home`` only; ``tp`` registered the records scope (and ``;BR=7``)."""
+
+    customer: RetailCustomer
+    home: UsagePoint
+    cabin: UsagePoint
+    tp: ThirdParty
+    location: CustomerRecord
