@@ -111,12 +111,20 @@ def test_every_grant_email_in_the_customers_language(
             customer=alice, third_party=factories.make_third_party(name="Watt Watch")[0], usage_points=[home]
         )
     mail.outbox.clear()
-    with django_capture_on_commit_callbacks(execute=True):
-        services.grant_expiry_notices_send(now=timezone.now() + timedelta(days=11))
-        services.grant_expire_due(now=expiring.authorized_end)
-        services.third_party_set_lifecycle(third_party=kept.third_party, lifecycle=ThirdParty.Lifecycle.ON_HOLD)
-        services.third_party_set_lifecycle(third_party=kept.third_party, lifecycle=ThirdParty.Lifecycle.REVOKED)
-        services.grant_revoke(grant=revoked, reason="Revoked by the Third Party")
+    steps = [
+        lambda: services.grant_expiry_notices_send(now=timezone.now() + timedelta(days=11)),
+        lambda: services.grant_expire_due(now=expiring.authorized_end),
+        lambda: services.third_party_set_lifecycle(
+            third_party=kept.third_party, lifecycle=ThirdParty.Lifecycle.ON_HOLD
+        ),
+        lambda: services.third_party_set_lifecycle(
+            third_party=kept.third_party, lifecycle=ThirdParty.Lifecycle.REVOKED
+        ),
+        lambda: services.grant_revoke(grant=revoked, reason="Revoked by the Third Party"),
+    ]
+    for step in steps:  # each committed (and its e-mail sent) before the next
+        with django_capture_on_commit_callbacks(execute=True):
+            step()
     assert [m.subject for m in mail.outbox] == subjects
     greeting = {"en": "Hello Alice Example,", "es": "Hola, Alice Example:"}[language]
     assert all(message.body.startswith(greeting) for message in mail.outbox), [m.body for m in mail.outbox]
