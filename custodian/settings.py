@@ -183,6 +183,35 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "var" / "static"))
 MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", BASE_DIR / "var" / "media"))
+# Built bulk results (the parts of an asynchronous Batch GET): the file system under
+# BATCH_RESULTS_DIR by default; with BATCH_RESULTS_S3_BUCKET set, an S3 (or S3-compatible) bucket
+# through django-storages, credentials from the usual AWS_* variables or the instance role.
+BATCH_RESULTS_DIR = Path(os.environ.get("BATCH_RESULTS_DIR", MEDIA_ROOT / "batch-results"))
+BATCH_RESULTS_S3_BUCKET = os.environ.get("BATCH_RESULTS_S3_BUCKET", "").strip()
+if BATCH_RESULTS_S3_BUCKET:
+    _batch_results_storage: dict = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": BATCH_RESULTS_S3_BUCKET,
+            "location": os.environ.get("BATCH_RESULTS_S3_PREFIX", "batch-results"),
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            # Private objects: parts are served by the portal after the token and grant checks, never by URL.
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": True,
+        },
+    }
+else:
+    _batch_results_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": BATCH_RESULTS_DIR, "base_url": None, "file_permissions_mode": 0o600},
+    }
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "batch_results": _batch_results_storage,
+}
 
 # Security headers. Consent and login pages must never be framed (RFC 9700 section 4.16).
 X_FRAME_OPTIONS = "DENY"
@@ -322,6 +351,15 @@ BATCH_MAX_BODY_BYTES = env_int("BATCH_MAX_BODY_BYTES", 512 * 1024 * 1024)
 # worker. On PostgreSQL the worker's database session holds the lease (an advisory lock) instead.
 BATCH_LEASE_SECONDS = env_int("BATCH_LEASE_SECONDS", 3600)
 ESPI_MAX_DEPTH = env_int("ESPI_MAX_DEPTH", 64)
+# Asynchronous Batch GET (batch.async_rules, batch.services_async): a request whose work is at least
+# BATCH_ASYNC_USAGE_POINT_DAYS (usage points x days of data asked for), or that sends
+# `Prefer: respond-async`, is answered 202 and built by workers in ranges of BATCH_RANGE_USAGE_POINTS
+# usage points, each written as parts of at most BATCH_CHUNK_BYTES, kept BATCH_RESULT_DAYS days.
+BATCH_ASYNC_USAGE_POINT_DAYS = env_int("BATCH_ASYNC_USAGE_POINT_DAYS", 15000)
+BATCH_RANGE_USAGE_POINTS = env_int("BATCH_RANGE_USAGE_POINTS", 500)
+BATCH_CHUNK_BYTES = env_int("BATCH_CHUNK_BYTES", 200 * 1024 * 1024)
+BATCH_RESULT_DAYS = env_int("BATCH_RESULT_DAYS", 2)
+BATCH_EXPIRY_SECONDS = env_int("BATCH_EXPIRY_SECONDS", 3600)
 ESPI_MAX_TEXT_BYTES = env_int("ESPI_MAX_TEXT_BYTES", 64 * 1024)
 
 # Error reports (500 mails, debug pages) never show credential form fields.
@@ -380,6 +418,11 @@ CELERY_BEAT_SCHEDULE = {
     "expire-grants": {
         "task": "grants.tasks.expire_grants",
         "schedule": float(GRANT_EXPIRY_SECONDS),
+        "options": {"expires": 300.0},
+    },
+    "expire-batch-results": {
+        "task": "batch.tasks.expire_results",
+        "schedule": float(BATCH_EXPIRY_SECONDS),
         "options": {"expires": 300.0},
     },
     "daily-new-data-notices": {
