@@ -281,6 +281,7 @@ class AuditEvent(models.Model):
         USAGE_POINT_CREATED = "usage_point.created", "usage point created"
         USAGE_POINT_UPDATED = "usage_point.updated", "usage point changed"
         NOTIFICATION_RETRIED = "notification.retried", "notification retry requested"
+        RATE_LIMITED = "rate_limit.refused", "requests refused for rate limit"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
     action = models.CharField(max_length=40, choices=Action.choices, db_index=True)
@@ -317,3 +318,28 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Audit events are append-only.")
+
+
+class AuditCount(models.Model):
+    """A daily counter of one kind of event too frequent for one audit row each: requests refused for rate limit.
+
+    One row per action, client and local day (the portal's ``TIME_ZONE``, so quarters add up), however
+    many events it counts; ``custodian.services.audit_count_add`` is its only writer. Where the events
+    begin, an ordinary audit row says so (see ``grants.services_rate_limits``).
+    """
+
+    action = models.CharField(max_length=40, choices=AuditEvent.Action.choices)
+    actor_client = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    day = models.DateField()
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day", "action"]
+        constraints = [
+            models.UniqueConstraint(fields=["action", "actor_client", "day"], name="auditcount_one_row_per_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.action}: {self.count}"

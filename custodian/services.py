@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from django.conf import settings
@@ -12,13 +13,14 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from custodian.models import AuditEvent, LocalTimeParameters, RetailCustomer, ServiceKind, UsagePoint
+from custodian.models import AuditCount, AuditEvent, LocalTimeParameters, RetailCustomer, ServiceKind, UsagePoint
 
 
 def audit_record(
@@ -53,6 +55,19 @@ def audit_record_many(*, events: Iterable[dict[str, Any]]) -> list[AuditEvent]:
     """Append many audit rows with one INSERT per 500; each dict takes ``audit_record``'s arguments."""
     rows = [_audit_event(**event) for event in events]
     return AuditEvent.objects.bulk_create(rows, batch_size=500) if rows else []
+
+
+def audit_count_add(*, action: str, actor_client: Any, day: date, by: int = 1) -> None:
+    """Add ``by`` to the ``day`` counter of ``action`` by ``actor_client``: one row per action, client and day."""
+    lookup = {"action": action, "actor_client": actor_client, "day": day}
+    with transaction.atomic():
+        if AuditCount.objects.filter(**lookup).update(count=F("count") + by):
+            return
+        try:
+            with transaction.atomic():  # a savepoint: a concurrent first count of the day may win the insert
+                AuditCount.objects.create(**lookup, count=by)
+        except IntegrityError:
+            AuditCount.objects.filter(**lookup).update(count=F("count") + by)
 
 
 def _audit_event(

@@ -2,7 +2,8 @@
 
 Three checks, each decided in one function: every redirect URI is https (plain http only with
 DEBUG), the notify URI answers a test BatchList with 2xx, and every registered scope is within one
-the utility offers (``UTILITY_OFFERED_SCOPES``). The notify check POSTs over the network, so the
+the utility offers (its function blocks, setting ``ESPI_FUNCTION_BLOCKS``: the one list of what it
+offers, which also narrows requests at the authorization and token endpoints). The notify check POSTs over the network, so the
 checklist runs outside any transaction; ``services.third_party_approve`` records its outcome.
 """
 
@@ -16,7 +17,8 @@ from django.conf import settings
 
 from grants.models import ThirdParty
 from grants.notifications import PostResult, batch_list_document, post_batch_list, resource_uri
-from grants.scopes import FUNCTION_BLOCK_NAMES, EspiScope, ScopeError, parse_scope
+from grants.scopes import EspiScope, ScopeError, parse_scope
+from grants.selectors import utility_function_blocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +34,27 @@ class ApprovalCheck:
 
 
 def utility_offered_scopes() -> list[EspiScope]:
-    """Return the scopes the utility offers (setting ``UTILITY_OFFERED_SCOPES``; default every function block)."""
-    texts = getattr(settings, "UTILITY_OFFERED_SCOPES", None) or [
-        "FB=" + "_".join(str(number) for number in sorted(FUNCTION_BLOCK_NAMES))
-    ]
-    return [parse_scope(text) for text in texts]
+    """Return the scopes the utility offers: its function blocks (``selectors.utility_function_blocks``)."""
+    return [EspiScope(function_blocks=utility_function_blocks())]
+
+
+def redirect_uri_problem(uri: str) -> str:
+    """Return why ``uri`` cannot be a redirect URI (not https with a host, or a fragment), or "" (http only with DEBUG).
+
+    The one rule for staff approval and RFC 7591 dynamic registration alike.
+    """
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+    except ValueError:
+        return f"{uri} is not a valid URL"
+    if not host:
+        return f"{uri} has no host"
+    if parts.fragment:
+        return f"{uri} has a fragment"
+    if parts.scheme == "https" or (parts.scheme == "http" and settings.DEBUG):
+        return ""
+    return f"{uri} is not https"
 
 
 def check_redirect_uris(third_party: ThirdParty) -> ApprovalCheck:
@@ -45,22 +63,7 @@ def check_redirect_uris(third_party: ThirdParty) -> ApprovalCheck:
     uris = third_party.redirect_uris.split()
     if not uris:
         return ApprovalCheck(name, False, "No redirect URI is registered.")
-    bad = []
-    for uri in uris:
-        try:
-            parts = urlsplit(uri)
-            host = parts.hostname
-        except ValueError:
-            bad.append(f"{uri} is not a valid URL")
-            continue
-        if not host:
-            bad.append(f"{uri} has no host")
-        elif parts.fragment:
-            bad.append(f"{uri} has a fragment")
-        elif parts.scheme == "https" or (parts.scheme == "http" and settings.DEBUG):
-            continue
-        else:
-            bad.append(f"{uri} is not https")
+    bad = [problem for uri in uris if (problem := redirect_uri_problem(uri))]
     if bad:
         return ApprovalCheck(name, False, "; ".join(bad) + ".")
     return ApprovalCheck(name, True, f"{len(uris)} redirect URI(s), all accepted.")

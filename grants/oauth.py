@@ -26,7 +26,7 @@ from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challeng
 
 from grants import selectors, services
 from grants.models import GrantCode, ThirdParty
-from grants.scopes import ScopeError, parse_scope
+from grants.scopes import ScopeError, parse_scope, scope_narrow_to_original
 
 _CODE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 
@@ -206,6 +206,21 @@ class EspiOAuth2Validator(OAuth2Validator):
         if grant is None or not grant.is_active:
             return False
         request.espi_grant = grant
+        return True
+
+    def is_within_original_scope(self, request_scopes, refresh_token, request, *args, **kwargs) -> bool:
+        """Narrow a refresh's scope to the one originally granted (``scopes.scope_narrow_to_original``).
+
+        oauthlib asks this only when the requested scope is not literally the original one; a client
+        resending the scope it first asked for, wider than what the customer granted, gets the grant's.
+        """
+        original = self.get_original_scopes(refresh_token, request)
+        try:
+            narrowed = scope_narrow_to_original("".join(request_scopes), "".join(original))
+        except ScopeError as exc:
+            # invalid_scope always says why (PRODUCT "Conformance").
+            raise errors.InvalidScopeError(description=str(exc), request=request) from exc
+        request.scopes = [narrowed.format()]
         return True
 
     def _create_access_token(self, expires, request, token, source_refresh_token=None):

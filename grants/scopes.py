@@ -301,3 +301,19 @@ def scope_narrow(requested: EspiScope, offered: EspiScope) -> EspiScope | None:
         account_collection=_narrow_limit(requested.account_collection, offered.account_collection),
         bulk_id=requested.bulk_id,
     )
+
+
+def scope_narrow_to_original(requested_text: str, original_text: str) -> EspiScope:
+    """Return the scope a refresh asking for ``requested_text`` gets, the token's ``original_text`` at most.
+
+    RFC 6749 section 6: a refresh may ask for the original scope or less. Clients that resend the scope
+    they first asked for (requests-oauthlib does) get it narrowed to what was granted, term by term, as
+    an authorization request is (PRODUCT "Conformance"). A malformed scope (``Read/Write``, OAD011), one
+    naming another bulk, or one with nothing left of the original raises ScopeError.
+    """
+    requested = parse_scope(requested_text)
+    original = parse_scope(original_text)
+    narrowed = scope_narrow(requested, original)
+    if narrowed is None or not narrowed.is_within(original):
+        raise ScopeError("The refresh asks for nothing the original authorization granted.")
+    return narrowed

@@ -33,6 +33,7 @@ from grants.notifications import (
     notification_enqueue_for_grant,
     post_batch_list,
 )
+from grants.registration import RegistrationMetadata
 from grants.scopes import EspiScope, ScopeError, parse_scope
 from grants.selectors import REGISTRATION_SCOPE
 
@@ -728,7 +729,8 @@ def third_party_register_by_staff(
 ) -> Credentials:
     """Register a Third Party (or back-office client) in Review with its ApplicationInformation and bulk users.
 
-    Returns the raw client secret once; it is stored hashed.
+    Returns the raw client secret once (it is stored hashed) and, for a Third Party, its
+    registration_access_token (``FB=36_40``, only its checksum stored), also shown once.
     """
     if role not in ThirdParty.Role.values:
         raise ValidationError({"role": f"Unknown role {role!r}."})
@@ -749,7 +751,12 @@ def third_party_register_by_staff(
     third_party.save()
     for bulk_id, bulk_name in bulk_users:
         bulk_user_create(third_party=third_party, bulk_id=bulk_id, name=bulk_name, actor=actor)
-    return Credentials(third_party=third_party, client_secret=raw_secret)
+    registration_token = (
+        third_party_registration_token_issue(third_party=third_party, actor=actor)
+        if role == ThirdParty.Role.THIRD_PARTY
+        else None
+    )
+    return Credentials(third_party=third_party, client_secret=raw_secret, registration_token=registration_token)
 
 
 @transaction.atomic
@@ -822,7 +829,8 @@ def third_party_register_again(*, third_party: ThirdParty, actor: Any = None) ->
     """Register a revoked Third Party again as a new client (new client id, secret and id, in Review).
 
     Its ApplicationInformation and bulk users are copied; its grants stay with the revoked client,
-    so customers consent again.
+    so customers consent again. The new client gets a new registration_access_token
+    (``third_party_register_by_staff`` issues it); the revoked one's tokens were revoked with it.
     """
     if third_party.lifecycle != ThirdParty.Lifecycle.REVOKED:
         raise ValidationError("Only a revoked Third Party is registered again.")
@@ -868,3 +876,27 @@ def third_party_approve(
         if passed:
             third_party_set_lifecycle(third_party=third_party, lifecycle=ThirdParty.Lifecycle.PRODUCTION, actor=actor)
     return checks
+
+
+@transaction.atomic
+def third_party_register_dynamic(*, metadata: RegistrationMetadata, source_address: str = "") -> Credentials:
+    """Register a Third Party that asked for itself by RFC 7591 dynamic registration (FB 36).
+
+    It starts in Review, like a staff registration: it reaches nothing until staff approve it to
+    Production after the checklist. Returns its client secret and registration_access_token once.
+    """
+    if not settings.OAUTH_DYNAMIC_REGISTRATION:
+        raise ValidationError("Dynamic registration is turned off (OAUTH_DYNAMIC_REGISTRATION).")
+    credentials = third_party_register_by_staff(role=ThirdParty.Role.THIRD_PARTY, information=metadata.information)
+    audit_record(
+        action=AuditEvent.Action.THIRD_PARTY_CREATED,
+        obj=credentials.third_party,
+        summary=f"{credentials.third_party.name} registered itself (RFC 7591 dynamic registration), in Review",
+        detail={
+            "via": "rfc7591",
+            "source_address": source_address[:64],
+            "grant_types": list(metadata.grant_types),
+            "scopes": credentials.third_party.registered_scope_list,
+        },
+    )
+    return credentials
