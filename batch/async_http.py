@@ -18,7 +18,7 @@ from batch.feed_params import PAGING_PARAMS, FeedParams
 from batch.models import BulkJob, BulkPart, Submission
 from batch.selectors_async import JobTarget
 from custodian.exceptions import DomainError, InvalidInput
-from custodian.services_access_log import customer_data_read_record, data_read_record
+from custodian.services_access_log import bulk_data_read_record, customer_data_read_record, data_read_record
 from grants.notifications import batch_list_document
 from grants.permissions import request_third_party
 
@@ -122,10 +122,20 @@ def correlation_answer(
         raise PartWithdrawn(
             "This part held data of a grant that has since been revoked or changed; request the data again."
         )
+    path = request.get_full_path()
     if job.target_kind == Submission.TargetKind.RETAIL_CUSTOMER and job.customer is not None:
-        customer_data_read_record(customer=job.customer, client=client, path=request.get_full_path())
+        customer_data_read_record(customer=job.customer, client=client, path=path)
+    elif job.bulk_user is not None:
+        # One row per request, however many grants the part holds (as a synchronous page).
+        bulk_data_read_record(
+            bulk_user=job.bulk_user,
+            usage_points_by_grant=selectors_async.bulk_part_usage_points_by_grant(part=part),
+            usage_point_range=(part.range.low_id, part.range.high_id - 1),
+            client=client,
+            path=path,
+        )
     else:
-        data_read_record(grants=part.grants.all(), client=client, path=request.get_full_path())
+        data_read_record(grants=part.grants.all(), client=client, path=path)
     return part_response(part)
 
 

@@ -9,7 +9,7 @@ Each figure is decided here, in one place:
   or the Third Party / the portal: no user); *expired*: grants whose period ended in the quarter.
 * *Customers sharing*: distinct customers with a grant in force at the end of the quarter (or now,
   for the quarter under way).
-* *Data requests*: reads served (one audit row per grant per request), batch submissions received
+* *Data requests*: reads served (one audit row per request; a Bulk page is one request), batch submissions received
   and failed (rejected, malformed or failed: nothing applied), and bytes received in them.
 * *Requests refused for rate limit*: ESPI API calls answered 429 (the daily counters of
   ``AuditCount``, summed over the quarter's local days).

@@ -171,3 +171,19 @@ def bulk_part_servable(*, part: BulkPart, now: datetime | None = None) -> bool:
         usage_point_id__gte=part.range.low_id,
         usage_point_id__lt=part.range.high_id,
     ).exists()
+
+
+def bulk_part_usage_points_by_grant(*, part: BulkPart) -> dict[int, int]:
+    """Return, per grant whose data the part holds, how many of its usage points fall in the part's range."""
+    rows = (
+        GrantUsagePoint.objects.filter(
+            grant__in=part.grants.all(),
+            usage_point_id__gte=part.range.low_id,
+            usage_point_id__lt=part.range.high_id,
+            revoked_at__isnull=True,
+        )
+        .values("grant_id")
+        .annotate(n=Count("usage_point_id"))
+        .order_by()
+    )
+    return {row["grant_id"]: row["n"] for row in rows}

@@ -45,8 +45,8 @@ from custodian.exceptions import InvalidInput
 from custodian.models import AuditEvent
 from custodian.services import audit_record
 from grants.models import ThirdParty
-from grants.notifications import notification_enqueue_for_batch_result, resource_uri
-from grants.selectors import espi_resource_base
+from grants.notifications import notification_enqueue_for_batch_result
+from grants.resource_uris import espi_resource_base, resource_uri
 
 logger = logging.getLogger(__name__)
 

@@ -303,10 +303,23 @@ class AuditEvent(models.Model):
     object_id = models.CharField(max_length=64, blank=True, db_index=True)
     summary = models.CharField(max_length=300, blank=True)
     detail = models.JSONField(default=dict, blank=True)
+    # A read of many customers' data in one request (a Bulk page) is one row, with ``customer`` unset:
+    # the ids of the first and last usage point it served (the page is every bulk member's usage point
+    # between them) and, in ``detail["grants"]``, the grants it served. Each customer's access history
+    # finds it through these (grants.access_history).
+    usage_point_low = models.BigIntegerField(null=True, blank=True, editable=False)
+    usage_point_high = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["customer", "-created_at"], name="audit_customer_recent")]
+        indexes = [
+            models.Index(fields=["customer", "-created_at"], name="audit_customer_recent"),
+            models.Index(
+                fields=["object_id", "usage_point_low", "usage_point_high"],
+                name="audit_bulk_read_range",
+                condition=models.Q(usage_point_low__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.object_type} {self.object_id}"

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from custodian.throttle import client_ip, rate_limit_hit
-from grants import selectors, services
+from grants import selectors, services, tokens
 from grants.permissions import (
     EspiBearerAuthentication,
     HasGrantAccessToken,
@@ -32,6 +32,7 @@ from grants.permissions import (
     request_token_kind,
 )
 from grants.registration import RegistrationError, registration_metadata_read
+from grants.resource_uris import application_information_uri
 
 
 def _json_error(status: int, error: str, description: str) -> JsonResponse:
@@ -77,7 +78,7 @@ class EspiTokenView(TokenView):
     """
 
     def get(self, request, *args, **kwargs):
-        if not selectors.token_params_in_url_allowed(client_id=_token_request_client_id(request)):
+        if not tokens.token_params_in_url_allowed(client_id=_token_request_client_id(request)):
             response = _json_error(405, "invalid_request", "Send token requests as a form POST.")
             response["Allow"] = "POST"
             return response
@@ -86,7 +87,7 @@ class EspiTokenView(TokenView):
 
     def post(self, request, *args, **kwargs):
         if request.GET:
-            if _has_body(request) or not selectors.token_params_in_url_allowed(
+            if _has_body(request) or not tokens.token_params_in_url_allowed(
                 client_id=_token_request_client_id(request)
             ):
                 return _json_error(400, "invalid_request", "Send token parameters in the form body, not in the URL.")
@@ -120,7 +121,7 @@ class IntrospectApi(OAuthLibMixin, View):
         token_value = request.POST.get("token")
         if not token_value:
             return JsonResponse({"error": "invalid_request", "error_description": "token is missing."}, status=400)
-        return JsonResponse(selectors.token_introspect(token_value=token_value, client=oauthlib_request.client))
+        return JsonResponse(tokens.token_introspect(token_value=token_value, client=oauthlib_request.client))
 
 
 class TokenGrantApi(APIView):
@@ -142,7 +143,7 @@ class TokenGrantApi(APIView):
             "client_id": third_party.client_id,
             "scope": token.scope,
         }
-        body.update(selectors.token_response_extras(third_party=third_party, grant=grant, scope=token.scope))
+        body.update(tokens.token_response_extras(third_party=third_party, grant=grant, scope=token.scope))
         if grant is not None:
             body.update(
                 {
@@ -212,7 +213,7 @@ class DynamicRegistrationApi(View):
             "client_id_issued_at": int(third_party.created.timestamp()),
             "client_secret_expires_at": 0,
             "registration_access_token": credentials.registration_token,
-            "registration_client_uri": selectors.application_information_uri(third_party=third_party),
+            "registration_client_uri": application_information_uri(third_party=third_party),
             "client_name": third_party.name,
             "redirect_uris": third_party.redirect_uris.split(),
             "scope": " ".join(third_party.registered_scope_list),

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from grants.models import ThirdParty
-from grants.notifications import PostResult, batch_list_document, post_batch_list, resource_uri
-from grants.scopes import EspiScope, ScopeError, parse_scope
-from grants.selectors import utility_function_blocks
+from grants.notifications import PostResult, batch_list_document, post_batch_list
+from grants.resource_uris import application_information_uri
+from grants.scopes import ScopeError, parse_scope, scope_within_any, utility_offered_scopes
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +31,6 @@ class ApprovalCheck:
 
     def as_dict(self) -> dict[str, object]:
         return {"name": self.name, "ok": self.ok, "detail": self.detail}
-
-
-def utility_offered_scopes() -> list[EspiScope]:
-    """Return the scopes the utility offers: its function blocks (``selectors.utility_function_blocks``)."""
-    return [EspiScope(function_blocks=utility_function_blocks())]
 
 
 def redirect_uri_problem(uri: str) -> str:
@@ -76,7 +71,7 @@ def check_notify_uri_answers(
     name = "Notify URI answers a test notification"
     if not third_party.notify_uri:
         return ApprovalCheck(name, False, "No notify URI (thirdPartyNotifyUri) is registered.")
-    body = batch_list_document(resources=[resource_uri("ApplicationInformation", third_party.public_id)])
+    body = batch_list_document(resources=[application_information_uri(third_party=third_party)])
     result = post(uri=third_party.notify_uri, body=body)
     if result.ok:
         return ApprovalCheck(name, True, f"{third_party.notify_uri} answered HTTP {result.status}.")
@@ -97,7 +92,7 @@ def check_scopes_offered(third_party: ThirdParty) -> ApprovalCheck:
         except ScopeError as exc:
             bad.append(f"{text!r}: {exc}")
             continue
-        if not any(scope.without_bulk().is_within(candidate) for candidate in offered):
+        if not scope_within_any(scope.without_bulk(), offered):
             bad.append(f"{text!r} asks for more than the utility offers")
     if bad:
         return ApprovalCheck(name, False, "; ".join(bad) + ".")

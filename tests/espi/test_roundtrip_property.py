@@ -32,7 +32,7 @@ from custodian.espi.parser import iter_entries
 from custodian.imports import customer_feed_import
 from custodian.models import LocalTimeParameters, ReadingType, UsagePoint
 from custodian.readings import readings_pack
-from grants.selectors import espi_resource_base
+from grants.resource_uris import espi_resource_base
 from tests import factories
 from tests.espi.test_roundtrip import snapshot
 
