@@ -20,7 +20,15 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from custodian.models import AuditCount, AuditEvent, LocalTimeParameters, RetailCustomer, ServiceKind, UsagePoint
+from custodian.models import (
+    AuditCount,
+    AuditEvent,
+    CustomerRecord,
+    LocalTimeParameters,
+    RetailCustomer,
+    ServiceKind,
+    UsagePoint,
+)
 
 
 class AuditDetails(TypedDict, total=False):
@@ -321,4 +329,28 @@ def usage_point_update(*, usage_point: UsagePoint, changes: dict[str, Any], acto
         customer=locked.customer,
         summary=f"Usage point {locked.title or locked.public_id}: {', '.join(changed)} changed",
         detail={"fields": changed},
+    )
+
+
+@transaction.atomic
+def customer_record_link_usage_points(
+    *, record: CustomerRecord, usage_points: list[UsagePoint], actor: Any = None
+) -> None:
+    """Link a customer record (ServiceLocation, Meter...) to usage points of its own customer, with an audit row."""
+    foreign = [point for point in usage_points if point.customer_id != record.customer_id]
+    if foreign:
+        raise ValueError("a customer record can only be linked to its own customer's usage points")
+    before = set(record.usage_points.values_list("public_id", flat=True))
+    after = {point.public_id for point in usage_points}
+    if before == after:
+        return
+    record.usage_points.set(usage_points)
+    audit_record(
+        action=AuditEvent.Action.USAGE_POINT_UPDATED,
+        actor_user=actor,
+        customer=record.customer,
+        obj=record,
+        summary=f"{record.get_kind_display()} {record.label or record.public_id} linked to usage points "
+        + (", ".join(sorted(after)) or "none"),
+        detail={"before": sorted(before), "after": sorted(after)},
     )

@@ -24,6 +24,7 @@ from oauth2_provider.settings import oauth2_settings
 from custodian.models import AuditEvent, RetailCustomer, UsagePoint
 from custodian.services import audit_record, saved_and_audited
 from grants.approval import ApprovalCheck, third_party_approval_checklist
+from grants.data_categories import CATEGORY_BY_KEY, CUSTOMER, RECORD_CHOICE_BY_KEY
 from grants.emails import EXPIRY_NOTICE_DAYS, customer_email_send, grant_lifecycle_emails
 from grants.models import BulkUser, Grant, GrantCode, GrantToken, GrantUsagePoint, Notification, ThirdParty
 from grants.notifications import (
@@ -33,7 +34,14 @@ from grants.notifications import (
     post_batch_list,
 )
 from grants.registration import RegistrationMetadata
-from grants.scopes import REGISTRATION_SCOPE, EspiScope, ScopeError, parse_scope, scope_within_registered
+from grants.scopes import (
+    REGISTRATION_SCOPE,
+    EspiScope,
+    ScopeError,
+    parse_scope,
+    scope_with,
+    scope_within_registered,
+)
 from grants.tokens import token_checksum
 
 _T = TypeVar("_T")
@@ -227,8 +235,12 @@ def grant_create(
     consent: dict[str, Any] | None = None,
     actor: Any = None,
     replace_earlier: bool = False,
+    customer_records: Iterable[str] = (),
 ) -> Grant:
     """Record a customer's consent: a grant of exactly these usage points for this scope and period.
+
+    ``customer_records``: which of the customer's own records (``customer.xsd``) the grant shares,
+    each chosen on its own; they need the Retail Customer function blocks in the scope.
 
     Refuses usage points of another customer, a bulk user of another Third Party, a Third Party
     not in Production, and a scope outside what the Third Party registered. With
@@ -245,6 +257,7 @@ def grant_create(
     if bulk_user is not None and bulk_user.third_party_id != third_party.pk:
         raise ValidationError({"bulk_user": "The bulk user belongs to another Third Party."})
     parsed = _scope_for_grant(third_party=third_party, scope=scope, bulk_user=bulk_user)
+    records = grant_customer_records_validate(records=customer_records, function_blocks=parsed.function_blocks)
     # One grant per customer and Third Party (or bulk): the customer's row is locked so two consents
     # given at once are applied one after the other, and the second replaces the first.
     replaced: list[Grant] = []
@@ -264,6 +277,7 @@ def grant_create(
         authorized_start=start,
         authorized_end=authorized_end,
         consent=consent or {},
+        customer_records=records,
     )
     grant.full_clean()
     grant.save()
@@ -279,6 +293,7 @@ def grant_create(
             "scope": grant.scope,
             "usage_points": [p.public_id for p in points],
             "bulk_id": bulk_user.bulk_id if bulk_user else None,
+            "customer_records": records,
         },
     )
     for previous in replaced:
@@ -287,6 +302,17 @@ def grant_create(
     # The outbox row commits or rolls back with the grant (delivered later by deliver_notifications).
     notification_enqueue_for_grant(grant=grant, kind=Notification.Kind.GRANT_CREATED)
     return grant
+
+
+def grant_customer_records_validate(*, records: Iterable[str], function_blocks: Iterable[int]) -> list[str]:
+    """Return the customer records a grant may share, in table order: only known choices, only with the Retail Customer blocks."""
+    chosen = list(dict.fromkeys(records))
+    unknown = [key for key in chosen if key not in RECORD_CHOICE_BY_KEY]
+    if unknown:
+        raise ValidationError({"customer_records": f"Unknown customer records: {', '.join(unknown)}."})
+    if chosen and not set(function_blocks) & CATEGORY_BY_KEY[CUSTOMER].function_blocks:
+        raise ValidationError({"customer_records": "Customer records need the Retail Customer function blocks."})
+    return [key for key in RECORD_CHOICE_BY_KEY if key in chosen]
 
 
 def grant_replaceable(
@@ -435,6 +461,38 @@ def grant_revoke_usage_point(*, grant: Grant, usage_point: UsagePoint, actor: An
     return locked
 
 
+@transaction.atomic
+def grant_customer_records_revoke(*, grant: Grant, records: Iterable[str], actor: Any = None) -> Grant:
+    """Stop sharing some of the customer's own records under a grant, keeping its usage data.
+
+    When no record is left shared, the Retail Customer function blocks leave the grant's scope too
+    (its Authorization then says so); the Third Party is notified as for any change of the grant.
+    """
+    rows_lock_shared(model=ThirdParty, pks=[grant.third_party_id])  # the one lock order: Third Party first
+    locked = Grant.objects.select_for_update().get(pk=grant.pk)
+    taken = [key for key in dict.fromkeys(records) if key in locked.customer_records]
+    if not taken:
+        raise ValidationError("Those records are not shared under this grant.")
+    locked.customer_records = [key for key in locked.customer_records if key not in taken]
+    if not locked.customer_records:
+        parsed = parse_scope(locked.scope)
+        remaining = frozenset(parsed.function_blocks) - CATEGORY_BY_KEY[CUSTOMER].function_blocks
+        locked.scope = scope_with(parsed, function_blocks=remaining).format()
+        locked.function_blocks = sorted(remaining)
+    locked.updated_at = timezone.now()
+    locked.save(update_fields=["customer_records", "scope", "function_blocks", "updated_at"])
+    audit_record(
+        action=AuditEvent.Action.GRANT_RECORDS_REVOKED,
+        actor_user=actor,
+        customer=locked.customer,
+        obj=locked,
+        summary=f"Customer records ({', '.join(taken)}) no longer shared with {locked.third_party.name}",
+        detail={"records": taken, "still_shared": locked.customer_records},
+    )
+    notification_enqueue_for_grant(grant=locked, kind=Notification.Kind.GRANT_CHANGED)
+    return locked
+
+
 def grant_expire_due(*, now: datetime | None = None) -> int:
     """Mark active grants whose authorized period has ended as expired, one transaction each; return how many."""
     moment = now or timezone.now()
@@ -533,6 +591,7 @@ def grant_consent_approve(
     consent: dict[str, Any] | None = None,
     actor: Any = None,
     issue_code: Callable[[Grant], _T] | None = None,
+    customer_records: Iterable[str] = (),
 ) -> tuple[Grant, _T | None]:
     """Create the grant a customer approved and, in the same transaction, the authorization code for it.
 
@@ -549,6 +608,7 @@ def grant_consent_approve(
         consent=consent,
         actor=actor,
         replace_earlier=True,
+        customer_records=customer_records,
     )
     issued = issue_code(grant) if issue_code is not None else None
     return grant, issued
