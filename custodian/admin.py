@@ -92,7 +92,7 @@ class CustomerOnboardingForm(forms.ModelForm):
 class RetailCustomerAdmin(LargeTableMixin, admin.ModelAdmin):
     list_display = ("name", "public_id", "user", "created_at")
     search_fields = ("^name", "=public_id", "=user__username", "=user__email")
-    readonly_fields = ("public_id", "user", "created_at")
+    readonly_fields = ("public_id", "user", "language", "created_at")
     list_select_related = ("user",)
     inlines = [UsagePointInline]
     actions = ["send_invitation"]

@@ -61,6 +61,12 @@ class RetailCustomer(models.Model):
     public_id = PublicIdField()
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="retail_customer")
     name = models.CharField(max_length=200)
+    language = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="The language the customer chose (a code of LANGUAGES); e-mail is sent in it. "
+        "Blank: not chosen yet (the utility's LANGUAGE_CODE).",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -277,7 +283,7 @@ class AuditEvent(models.Model):
         BATCH_EXPIRED = "batch.expired", "asynchronous batch result deleted"
         CUSTOMER_CREATED = "customer.created", "customer created"
         CUSTOMER_INVITED = "customer.invited", "customer invited to set a password"
-        CUSTOMER_UPDATED = "customer.updated", "customer renamed"
+        CUSTOMER_UPDATED = "customer.updated", "customer renamed or language changed"
         CUSTOMER_RECORDS_IMPORTED = "customer_records.imported", "customer records imported"
         GRANT_RECORDS_REVOKED = "grant.records_revoked", "customer records removed from grant"
         USAGE_POINT_CREATED = "usage_point.created", "usage point created"

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db.models import F, Max, QuerySet
+from django.utils.translation import get_supported_language_variant
 
 from custodian.exceptions import NotFound
 from custodian.local_dates import end_of_local_day, local_time
@@ -34,6 +36,26 @@ def customer_for_user(*, user) -> RetailCustomer:
     if customer is None:
         raise NotFound("No retail customer for this login.")
     return customer
+
+
+def language_supported(code: str | None) -> str | None:
+    """Return the portal language (a code of LANGUAGES) that ``code`` names, ``es-MX`` being ``es``; else None."""
+    if not code:
+        return None
+    try:
+        variant = get_supported_language_variant(code)
+    except LookupError:
+        return None
+    return variant if variant in dict(settings.LANGUAGES) else None
+
+
+def customer_language(*, customer: RetailCustomer | None, fallback: str | None = None) -> str:
+    """Return the language to write to ``customer`` in: theirs, else ``fallback``, else the utility's LANGUAGE_CODE.
+
+    Every customer e-mail (grants, Third Party status, invitation, password reset) asks this one function.
+    """
+    chosen = customer.language if customer is not None else None
+    return language_supported(chosen) or language_supported(fallback) or settings.LANGUAGE_CODE
 
 
 def usage_point_list_for_customer(*, customer: RetailCustomer) -> QuerySet[UsagePoint]:
@@ -111,14 +133,11 @@ def meter_reading_uuids(*, pks: Iterable[int]) -> dict[int, UUID]:
     return dict(MeterReading.objects.filter(pk__in=list(set(pks))).values_list("pk", "uuid"))
 
 
-def shared_resource_users(*, kind: str, pk: int) -> Iterator[int]:
-    """Yield the usage points that use a stored ReadingType or LocalTimeParameters."""
-    users: QuerySet[Any, int]
+def shared_resource_users(*, kind: str, pk: int) -> QuerySet[Any, int]:
+    """Return (as a query, to use as a subquery) the usage points that use a stored ReadingType or LocalTimeParameters."""
     if kind == "ReadingType":
-        users = MeterReading.objects.filter(reading_type_id=pk).values_list("usage_point_id", flat=True).distinct()
-    else:
-        users = UsagePoint.objects.filter(local_time_parameters_id=pk).values_list("pk", flat=True)
-    return users.iterator()
+        return MeterReading.objects.filter(reading_type_id=pk).values_list("usage_point_id", flat=True)
+    return UsagePoint.objects.filter(local_time_parameters_id=pk).values_list("pk", flat=True)
 
 
 def resource_rows(*, model: Any, pks: Iterable[int], columns: Iterable[str]) -> dict[int, dict[str, Any]]:

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Model
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
@@ -29,6 +30,7 @@ from custodian.models import (
     ServiceKind,
     UsagePoint,
 )
+from custodian.selectors import customer_language, language_supported
 
 
 class AuditDetails(TypedDict, total=False):
@@ -278,14 +280,35 @@ def retail_customer_invite(*, customer: RetailCustomer, actor: Any = None) -> No
             "link": invitation_link(user=fresh),
             "days": max(1, settings.PASSWORD_RESET_TIMEOUT // 86400),
         }
-        send_mail(
-            subject=render_to_string("registration/invitation_subject.txt", context).strip(),
-            message=render_to_string("registration/invitation_email.txt", context),
-            from_email=None,
-            recipient_list=[fresh.email],
-        )
+        with translation.override(customer_language(customer=customer)):
+            send_mail(
+                subject=render_to_string("registration/invitation_subject.txt", context).strip(),
+                message=render_to_string("registration/invitation_email.txt", context),
+                from_email=None,
+                recipient_list=[fresh.email],
+            )
 
     transaction.on_commit(send)
+
+
+@transaction.atomic
+def retail_customer_language_set(*, customer: RetailCustomer, language: str, actor: Any = None) -> RetailCustomer:
+    """Store the language the customer chose (a code of LANGUAGES); audit a change, ignore anything else."""
+    chosen = language_supported(language)
+    locked = RetailCustomer.objects.select_for_update().get(pk=customer.pk)
+    if chosen is None or locked.language == chosen:
+        return locked
+    previous, locked.language = locked.language, chosen
+    locked.save(update_fields=["language"])
+    audit_record(
+        action=AuditEvent.Action.CUSTOMER_UPDATED,
+        actor_user=actor,
+        customer=locked,
+        obj=locked,
+        summary=f"Language of {locked.name} set to {chosen}",
+        detail={"language_from": previous, "language_to": chosen},
+    )
+    return locked
 
 
 @transaction.atomic

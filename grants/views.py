@@ -19,7 +19,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext
 from django.views import View
@@ -31,6 +31,7 @@ from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views import AuthorizationView
 from oauth2_provider.views.mixins import OAuthLibMixin
 
+from custodian import services as custodian_services
 from custodian.exceptions import NotFound
 from custodian.middleware import content_security_policy
 from custodian.selectors import (
@@ -332,6 +333,33 @@ class PortalLoginView(auth_views.LoginView):
         context = super().get_context_data(**kwargs)
         context["asking"] = third_party_asking(next_url=self.get_redirect_url() or self.request.GET.get("next", ""))
         return context
+
+    def form_valid(self, form):
+        """Log in; a customer without a stored language gets the browser's, one with it sees the portal in it.
+
+        The browser's language is its language cookie (the switch) or ``Accept-Language``; a stored
+        language wins over both, so a choice made on another device follows the customer.
+        """
+        response = super().form_valid(form)
+        customer = getattr(form.get_user(), "retail_customer", None)
+        if customer is None:
+            return response
+        if customer.language:
+            response.set_cookie(
+                settings.LANGUAGE_COOKIE_NAME,
+                customer.language,
+                max_age=settings.LANGUAGE_COOKIE_AGE,
+                path=settings.LANGUAGE_COOKIE_PATH,
+                domain=settings.LANGUAGE_COOKIE_DOMAIN,
+                secure=settings.LANGUAGE_COOKIE_SECURE,
+                httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+                samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+            )
+        elif self.request.META.get("HTTP_ACCEPT_LANGUAGE") or self.request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME):
+            custodian_services.retail_customer_language_set(
+                customer=customer, language=translation.get_language_from_request(self.request), actor=form.get_user()
+            )
+        return response
 
 
 @method_decorator(never_cache, name="dispatch")

@@ -15,8 +15,10 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 from uuid import UUID
+
+from django.db.models import QuerySet
 
 from custodian.espi import content as espi_content
 from custodian.espi.hrefs import href_ids
@@ -51,6 +53,9 @@ class UsagePointResolver(Protocol):
 
     def allows(self, *, usage_point_id: int) -> bool:
         """Return whether this import may write under an existing usage point."""
+
+    def allows_all(self, *, usage_point_ids: QuerySet[Any, int]) -> bool:
+        """Return whether this import may write under every usage point of a query (one query: it may name thousands)."""
 
 
 @dataclass(slots=True)
@@ -289,6 +294,9 @@ def _resolve(plan: ImportPlan, resolver: UsagePointResolver) -> None:
     def allows(usage_point_id: int) -> bool:
         return resolver.allows(usage_point_id=usage_point_id)
 
+    def allows_all(usage_point_ids: QuerySet[Any, int]) -> bool:
+        return resolver.allows_all(usage_point_ids=usage_point_ids)
+
     unplaced: list[EntryPlan] = []
     shared_elsewhere: list[EntryPlan] = []
     for p in plans:
@@ -301,8 +309,9 @@ def _resolve(plan: ImportPlan, resolver: UsagePointResolver) -> None:
         if stored:
             p.existing_id = stored.pk
         if p.kind in SHARED_KINDS:
-            users = shared_resource_users(kind=p.kind, pk=stored.pk) if stored else ()
-            if stored and not filter_rules.rule4_shared_used_only_within(users=users, allows=allows):
+            if stored and not filter_rules.rule4_shared_used_only_within(
+                users=shared_resource_users(kind=p.kind, pk=stored.pk), allows_all=allows_all
+            ):
                 shared_elsewhere.append(p)  # a conflict unless it changes nothing (rule 10, below)
             continue
         if p.kind != "UsagePoint" and not p.usage_point_ref:

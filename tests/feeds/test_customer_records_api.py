@@ -18,6 +18,7 @@ from custodian.services import customer_record_link_usage_points
 from grants import services as grant_services
 from grants.access_history import history_page
 from tests import factories
+from tests.worlds import RecordsWorld
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +33,7 @@ BASE = "https://portal.example"
 
 
 @pytest.fixture
-def world():
+def records_world() -> RecordsWorld:
     """Ana: two homes (Home, Cabin), her records imported; Home's ServiceLocation linked to Home only."""
     customer = factories.make_customer(username="ana", name="Ana Ramos")
     home = factories.make_usage_point(customer=customer, title="Home")
@@ -44,14 +45,14 @@ def world():
     meter = CustomerRecord.objects.get(customer=customer, kind="Meter")
     customer_record_link_usage_points(record=meter, usage_points=[home])
     tp = factories.make_third_party(name="Sunny Solar", scopes=(RC_SCOPE, RC_SCOPE + ";BR=7"))[0]
-    return {"customer": customer, "home": home, "cabin": cabin, "tp": tp, "location": location}
+    return RecordsWorld(customer=customer, home=home, cabin=cabin, tp=tp, location=location)
 
 
-def _grant(world, *, records, points=None, scope=RC_SCOPE, bulk_user=None):
+def _grant(records_world, *, records, points=None, scope=RC_SCOPE, bulk_user=None):
     return grant_services.grant_create(
-        customer=world["customer"],
-        third_party=world["tp"],
-        usage_points=points or [world["home"]],
+        customer=records_world.customer,
+        third_party=records_world.tp,
+        usage_points=points or [records_world.home],
         scope=scope + (f";BR={bulk_user.bulk_id}" if bulk_user else ""),
         bulk_user=bulk_user,
         authorized_end=timezone.now() + timedelta(days=30),
@@ -73,10 +74,10 @@ def _kinds(response) -> list[str]:
 
 
 @override_settings(PORTAL_BASE_URL=BASE)
-def test_batch_retail_customer_serves_only_the_records_the_customer_chose(client, world):
-    grant = _grant(world, records=["name_address"])
+def test_batch_retail_customer_serves_only_the_records_the_customer_chose(client, records_world):
+    grant = _grant(records_world, records=["name_address"])
     token = factories.make_access_token(grant)
-    response = _get(client, f"/Batch/RetailCustomer/{world['customer'].public_id}", token)
+    response = _get(client, f"/Batch/RetailCustomer/{records_world.customer.public_id}", token)
     assert response.status_code == 200
     body = b"".join(response.streaming_content)
     assert validate_document(body) == []
@@ -88,26 +89,30 @@ def test_batch_retail_customer_serves_only_the_records_the_customer_chose(client
 
 
 @override_settings(PORTAL_BASE_URL=BASE)
-def test_account_details_alone_serve_no_name_and_no_address(client, world):
-    grant = _grant(world, records=["account_billing"])
-    response = _get(client, f"/Batch/RetailCustomer/{world['customer'].public_id}", factories.make_access_token(grant))
+def test_account_details_alone_serve_no_name_and_no_address(client, records_world):
+    grant = _grant(records_world, records=["account_billing"])
+    response = _get(
+        client, f"/Batch/RetailCustomer/{records_world.customer.public_id}", factories.make_access_token(grant)
+    )
     assert sorted(_kinds(response)) == ["CustomerAccount", "CustomerAgreement", "Statement"]
 
 
-def test_usage_consent_never_implies_the_records(client, world):
-    grant = _grant(world, records=[], scope=USAGE_ONLY)
-    response = _get(client, f"/Batch/RetailCustomer/{world['customer'].public_id}", factories.make_access_token(grant))
+def test_usage_consent_never_implies_the_records(client, records_world):
+    grant = _grant(records_world, records=[], scope=USAGE_ONLY)
+    response = _get(
+        client, f"/Batch/RetailCustomer/{records_world.customer.public_id}", factories.make_access_token(grant)
+    )
     assert response.status_code == 403
     assert response.json()["error"]
 
 
-def test_the_records_blocks_without_a_choice_are_refused_at_grant_time(world):
+def test_the_records_blocks_without_a_choice_are_refused_at_grant_time(records_world):
     with pytest.raises(grant_services.ValidationError):
-        _grant(world, records=["name_address"], scope=USAGE_ONLY)
+        _grant(records_world, records=["name_address"], scope=USAGE_ONLY)
 
 
-def test_another_customers_id_and_an_unknown_id_are_the_same_404(client, world):
-    grant = _grant(world, records=["name_address", "account_billing"])
+def test_another_customers_id_and_an_unknown_id_are_the_same_404(client, records_world):
+    grant = _grant(records_world, records=["name_address", "account_billing"])
     token = factories.make_access_token(grant)
     other = factories.make_customer()
     mine_not = _get(client, f"/Batch/RetailCustomer/{other.public_id}", token)
@@ -116,21 +121,21 @@ def test_another_customers_id_and_an_unknown_id_are_the_same_404(client, world):
     assert mine_not.json() == unknown.json()
 
 
-def test_a_client_token_or_a_registration_token_cannot_read_a_customers_records(client, world):
-    _grant(world, records=["name_address"])
-    client_token = factories.make_client_token(world["tp"], scope=RC_SCOPE)
-    response = _get(client, f"/Batch/RetailCustomer/{world['customer'].public_id}", client_token)
+def test_a_client_token_or_a_registration_token_cannot_read_a_customers_records(client, records_world):
+    _grant(records_world, records=["name_address"])
+    client_token = factories.make_client_token(records_world.tp, scope=RC_SCOPE)
+    response = _get(client, f"/Batch/RetailCustomer/{records_world.customer.public_id}", client_token)
     assert response.status_code == 403
-    assert _get(client, f"/Batch/RetailCustomer/{world['customer'].public_id}", "nope").status_code == 401
+    assert _get(client, f"/Batch/RetailCustomer/{records_world.customer.public_id}", "nope").status_code == 401
 
 
 @override_settings(PORTAL_BASE_URL=BASE)
-def test_fb58_each_service_location_names_its_usage_points_by_their_absolute_https_self_href(client, world):
+def test_fb58_each_service_location_names_its_usage_points_by_their_absolute_https_self_href(client, records_world):
     """GBA's FB_58 check: every UsagePoint reference is the https href of a UsagePoint entry the reader can GET."""
-    grant = _grant(world, records=["name_address"], points=[world["home"], world["cabin"]])
+    grant = _grant(records_world, records=["name_address"], points=[records_world.home, records_world.cabin])
     token = factories.make_access_token(grant)
     records = parse_small_document(
-        b"".join(_get(client, f"/Batch/RetailCustomer/{world['customer'].public_id}", token).streaming_content)
+        b"".join(_get(client, f"/Batch/RetailCustomer/{records_world.customer.public_id}", token).streaming_content)
     )
     usage = parse_small_document(
         b"".join(_get(client, f"/Batch/Subscription/{grant.subscription_id}", token).streaming_content)
@@ -149,22 +154,24 @@ def test_fb58_each_service_location_names_its_usage_points_by_their_absolute_htt
         assert _get(client, ref.removeprefix(BASE + RESOURCE), token).status_code == 200
     # The file it came from named the utility's own UsagePoint/5446AF3F: never passed on.
     assert b"5446AF3F" not in b"".join(
-        _get(client, f"/Batch/RetailCustomer/{world['customer'].public_id}", token).streaming_content
+        _get(client, f"/Batch/RetailCustomer/{records_world.customer.public_id}", token).streaming_content
     )
 
 
-def test_a_location_linked_to_a_usage_point_the_grant_does_not_share_is_not_served(client, world):
-    grant = _grant(world, records=["name_address"], points=[world["cabin"]])
-    response = _get(client, f"/Batch/RetailCustomer/{world['customer'].public_id}", factories.make_access_token(grant))
+def test_a_location_linked_to_a_usage_point_the_grant_does_not_share_is_not_served(client, records_world):
+    grant = _grant(records_world, records=["name_address"], points=[records_world.cabin])
+    response = _get(
+        client, f"/Batch/RetailCustomer/{records_world.customer.public_id}", factories.make_access_token(grant)
+    )
     assert sorted(_kinds(response)) == ["Customer"]  # the Home's address and meter stay private
 
 
 @override_settings(PORTAL_BASE_URL=BASE)
-def test_resource_level_paths_follow_the_espi_tree(client, world):
-    grant = _grant(world, records=["name_address", "account_billing"])
+def test_resource_level_paths_follow_the_espi_tree(client, records_world):
+    grant = _grant(records_world, records=["name_address", "account_billing"])
     token = factories.make_access_token(grant)
-    rc = world["customer"].public_id
-    records = {r.kind: r for r in CustomerRecord.objects.filter(customer=world["customer"])}
+    rc = records_world.customer.public_id
+    records = {r.kind: r for r in CustomerRecord.objects.filter(customer=records_world.customer)}
     customer, account = records["Customer"].public_id, records["CustomerAccount"].public_id
     one = _get(client, f"/RetailCustomer/{rc}/Customer/{customer}/CustomerAccount/{account}", token)
     assert one.status_code == 200
@@ -180,20 +187,20 @@ def test_resource_level_paths_follow_the_espi_tree(client, world):
     assert wrong.status_code == misplaced.status_code == unknown.status_code == 404
 
 
-def test_bulk_retail_customer_info_carries_only_members_who_opted_in(client, world):
-    bulk_user = factories.make_bulk_user(third_party=world["tp"], bulk_id="7")
-    _grant(world, records=["name_address"], bulk_user=bulk_user)
+def test_bulk_retail_customer_info_carries_only_members_who_opted_in(client, records_world):
+    bulk_user = factories.make_bulk_user(third_party=records_world.tp, bulk_id="7")
+    _grant(records_world, records=["name_address"], bulk_user=bulk_user)
     bob = factories.make_customer(username="bob")
     bob_point = factories.make_usage_point(customer=bob, title="Bob's flat")
     grant_services.grant_create(
         customer=bob,
-        third_party=world["tp"],
+        third_party=records_world.tp,
         usage_points=[bob_point],
         scope=USAGE_ONLY + ";BR=7",
         bulk_user=bulk_user,
         authorized_end=timezone.now() + timedelta(days=30),
     )
-    token = factories.make_client_token(world["tp"], scope="FB=3_35_47;BR=7")
+    token = factories.make_client_token(records_world.tp, scope="FB=3_35_47;BR=7")
     response = _get(client, "/Batch/BulkRetailCustomerInfo/7", token)
     assert response.status_code == 200
     body = b"".join(response.streaming_content)
@@ -211,21 +218,21 @@ def _kinds_of(body: bytes) -> list[str]:
     ]
 
 
-def test_every_read_of_records_is_in_the_customers_access_history_in_words(client, world):
-    grant = _grant(world, records=["name_address"])
-    _get(client, f"/Batch/RetailCustomer/{world['customer'].public_id}", factories.make_access_token(grant))
+def test_every_read_of_records_is_in_the_customers_access_history_in_words(client, records_world):
+    grant = _grant(records_world, records=["name_address"])
+    _get(client, f"/Batch/RetailCustomer/{records_world.customer.public_id}", factories.make_access_token(grant))
     _page, entries = history_page(
-        customer=world["customer"], viewer=world["customer"].user, third_party=None, page_number=None
+        customer=records_world.customer, viewer=records_world.customer.user, third_party=None, page_number=None
     )
     sentences = [entry.sentence for entry in entries]
     assert "Sunny Solar read your name and service address" in sentences
 
 
-def test_revoking_the_records_alone_keeps_the_usage_data_shared(client, world):
-    grant = _grant(world, records=["name_address", "account_billing"])
+def test_revoking_the_records_alone_keeps_the_usage_data_shared(client, records_world):
+    grant = _grant(records_world, records=["name_address", "account_billing"])
     token = factories.make_access_token(grant)
     grant_services.grant_customer_records_revoke(grant=grant, records=["name_address"])
-    rc = world["customer"].public_id
+    rc = records_world.customer.public_id
     assert sorted(_kinds(_get(client, f"/Batch/RetailCustomer/{rc}", token))) == [
         "CustomerAccount",
         "CustomerAgreement",
@@ -238,28 +245,30 @@ def test_revoking_the_records_alone_keeps_the_usage_data_shared(client, world):
     assert _get(client, f"/Batch/RetailCustomer/{rc}", token).status_code == 403
     assert _get(client, f"/Batch/Subscription/{grant.subscription_id}", token).status_code == 200
     assert (
-        AuditEvent.objects.filter(action=AuditEvent.Action.GRANT_RECORDS_REVOKED, customer=world["customer"]).count()
+        AuditEvent.objects.filter(
+            action=AuditEvent.Action.GRANT_RECORDS_REVOKED, customer=records_world.customer
+        ).count()
         == 2
     )
 
 
 @override_settings(PORTAL_BASE_URL=BASE)
-def test_round_trip_export_import_export_gives_the_same_records(client, world):
+def test_round_trip_export_import_export_gives_the_same_records(client, records_world):
     """Batch/RetailCustomer out, into an empty portal (the records deleted), out again: same ids, same content."""
-    grant = _grant(world, records=["name_address", "account_billing"])
+    grant = _grant(records_world, records=["name_address", "account_billing"])
     token = factories.make_access_token(grant)
-    path = f"/Batch/RetailCustomer/{world['customer'].public_id}"
+    path = f"/Batch/RetailCustomer/{records_world.customer.public_id}"
     first = b"".join(_get(client, path, token).streaming_content)
     assert validate_document(first) == []
-    before = {r.uuid: (r.kind, r.label) for r in CustomerRecord.objects.filter(customer=world["customer"])}
-    CustomerRecord.objects.filter(customer=world["customer"]).delete()
-    outcome = customer_feed_import_with_records(customer=world["customer"], source=first)
+    before = {r.uuid: (r.kind, r.label) for r in CustomerRecord.objects.filter(customer=records_world.customer)}
+    CustomerRecord.objects.filter(customer=records_world.customer).delete()
+    outcome = customer_feed_import_with_records(customer=records_world.customer, source=first)
     assert outcome.imported, outcome.rejected
-    after = {r.uuid: (r.kind, r.label) for r in CustomerRecord.objects.filter(customer=world["customer"])}
+    after = {r.uuid: (r.kind, r.label) for r in CustomerRecord.objects.filter(customer=records_world.customer)}
     assert after == before
     # The ServiceLocation named the usage point by this portal's Subscription href: linked again to Home.
-    location = CustomerRecord.objects.get(customer=world["customer"], kind="ServiceLocation")
-    assert list(location.usage_points.all()) == [world["home"]]
+    location = CustomerRecord.objects.get(customer=records_world.customer, kind="ServiceLocation")
+    assert list(location.usage_points.all()) == [records_world.home]
 
     def entries(body: bytes) -> list[bytes]:
         root = parse_small_document(body)
