@@ -13,8 +13,8 @@ from django.conf import settings
 from batch.feed_params import FeedParams
 
 RESPOND_ASYNC = "respond-async"
-# A grant without a history length reaches all its data: counted as this many days of work.
-UNBOUNDED_HISTORY_DAYS = 366
+# A grant without a history length reaches all its data: counted as three years of work.
+UNBOUNDED_HISTORY_DAYS = 3 * 366
 # GBA's certification platform counts a 400 with this text as a 202 (the same request is pending).
 PENDING_MESSAGE = "An unprocessed batch request for the same resource already exists"
 # Query parameters of a job's status URI and its parts (everything else is a feed query).

@@ -357,9 +357,9 @@ ESPI_MAX_DEPTH = env_int("ESPI_MAX_DEPTH", 64)
 # BATCH_ASYNC_USAGE_POINT_DAYS (usage points x days of data asked for), or that sends
 # `Prefer: respond-async`, is answered 202 and built by workers in ranges of BATCH_RANGE_USAGE_POINTS
 # usage points, each written as parts of at most BATCH_CHUNK_BYTES, kept BATCH_RESULT_DAYS days.
-# Default: a full synchronous page (ESPI_BULK_MAX_RESULTS, 500) of a year of data; a grant without
-# a history length counts as a year (batch.async_rules.UNBOUNDED_HISTORY_DAYS).
-BATCH_ASYNC_USAGE_POINT_DAYS = env_int("BATCH_ASYNC_USAGE_POINT_DAYS", 500 * 366)
+# Default: more than a full synchronous page (ESPI_BULK_MAX_RESULTS, 500 usage points) of three years
+# (the usual HistoryLength); a grant without one counts as three years (async_rules.UNBOUNDED_HISTORY_DAYS).
+BATCH_ASYNC_USAGE_POINT_DAYS = env_int("BATCH_ASYNC_USAGE_POINT_DAYS", 500 * 1098 + 1)
 BATCH_RANGE_USAGE_POINTS = env_int("BATCH_RANGE_USAGE_POINTS", 500)
 BATCH_CHUNK_BYTES = env_int("BATCH_CHUNK_BYTES", 200 * 1024 * 1024)
 BATCH_RESULT_DAYS = env_int("BATCH_RESULT_DAYS", 2)
