@@ -12,7 +12,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from rest_framework.response import Response
 
-from batch import async_rules, selectors_async, services_async
+from batch import async_rules, selectors_async, services_bulk_jobs
 from batch.atom_http import ATOM_CONTENT_TYPE, XML_CONTENT_TYPE
 from batch.feed_params import PAGING_PARAMS, FeedParams
 from batch.models import BulkJob, BulkPart, Submission
@@ -52,7 +52,7 @@ def maybe_async(
     work = size.usage_points * days
     if not async_rules.respond_async(prefer=prefer, usage_point_days=work):
         return None
-    answer = services_async.bulk_job_request(
+    answer = services_bulk_jobs.bulk_job_request(
         caller=request_third_party(request),
         target=target,
         query=query,
@@ -67,7 +67,7 @@ def _job_body(job: BulkJob) -> dict[str, object]:
     return {
         "correlationID": str(job.correlation_id),
         "status": job.status,
-        "location": services_async.job_status_uri(job),
+        "location": services_bulk_jobs.job_status_uri(job),
         "requested": job.requested_at.isoformat(),
     }
 
@@ -75,7 +75,7 @@ def _job_body(job: BulkJob) -> dict[str, object]:
 def accepted(job: BulkJob, *, preference_applied: bool = False) -> Response:
     """Return 202 Accepted naming the job: its correlation id, and its status URI in ``Location``."""
     headers = {
-        "Location": services_async.job_status_uri(job),
+        "Location": services_bulk_jobs.job_status_uri(job),
         "Retry-After": str(RETRY_AFTER_SECONDS),
         "Cache-Control": "no-store",
     }
@@ -113,7 +113,7 @@ def correlation_answer(
     if key is None:
         if job.status == BulkJob.Status.BUILDING:
             return accepted(job)
-        body = batch_list_document(resources=services_async.job_part_uris(job))
+        body = batch_list_document(resources=services_bulk_jobs.job_part_uris(job))
         response = HttpResponse(body, content_type=XML_CONTENT_TYPE)
         response["Cache-Control"] = "no-store"
         return response
@@ -140,7 +140,7 @@ def correlation_answer(
 
 
 def _file_chunks(part: BulkPart) -> Iterator[bytes]:
-    with services_async.result_storage().open(part.storage_name, "rb") as handle:
+    with services_bulk_jobs.result_storage().open(part.storage_name, "rb") as handle:
         while chunk := handle.read(_READ_BYTES):
             yield chunk
 

@@ -1,6 +1,6 @@
 """Cut a stream of feed entries into parts: Atom feeds of at most ``limit`` bytes, each valid on its own.
 
-An asynchronous Batch GET (``batch.services_async``) writes each range of usage points through
+An asynchronous Batch GET (``batch.services_bulk_jobs``) writes each range of usage points through
 here. Entries come per usage point (its id and its entries, from ``batch.feed_entries``); a part is
 closed before the entry that would take it past ``limit``. A part never refers to what only
 another part holds: a shared resource (LocalTimeParameters, ReadingType) is written again in each

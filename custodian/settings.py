@@ -352,6 +352,9 @@ BATCH_MAX_BODY_BYTES = env_int("BATCH_MAX_BODY_BYTES", 512 * 1024 * 1024)
 # SQLite only (development): an in-progress submission older than this is taken as abandoned by its
 # worker. On PostgreSQL the worker's database session holds the lease (an advisory lock) instead.
 BATCH_LEASE_SECONDS = env_int("BATCH_LEASE_SECONDS", 3600)
+# A batch POST with `Prefer: respond-async` queued this long without a worker taking it is sent
+# to the workers again (its task may have been lost before it reached the broker).
+BATCH_ASYNC_REQUEUE_SECONDS = env_int("BATCH_ASYNC_REQUEUE_SECONDS", 600)
 ESPI_MAX_DEPTH = env_int("ESPI_MAX_DEPTH", 64)
 # Asynchronous Batch GET (batch.async_rules, batch.services_async): a request whose work is at least
 # BATCH_ASYNC_USAGE_POINT_DAYS (usage points x days of data asked for), or that sends
@@ -440,5 +443,10 @@ CELERY_BEAT_SCHEDULE = {
     "daily-new-data-notices": {
         "task": "grants.tasks.daily_new_data_notices",
         "schedule": crontab(minute=0, hour=NOTIFICATION_DAILY_HOUR),
+    },
+    "requeue-batch-submissions": {
+        "task": "batch.tasks.requeue_submissions",
+        "schedule": float(max(60, BATCH_ASYNC_REQUEUE_SECONDS // 2)),
+        "options": {"expires": 300.0},
     },
 }

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('batch', '0002_api_request_count'),
+        ('batch', '0003_submission_queued'),
         ('custodian', '0010_retailcustomer_language'),
         ('grants', '0014_thirdparty_lifecycle_sweep'),
         migrations.swappable_dependency(settings.OAUTH2_PROVIDER_APPLICATION_MODEL),
