@@ -404,7 +404,8 @@ def _narrow(plan: imports.ImportPlan, reach: selectors.Reach, public_ids: dict[s
                 rejected_meter_readings.add(p.uuid)
         wanted |= filter_rules.rule4_shared_referred_to(chunk, accepted=lambda p: p.narrowed is None)
     rejected = lambda p: p.narrowed is not None  # noqa: E731
-    for chunk in plan.entries.chunks():
+    # Only entries accepted so far change now, all of them planned importable: other chunks are skipped.
+    for chunk in plan.entries.chunks(live_only=True):
         # A block is only as good as its meter reading.
         for p in filter_rules.rule3_blocks_of_rejected_meter_readings(
             chunk, rejected=rejected, rejected_meter_readings=rejected_meter_readings

@@ -350,13 +350,14 @@ def _apply_entries(
     """Replay the plan's spool (or read the feed again) and apply the accepted entries, in feed order; return how many."""
 
     def accepted_plans() -> Iterator[EntryPlan]:
-        for chunk in plan.entries.chunks(write=False):
+        # Only entries planned importable can be accepted: chunks without one are skipped.
+        for chunk in plan.entries.chunks(write=False, live_only=True):
             # Rows planned unchanged must not have moved since the plan (nothing is written for them).
             check_owners((p for p in chunk if accepted(p)), applier.customer)
             for p in chunk:
-                if p.usage_point_id:
-                    usage_point_ids.add(p.usage_point_id)
                 if accepted(p):
+                    if p.usage_point_id:
+                        usage_point_ids.add(p.usage_point_id)
                     yield p
 
     cursor = _Accepted(accepted_plans())

@@ -144,7 +144,11 @@ def _unpack(values: tuple[Any, ...]) -> EntryPlan:
 
 def plan_entries(directory: str | os.PathLike[str] | None = None) -> ChunkStore[EntryPlan]:
     """Return an empty store for a plan's entries (memory bounded by a constant: ``custodian.imports.store``)."""
-    return ChunkStore(pack=_pack, unpack=_unpack, directory=directory)
+    return ChunkStore(pack=_pack, unpack=_unpack, directory=directory, live=_still_importable)
+
+
+def _still_importable(p: EntryPlan) -> bool:
+    return p.status == OK
 
 
 @dataclass(slots=True)
@@ -190,11 +194,18 @@ class _FeedRefs:
     declared: dict[str, UUID] = field(default_factory=dict)  # usage point ref -> its UsagePoint entry's uuid
     meter_readings: dict[tuple[str | None, str], UUID] = field(default_factory=dict)
     shared: dict[tuple[str, str], UUID] = field(default_factory=dict)
+    rejected: int = 0  # entries rejected while the feed was read
+    rejected_meter_readings: set[UUID | None] = field(default_factory=set)
 
     def add(self, p: EntryPlan) -> None:
         if p.usage_point_ref:
             self.usage_point_refs.add(p.usage_point_ref)
-        if p.status != OK or p.uuid is None:
+        if p.status != OK:
+            self.rejected += 1
+            if p.kind == "MeterReading":
+                self.rejected_meter_readings.add(p.uuid)
+            return
+        if p.uuid is None:
             return
         if p.kind == "UsagePoint" and p.usage_point_ref:
             self.declared.setdefault(p.usage_point_ref, p.uuid)
@@ -336,6 +347,7 @@ def import_plan(
             spool=spooled,
             readings=readings,
             usage_point_refs=refs.usage_point_refs,
+            rejected_count=refs.rejected,
         )
         _resolve(plan, resolver, refs)
     except BaseException:
@@ -370,19 +382,23 @@ def _resolve(plan: ImportPlan, resolver: UsagePointResolver, refs: _FeedRefs) ->
         if target is not None:
             plan.usage_points[ref] = target
 
-    rejected_meter_readings: set[UUID | None] = set()
-    for chunk in plan.entries.chunks():
+    # Both passes read and change only entries still planned importable: chunks without one are skipped.
+    rejected_meter_readings = refs.rejected_meter_readings
+    for chunk in plan.entries.chunks(live_only=True):
         existing = resource_locations(uuids_by_kind=((p.kind, p.uuid) for p in chunk if p.status == OK))
         for p in chunk:
             if p.status == OK:
                 _place(p, plan, resolver, refs, existing.get(p.uuid) if p.uuid else None)
-            if p.kind == "MeterReading" and p.status != OK:
-                rejected_meter_readings.add(p.uuid)
+                if p.status != OK:
+                    plan.rejected_count += 1
+                    if p.kind == "MeterReading":
+                        rejected_meter_readings.add(p.uuid)
 
     def allows(usage_point_id: int) -> bool:
         return resolver.allows(usage_point_id=usage_point_id)
 
-    for chunk in plan.entries.chunks():
+    for chunk in plan.entries.chunks(live_only=True):
+        importable = [p for p in chunk if p.status == OK]
         # A block is only as good as its meter reading.
         for p in filter_rules.rule3_blocks_of_rejected_meter_readings(
             chunk, rejected=lambda p: p.status != OK, rejected_meter_readings=rejected_meter_readings
@@ -404,8 +420,7 @@ def _resolve(plan: ImportPlan, resolver: UsagePointResolver, refs: _FeedRefs) ->
                     Reason.CONFLICT, f"this {p.kind} is shared with data outside this import and cannot be changed"
                 )
             p._shared_elsewhere = False
-            if p.status != OK:
-                plan.rejected_count += 1
+        plan.rejected_count += sum(1 for p in importable if p.status != OK)
 
 
 def _place(

@@ -15,6 +15,7 @@ start, written and read by this process only):
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle  # noqa: S403 - only for this process's own temporary files
 import sqlite3
@@ -40,9 +41,12 @@ class ChunkStore(Generic[T]):
         unpack: Callable[[Any], T],
         directory: str | os.PathLike[str] | None = None,
         memory_items: int | None = None,
+        live: Callable[[T], bool] | None = None,
     ) -> None:
         self._pack = pack
         self._unpack = unpack
+        self._live = live
+        self._live_counts: dict[int, int] = {}  # chunk on disk -> its live items (``live``)
         self._directory = directory
         self._memory_items = PLAN_MEMORY_ENTRIES if memory_items is None else memory_items
         self._chunks: list[list[T] | None] = []  # None: on disk, at self._slots[i]
@@ -76,6 +80,8 @@ class ChunkStore(Generic[T]):
         self._write(number, chunk)
 
     def _write(self, number: int, chunk: list[T]) -> None:
+        if self._live is not None:
+            self._live_counts[number] = sum(1 for item in chunk if self._live(item))
         data = pickle.dumps([self._pack(item) for item in chunk], protocol=pickle.HIGHEST_PROTOCOL)
         if self._file is None:
             self._file = tempfile.TemporaryFile(dir=self._directory)  # noqa: SIM115 - closed with the store
@@ -93,13 +99,26 @@ class ChunkStore(Generic[T]):
     def _read(self, number: int) -> list[T]:
         offset, length, _capacity = self._slots[number]
         self._file.seek(offset)
-        return [self._unpack(packed) for packed in pickle.loads(self._file.read(length))]  # noqa: S301 - our own file
+        # Thousands of new acyclic objects: the cyclic collector would only walk them (see plan._collector_paused).
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return [self._unpack(packed) for packed in pickle.loads(self._file.read(length))]  # noqa: S301 - our own file
+        finally:
+            if enabled:
+                gc.enable()
 
-    def chunks(self, *, write: bool = True) -> Iterator[list[T]]:
-        """Yield the items chunk by chunk, in feed order; chunks read from disk are written back (unless ``write=False``)."""
+    def chunks(self, *, write: bool = True, live_only: bool = False) -> Iterator[list[T]]:
+        """Yield the items chunk by chunk, in feed order; chunks read from disk are written back (unless ``write=False``).
+
+        ``live_only``: skip the chunks on disk that hold no live item (the store's ``live``), for a pass
+        that reads and changes live items only (an import's entries still planned importable).
+        """
         for number, held in enumerate(self._chunks):
             if held is not None:
                 yield held
+                continue
+            if live_only and self._live_counts.get(number, 1) == 0:
                 continue
             chunk = self._read(number)
             yield chunk

@@ -110,7 +110,7 @@ def test_chunks_on_disk_keep_what_a_pass_changed(tmp_path, monkeypatch):
     assert len(items) == 30 and items.chunks_on_disk > 0
     for item in items:
         item[1] = item[0] * 2  # a pass that changes every item, chunk by chunk
-    assert [item for item in items.scan()] == [[i, i * 2] for i in range(30)]
+    assert list(items.scan()) == [[i, i * 2] for i in range(30)]
 
 
 def test_ids_seen_answer_the_same_in_memory_and_on_disk():
