@@ -27,7 +27,7 @@ from uuid import UUID
 T = TypeVar("T")
 
 CHUNK = 2048  # items per chunk
-PLAN_MEMORY_ENTRIES = 8 * CHUNK  # items held in memory; the rest go to disk
+PLAN_MEMORY_ENTRIES = 16 * CHUNK  # items held in memory (about 20 MB of entry plans); the rest go to disk
 SEEN_MEMORY_IDS = 50_000  # ids held in a set; beyond it, in a temporary SQLite table
 
 

@@ -22,6 +22,7 @@ from custodian.models import (
 from grants.selectors import espi_resource_base
 from tests import factories
 from tests.readings import reading_rows
+from tests.roundtrip import download_my_data, resources, wipe
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "tests" / "samples"
@@ -126,6 +127,18 @@ def test_sample_round_trip(name):
     assert not reimport.created and not reimport.updated
     assert {p.change for p in _plan.entries} == {"unchanged"}
     assert snapshot(first) == before
+
+    # Download My Data, imported into an empty portal for another customer, downloads the same again.
+    downloaded = download_my_data(first)
+    assert resources(downloaded) == resources(exported)
+    wipe()
+    elsewhere = factories.make_customer(username="elsewhere")
+    _plan, moved = customer_feed_import(customer=elsewhere, source=downloaded, lenient=False)
+    assert moved is not None, [p.describe() for p in _plan.rejected]
+    assert snapshot(elsewhere) == before
+    assert resources(download_my_data(elsewhere)) == resources(downloaded)
+    exported = b"".join(customer_feed_chunks(customer=elsewhere, base=espi_resource_base()))
+    first = elsewhere
 
     # Another customer cannot take the same resources: every owned entry is a conflict, nothing moves.
     second = factories.make_customer(username="second")
