@@ -36,14 +36,21 @@ def query_params(request) -> dict[str, list[str]]:
     return dict(request.GET.lists())
 
 
-def paged_feed_links(*, self_link: Link, query: str, params: FeedParams, has_more: bool) -> list[Link]:
-    """Return a feed's self link (with the query it was asked with) and, when more follow, its ``next`` link."""
+def paged_feed_links(
+    *, self_link: Link, query: str, params: FeedParams, has_more: bool, cursor: str | None = None
+) -> list[Link]:
+    """Return a feed's self link (with the query it was asked with) and, when more follow, its ``next`` link.
+
+    ``cursor``: where the next page starts (a Bulk feed's keyset, ``batch.cursors``), carried
+    beside the ``start-index`` the client sees.
+    """
     links = [Link(self_link.rel, self_link.href + (f"?{query}" if query else ""), self_link.type)]
     if has_more and params.max_results is not None:
         following = [
             *params.query_items(),
             ("start-index", str(params.start_index + params.max_results)),
             ("max-results", str(params.max_results)),
+            *([("cursor", cursor)] if cursor else []),
         ]
         links.append(Link("next", f"{self_link.href}?{urlencode(following)}", self_link.type))
     return links

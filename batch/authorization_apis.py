@@ -33,7 +33,7 @@ from grants.permissions import (
     request_bearer_value,
     request_third_party,
 )
-from grants.selectors import espi_resource_base
+from grants.resource_uris import espi_resource_base
 
 _PUT_MAX_BYTES = 64 * 1024
 

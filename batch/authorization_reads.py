@@ -22,11 +22,15 @@ from custodian.espi.errors import EspiError
 from custodian.espi.namespaces import ESPI
 from custodian.espi.parser import parse_small_document
 from custodian.exceptions import NotFound
-from grants.data_categories import grant_description
+from grants.data_categories import grant_sentence
 from grants.models import Grant, ThirdParty
-from grants.scopes import ScopeError, parse_scope
+from grants.resource_uris import (
+    application_information_uri,
+    espi_resource_base,
+    grant_authorization_uri,
+    grant_resource_uri,
+)
 from grants.sealing import secret_unseal
-from grants.selectors import espi_resource_base, grant_authorization_uri, grant_resource_uri
 
 # Neither grants nor clients carry an ESPI uuid: derive a stable one from the public id.
 RESOURCE_NAMESPACE = uuid.UUID("a3c1d7e2-51f4-4a8e-8f0b-2d6e9c4b7f31")
@@ -79,7 +83,7 @@ def application_information_entry(*, third_party: ThirdParty, registration_token
         software_version=(third_party.software_version or "1")[:32],
         client_id_issued_at=_epoch(third_party.created),
         scopes=third_party.registered_scope_list,
-        registration_client_uri=f"{base}/ApplicationInformation/{third_party.public_id}",
+        registration_client_uri=application_information_uri(third_party=third_party),
         description=third_party.description[:256] or None,
         application_type=third_party.application_type,
         application_use=third_party.application_use,
@@ -183,16 +187,7 @@ def authorization_get(*, third_party: ThirdParty, public_id: str) -> Grant:
 
 def authorization_title(*, grant: Grant) -> str:
     """Return the Authorization's title: the grant in the customer's words, dated in the utility's time zone."""
-    try:
-        scope = parse_scope(grant.scope)
-    except ScopeError:
-        scope = None
-    return grant_description(
-        third_party_name=grant.third_party.name,
-        function_blocks=grant.function_blocks,
-        scope=scope,
-        end=grant.authorized_end,
-    )
+    return grant_sentence(grant=grant)
 
 
 def authorization_entry(*, grant: Grant, at: datetime | None = None) -> writer.AtomEntry:
@@ -221,7 +216,7 @@ def authorization_entry(*, grant: Grant, at: datetime | None = None) -> writer.A
         *paths.root_resource("Authorization", grant.public_id),
         writer.Link(
             "related",
-            f"{base}/ApplicationInformation/{grant.third_party.public_id}",
+            application_information_uri(third_party=grant.third_party),
             "espi-entry/ApplicationInformation",
         ),
         *certification_links(),

@@ -19,7 +19,7 @@ from batch.atom_http import ATOM_CONTENT_TYPE
 from batch.downloads import DownloadRequest, download_csv_chunks, download_record, download_xml_chunks
 from custodian.exceptions import NotFound
 from custodian.selectors import customer_for_user, usage_point_list_for_customer
-from grants.selectors import espi_resource_base
+from grants.resource_uris import espi_resource_base
 
 MAX_DAYS = 3 * 366
 

@@ -20,6 +20,10 @@ PAGING_PARAMS = ("start-index", "max-results")
 # Checked and ignored: `depth` (ESPI FB_37) has no meaning for flat feeds, which carry whole trees.
 IGNORED_PARAMS = ("depth",)
 ALL_PARAMS = (*TIME_PARAMS, *PAGING_PARAMS, *IGNORED_PARAMS)
+# Ours, on a Bulk feed's `next` link only: where that page starts, sealed (batch.cursors). It rides
+# along with start-index; a client that builds start-index itself simply leaves it out.
+CURSOR_PARAM = "cursor"
+_CURSOR = re.compile(r"\A[A-Za-z0-9_=-]{1,400}\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +36,7 @@ class FeedParams:
     updated_max: datetime | None = None
     start_index: int = 1
     max_results: int | None = None
+    cursor: str | None = None
 
     @property
     def paged(self) -> bool:
@@ -93,7 +98,7 @@ def parse_feed_params(*, query: Mapping[str, Sequence[str]], paging: bool = Fals
     ``max-results``; where ``paging`` is True (Bulk) a page is also capped at
     ``ESPI_BULK_MAX_RESULTS`` and ``max_results`` is never None.
     """
-    known = set(ALL_PARAMS)
+    known = {*ALL_PARAMS, CURSOR_PARAM} if paging else set(ALL_PARAMS)
     values: dict[str, str] = {}
     for name, given in query.items():
         if name not in known:
@@ -122,6 +127,13 @@ def parse_feed_params(*, query: Mapping[str, Sequence[str]], paging: bool = Fals
             )
     if "depth" in values:
         _int("depth", values["depth"], minimum=0)
+    cursor = values.get(CURSOR_PARAM)
+    if cursor is not None and _CURSOR.match(cursor) is None:
+        raise InvalidInput(
+            "cursor is not one this server wrote; follow the feed's next link as given, or leave cursor out.",
+            code="invalid_query",
+            extra={"parameter": CURSOR_PARAM},
+        )
     return FeedParams(
         published_min=times["published-min"],
         published_max=times["published-max"],
@@ -129,4 +141,5 @@ def parse_feed_params(*, query: Mapping[str, Sequence[str]], paging: bool = Fals
         updated_max=times["updated-max"],
         start_index=start_index,
         max_results=max_results,
+        cursor=cursor,
     )

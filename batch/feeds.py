@@ -2,8 +2,9 @@
 
 Each view checks the token kind (``grants.permissions``), resolves the path id to something the
 caller owns (else the same 404 as an unknown id), parses the query (else 400), records one "data
-read" audit row per grant, and only then starts streaming: no error can follow the first byte but
-a broken connection.
+read" audit row per request (``custodian.services_access_log``), and only then starts streaming: no
+error can follow the first byte but a broken connection. HEAD answers the same status and headers
+and reads no data, so it records no read.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from rest_framework.views import APIView
 from batch import reach as reach_selectors
 from batch import selectors as batch_selectors
 from batch.atom_http import atom_stream, certification_links, feed_uuid, page_of, paged_feed_links, query_params
+from batch.cursors import bulk_cursor_open, bulk_cursor_seal
 from batch.feed_entries import customer_feed_chunks, usage_point_tree_entries
 from batch.feed_params import parse_feed_params
 from custodian.espi import writer
 from custodian.negotiation import EspiNegotiationMixin
-from custodian.services_access_log import customer_data_read_record, data_read_record
+from custodian.services_access_log import bulk_data_read_record, customer_data_read_record, data_read_record
 from grants.permissions import (
     EspiBearerAuthentication,
     HasGrantAccessToken,
@@ -29,12 +31,17 @@ from grants.permissions import (
     grant_for_subscription,
     request_third_party,
 )
-from grants.selectors import espi_resource_base
+from grants.resource_uris import espi_resource_base
 
 
 class _FeedApi(EspiNegotiationMixin, APIView):
     authentication_classes = [EspiBearerAuthentication]
     renderer_classes = [JSONRenderer]  # errors are JSON; feeds bypass renderers
+
+
+def _head_only(request) -> bool:
+    """Return whether the request is a HEAD: answered with the GET's status and headers, no data read."""
+    return request.method == "HEAD"
 
 
 class SubscriptionFeedApi(_FeedApi):
@@ -45,6 +52,8 @@ class SubscriptionFeedApi(_FeedApi):
     def get(self, request, subscription_id: str):
         grant = grant_for_subscription(request, subscription_id)
         params = parse_feed_params(query=query_params(request))
+        if _head_only(request):
+            return atom_stream(())
         # Paged over usage points, each with its whole tree, as a Bulk feed is.
         reaches, has_more = page_of(reach_selectors.reach_for_grant(grant=grant), params)
         data_read_record(grants=[grant], client=grant.third_party, path=request.get_full_path())
@@ -72,8 +81,10 @@ class BulkFeedApi(_FeedApi):
     """GET Batch/Bulk/{bulkId}: the data of every active member grant, paged over usage points.
 
     Paging: ``start-index`` (1-based, default 1) and ``max-results`` (default and maximum
-    ``ESPI_BULK_MAX_RESULTS`` usage points) over the bulk's usage points in a stable order; a
-    ``rel="next"`` link says where the next page starts and is absent on the last one.
+    ``ESPI_BULK_MAX_RESULTS`` usage points) over the bulk's usage points in id order; a
+    ``rel="next"`` link says where the next page starts and is absent on the last one. The next
+    link also carries a sealed ``cursor`` (``batch.cursors``) so that page starts after this one's
+    last usage point (keyset) instead of counting rows again. One audit row per request.
     """
 
     permission_classes = [IsThirdPartyClientToken]
@@ -82,19 +93,40 @@ class BulkFeedApi(_FeedApi):
         bulk_user = bulk_user_for_request(request, bulk_id)
         params = parse_feed_params(query=query_params(request), paging=True)
         assert params.max_results is not None  # noqa: S101 - paging=True always sets it
+        after = bulk_cursor_open(params.cursor, bulk_user_id=bulk_user.pk, start_index=params.start_index)
+        if _head_only(request):
+            return atom_stream(())
         page = reach_selectors.reach_for_bulk_page(
-            bulk_user=bulk_user, start_index=params.start_index, max_results=params.max_results
+            bulk_user=bulk_user,
+            start_index=params.start_index,
+            max_results=params.max_results,
+            after_usage_point_id=after,
         )
-        data_read_record(grants=page.grants, client=request_third_party(request), path=request.get_full_path())
+        client = request_third_party(request)
+        first, last = page.first_usage_point_id, page.last_usage_point_id
+        bulk_data_read_record(
+            bulk_user=bulk_user,
+            usage_points_by_grant=page.usage_points_by_grant,
+            usage_point_range=(first, last) if first is not None and last is not None else None,
+            client=client,
+            path=request.get_full_path(),
+        )
         base = espi_resource_base()
         paths = writer.ResourcePaths(base=base)
         self_link = paths.feed_self("Batch", "Bulk", bulk_user.bulk_id)
+        cursor = None
+        if page.has_more and last is not None:
+            cursor = bulk_cursor_seal(
+                bulk_user_id=bulk_user.pk,
+                start_index=params.start_index + params.max_results,
+                after_usage_point_id=last,
+            )
         links = paged_feed_links(
-            self_link=self_link, query=request.GET.urlencode(), params=params, has_more=page.has_more
+            self_link=self_link, query=request.GET.urlencode(), params=params, has_more=page.has_more, cursor=cursor
         )
         return atom_stream(
             writer.feed_chunks(
-                feed_uuid=feed_uuid(f"Batch/Bulk/{request_third_party(request).public_id}/{bulk_user.bulk_id}"),
+                feed_uuid=feed_uuid(f"Batch/Bulk/{client.public_id}/{bulk_user.bulk_id}"),
                 title=f"Green Button data, Bulk {bulk_user.bulk_id}",
                 updated=timezone.now(),
                 links=links,
@@ -111,6 +143,8 @@ class RetailCustomerFeedApi(_FeedApi):
     def get(self, request, retail_customer_id: str):
         customer = batch_selectors.retail_customer_get(public_id=retail_customer_id)
         params = parse_feed_params(query=query_params(request))
+        if _head_only(request):
+            return atom_stream(())
         customer_data_read_record(customer=customer, client=request_third_party(request), path=request.get_full_path())
         return atom_stream(
             customer_feed_chunks(

@@ -62,11 +62,25 @@ class UsagePointReach:
 
 @dataclass(frozen=True, slots=True)
 class BulkPage:
-    """One page of a bulk: the usage points on it, the grants they come from, and whether more follow."""
+    """One page of a bulk: the usage points on it, the grants they come from, and whether more follow.
+
+    ``usage_points_by_grant``: grant pk -> how many of the page's usage points it names (the access
+    log's compact record of the page).
+    """
 
     reaches: list[UsagePointReach]
     grants: list[Grant]
     has_more: bool
+    usage_points_by_grant: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def first_usage_point_id(self) -> int | None:
+        return self.reaches[0].usage_point_id if self.reaches else None
+
+    @property
+    def last_usage_point_id(self) -> int | None:
+        """The page's last usage point id: where the next page starts after (keyset)."""
+        return self.reaches[-1].usage_point_id if self.reaches else None
 
 
 def grant_kinds(*, function_blocks: Iterable[int]) -> frozenset[str]:
@@ -153,29 +167,42 @@ def bulk_member_links(*, bulk_user: BulkUser, at: datetime | None = None) -> Que
 
 
 def reach_for_bulk_page(
-    *, bulk_user: BulkUser, start_index: int, max_results: int, at: datetime | None = None
+    *,
+    bulk_user: BulkUser,
+    start_index: int,
+    max_results: int,
+    at: datetime | None = None,
+    after_usage_point_id: int | None = None,
 ) -> BulkPage:
-    """Return one page of a bulk: usage points ``start_index .. start_index + max_results - 1`` in id order.
+    """Return one page of a bulk: ``max_results`` usage points in id order, and their grants.
 
-    The page is cut in the database (distinct usage point ids, ordered, sliced); only that page's
-    links and grants are loaded, so memory depends on the page size, not on the bulk.
+    The page starts after ``after_usage_point_id`` when given (keyset: the ``next`` link's cursor,
+    so reading a whole bulk page by page is linear and a row inserted between pages neither repeats
+    nor hides another), else at the 1-based position ``start_index`` (OFFSET, for a client that
+    asks for a position itself). Cut in the database (distinct usage point ids, ordered, limited);
+    only that page's links and grants are loaded, so memory depends on the page size, not on the bulk.
     """
     moment = at or timezone.now()
     links = bulk_member_links(bulk_user=bulk_user, at=moment)
-    ids = list(
-        links.order_by("usage_point_id")
-        .values_list("usage_point_id", flat=True)
-        .distinct()[start_index - 1 : start_index - 1 + max_results + 1]
-    )
+    ordered = links.order_by("usage_point_id").values_list("usage_point_id", flat=True).distinct()
+    if after_usage_point_id is not None:
+        ids = list(ordered.filter(usage_point_id__gt=after_usage_point_id)[: max_results + 1])
+    else:
+        ids = list(ordered[start_index - 1 : start_index - 1 + max_results + 1])
     has_more = len(ids) > max_results
     ids = ids[:max_results]
     page_links = links.filter(usage_point_id__in=ids).select_related("grant").order_by("usage_point_id", "grant_id")
     reaches: dict[int, UsagePointReach] = {}
     grants: dict[int, Grant] = {}
+    per_grant: dict[int, int] = {}
+    windows_of: dict[int, dict[str, Window]] = {}
     for link in page_links:
         grant = link.grant
         grants.setdefault(grant.pk, grant)
-        windows = _grant_windows(grant=grant, at=moment)
+        per_grant[grant.pk] = per_grant.get(grant.pk, 0) + 1
+        if grant.pk not in windows_of:
+            windows_of[grant.pk] = _grant_windows(grant=grant, at=moment)
+        windows = windows_of[grant.pk]
         current = reaches.get(link.usage_point_id)
         if current is None:
             # The first grant (lowest id) names the Subscription the usage point's hrefs live under.
@@ -186,7 +213,12 @@ def reach_for_bulk_page(
             reaches[link.usage_point_id] = UsagePointReach(
                 usage_point_id=current.usage_point_id, scope=current.scope, windows=_merge(current.windows, windows)
             )
-    return BulkPage(reaches=[reaches[i] for i in ids if i in reaches], grants=list(grants.values()), has_more=has_more)
+    return BulkPage(
+        reaches=[reaches[i] for i in ids if i in reaches],
+        grants=list(grants.values()),
+        has_more=has_more,
+        usage_points_by_grant=per_grant,
+    )
 
 
 def reach_for_customer(*, customer: RetailCustomer) -> Iterator[UsagePointReach]:

@@ -9,8 +9,10 @@ Each figure is decided here, in one place:
   or the Third Party / the portal: no user); *expired*: grants whose period ended in the quarter.
 * *Customers sharing*: distinct customers with a grant in force at the end of the quarter (or now,
   for the quarter under way).
-* *Data requests*: reads served (one audit row per grant per request), batch submissions received
+* *Data requests*: reads served (one audit row per request; a Bulk page is one request), batch submissions received
   and failed (rejected, malformed or failed: nothing applied), and bytes received in them.
+* *Requests refused for rate limit*: ESPI API calls answered 429 (the daily counters of
+  ``AuditCount``, summed over the quarter's local days).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from batch.models import Submission
-from custodian.models import AuditEvent
+from custodian.models import AuditCount, AuditEvent
 from grants.models import Grant, ThirdParty
 
 #: An authorization whose period is at most this long is counted as one-time; longer ones as ongoing.
@@ -87,6 +89,7 @@ THIRD_PARTY_COLUMNS = (
     ("submissions", "batch submissions"),
     ("submissions_failed", "batch submissions failed"),
     ("bytes_received", "bytes received"),
+    ("refused_rate_limit", "requests refused for rate limit"),
 )
 
 
@@ -141,7 +144,7 @@ def _merge(rows, into: dict[int, dict[str, int]], key: str = "third_party_id") -
 
 
 def regulator_report(*, quarter: Quarter) -> RegulatorReport:
-    """Return the quarter's figures: eight grouped aggregate queries, whatever the number of rows."""
+    """Return the quarter's figures: a fixed number of grouped aggregate queries, whatever the number of rows."""
     start, end = quarter.start, quarter.end
     period = {"gte": start, "lt": end}
     registered = ThirdParty.objects.filter(
@@ -217,6 +220,18 @@ def regulator_report(*, quarter: Quarter) -> RegulatorReport:
         .order_by(),
         figures,
         key="caller_id",
+    )
+    _merge(
+        AuditCount.objects.filter(
+            action=AuditEvent.Action.RATE_LIMITED,
+            day__gte=timezone.localdate(start),
+            day__lt=timezone.localdate(end),
+        )
+        .values("actor_client_id")
+        .annotate(refused_rate_limit=Sum("count"))
+        .order_by(),
+        figures,
+        key="actor_client_id",
     )
     names = dict(ThirdParty.objects.filter(pk__in=list(figures)).values_list("pk", "name"))
     rows = sorted(

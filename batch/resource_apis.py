@@ -11,6 +11,9 @@ window) is the same 404. Collections are Atom feeds, members standalone Atom ent
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
@@ -48,7 +51,8 @@ from grants.permissions import (
     grant_for_subscription,
     request_token_kind,
 )
-from grants.selectors import TOKEN_KIND_CUSTODIAN, espi_resource_base
+from grants.resource_uris import espi_resource_base
+from grants.tokens import TOKEN_KIND_CUSTODIAN
 
 # One answer for "does not exist" and "not yours", whatever the resource (PRODUCT "Bad input").
 NOT_FOUND = "Not found."
@@ -75,6 +79,8 @@ def _meter_reading(point: UsagePoint, meter_reading_id: str) -> MeterReading:
 
 
 def _read(request, grant: Grant) -> None:
+    if request.method == "HEAD":  # status and headers only: no data leaves, no read is recorded
+        return
     data_read_record(grants=[grant], client=request.auth.application, path=request.get_full_path())
 
 
@@ -94,6 +100,30 @@ def _feed(*, request, path: str, title: str, entries, kind: str, params: FeedPar
 
 def _entry(entry: writer.AtomEntry):
     return atom_stream(writer.entry_chunks(entry, standalone=True))
+
+
+def _page_feed(*, request, rows, params: FeedParams, entry: Callable[[Any], writer.AtomEntry], path, title, kind):
+    """Answer one page of ``rows`` as a feed, each row written by ``entry``; ``rows`` None: the grant reaches none."""
+    has_more = rows is not None and more_after_page(rows, params)
+    page = () if rows is None else exact_page(rows, params).iterator(chunk_size=500)
+    return _feed(
+        request=request,
+        path=path,
+        title=title,
+        entries=(entry(row) for row in page),
+        kind=kind,
+        params=params,
+        has_more=has_more,
+    )
+
+
+def _member(*, request, grant: Grant, rows, public_id: str, entry: Callable[[Any], writer.AtomEntry]):
+    """Answer the one row of ``rows`` named exactly ``public_id`` as an entry; else 404 (``rows`` None included)."""
+    found = None if rows is None else rows.filter(public_id=public_id).first()
+    if found is None:
+        raise NotFound(NOT_FOUND)
+    _read(request, grant)
+    return _entry(entry(found))
 
 
 class _ResourceApi(EspiNegotiationMixin, APIView):
@@ -139,20 +169,16 @@ class MeterReadingListApi(_ResourceApi):
         params = parse_feed_params(query=query_params(request))
         _read(request, grant)
         base = espi_resource_base()
-        readings = MeterReading.objects.filter(usage_point=point).select_related("reading_type").order_by("pk")
-        has_more = more_after_page(readings, params)
-        entries = (
-            meter_reading_entry(meter_reading=mr, usage_point_public_id=point.public_id, reach=reach, base=base)
-            for mr in exact_page(readings, params).iterator(chunk_size=500)
-        )
-        return _feed(
+        return _page_feed(
             request=request,
+            rows=MeterReading.objects.filter(usage_point=point).select_related("reading_type").order_by("pk"),
+            params=params,
+            entry=lambda mr: meter_reading_entry(
+                meter_reading=mr, usage_point_public_id=point.public_id, reach=reach, base=base
+            ),
             path=f"{reach.scope}/UsagePoint/{point.public_id}/MeterReading",
             title="Meter readings",
-            entries=entries,
             kind="MeterReading",
-            params=params,
-            has_more=has_more,
         )
 
 
@@ -256,21 +282,17 @@ class UsageSummaryListApi(_ResourceApi):
         grant, point, reach = _usage_point(request, subscription_id, usage_point_id)
         params = parse_feed_params(query=query_params(request))
         _read(request, grant)
-        rows = _summaries(reach, point, params, kind)
-        has_more = rows is not None and more_after_page(rows, params)
         base = espi_resource_base()
-        entries = (
-            usage_summary_entry(summary=row, usage_point_public_id=point.public_id, reach=reach, base=base)
-            for row in ([] if rows is None else list(exact_page(rows, params)))
-        )
-        return _feed(
+        return _page_feed(
             request=request,
+            rows=_summaries(reach, point, params, kind),
+            params=params,
+            entry=lambda row: usage_summary_entry(
+                summary=row, usage_point_public_id=point.public_id, reach=reach, base=base
+            ),
             path=f"{reach.scope}/UsagePoint/{point.public_id}/{kind}",
             title="Usage summaries",
-            entries=entries,
             kind=kind,
-            params=params,
-            has_more=has_more,
         )
 
 
@@ -280,15 +302,14 @@ class UsageSummaryApi(_ResourceApi):
     def get(self, request, subscription_id: str, usage_point_id: str, kind: str, usage_summary_id: str):
         grant, point, reach = _usage_point(request, subscription_id, usage_point_id)
         params = parse_feed_params(query=query_params(request))
-        rows = _summaries(reach, point, params, kind)
-        found = None if rows is None else rows.filter(public_id=usage_summary_id).first()
-        if found is None:
-            raise NotFound(NOT_FOUND)
-        _read(request, grant)
-        return _entry(
-            usage_summary_entry(
+        return _member(
+            request=request,
+            grant=grant,
+            rows=_summaries(reach, point, params, kind),
+            public_id=usage_summary_id,
+            entry=lambda found: usage_summary_entry(
                 summary=found, usage_point_public_id=point.public_id, reach=reach, base=espi_resource_base()
-            )
+            ),
         )
 
 
@@ -299,21 +320,17 @@ class PowerQualitySummaryListApi(_ResourceApi):
         grant, point, reach = _usage_point(request, subscription_id, usage_point_id)
         params = parse_feed_params(query=query_params(request))
         _read(request, grant)
-        rows = _qualities(reach, point, params)
-        has_more = rows is not None and more_after_page(rows, params)
         base = espi_resource_base()
-        entries = (
-            power_quality_entry(quality=row, usage_point_public_id=point.public_id, reach=reach, base=base)
-            for row in ([] if rows is None else list(exact_page(rows, params)))
-        )
-        return _feed(
+        return _page_feed(
             request=request,
+            rows=_qualities(reach, point, params),
+            params=params,
+            entry=lambda row: power_quality_entry(
+                quality=row, usage_point_public_id=point.public_id, reach=reach, base=base
+            ),
             path=f"{reach.scope}/UsagePoint/{point.public_id}/ElectricPowerQualitySummary",
             title="Power quality summaries",
-            entries=entries,
             kind="ElectricPowerQualitySummary",
-            params=params,
-            has_more=has_more,
         )
 
 
@@ -323,15 +340,14 @@ class PowerQualitySummaryApi(_ResourceApi):
     def get(self, request, subscription_id: str, usage_point_id: str, quality_summary_id: str):
         grant, point, reach = _usage_point(request, subscription_id, usage_point_id)
         params = parse_feed_params(query=query_params(request))
-        rows = _qualities(reach, point, params)
-        found = None if rows is None else rows.filter(public_id=quality_summary_id).first()
-        if found is None:
-            raise NotFound(NOT_FOUND)
-        _read(request, grant)
-        return _entry(
-            power_quality_entry(
+        return _member(
+            request=request,
+            grant=grant,
+            rows=_qualities(reach, point, params),
+            public_id=quality_summary_id,
+            entry=lambda found: power_quality_entry(
                 quality=found, usage_point_public_id=point.public_id, reach=reach, base=espi_resource_base()
-            )
+            ),
         )
 
 

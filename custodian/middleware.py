@@ -8,6 +8,8 @@ from urllib.parse import unquote_to_bytes, urlsplit
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from custodian.espi.hrefs import RESOURCE_ROOT
+
 # Form bodies are checked everywhere except under the ESPI resource root, where batch uploads are
 # streams the views read themselves (and never parse as forms).
 _STREAMED_PREFIX = "/espi/"
@@ -83,7 +85,7 @@ class RejectNulCharactersMiddleware:
         return False
 
 
-ESPI_RESOURCE_ROOT = "/espi/1_1/resource/"
+ESPI_RESOURCE_ROOT = RESOURCE_ROOT + "/"
 
 
 def espi_path_without_trailing_slash(path_info: str) -> str:

@@ -278,6 +278,7 @@ class AuditEvent(models.Model):
         USAGE_POINT_CREATED = "usage_point.created", "usage point created"
         USAGE_POINT_UPDATED = "usage_point.updated", "usage point changed"
         NOTIFICATION_RETRIED = "notification.retried", "notification retry requested"
+        RATE_LIMITED = "rate_limit.refused", "requests refused for rate limit"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
     action = models.CharField(max_length=40, choices=Action.choices, db_index=True)
@@ -299,10 +300,23 @@ class AuditEvent(models.Model):
     object_id = models.CharField(max_length=64, blank=True, db_index=True)
     summary = models.CharField(max_length=300, blank=True)
     detail = models.JSONField(default=dict, blank=True)
+    # A read of many customers' data in one request (a Bulk page) is one row, with ``customer`` unset:
+    # the ids of the first and last usage point it served (the page is every bulk member's usage point
+    # between them) and, in ``detail["grants"]``, the grants it served. Each customer's access history
+    # finds it through these (grants.access_history).
+    usage_point_low = models.BigIntegerField(null=True, blank=True, editable=False)
+    usage_point_high = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["customer", "-created_at"], name="audit_customer_recent")]
+        indexes = [
+            models.Index(fields=["customer", "-created_at"], name="audit_customer_recent"),
+            models.Index(
+                fields=["object_id", "usage_point_low", "usage_point_high"],
+                name="audit_bulk_read_range",
+                condition=models.Q(usage_point_low__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.object_type} {self.object_id}"
@@ -314,3 +328,28 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Audit events are append-only.")
+
+
+class AuditCount(models.Model):
+    """A daily counter of one kind of event too frequent for one audit row each: requests refused for rate limit.
+
+    One row per action, client and local day (the portal's ``TIME_ZONE``, so quarters add up), however
+    many events it counts; ``custodian.services.audit_count_add`` is its only writer. Where the events
+    begin, an ordinary audit row says so (see ``grants.services_rate_limits``).
+    """
+
+    action = models.CharField(max_length=40, choices=AuditEvent.Action.choices)
+    actor_client = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    day = models.DateField()
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day", "action"]
+        constraints = [
+            models.UniqueConstraint(fields=["action", "actor_client", "day"], name="auditcount_one_row_per_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.action}: {self.count}"

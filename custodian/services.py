@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from datetime import date
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -12,47 +13,81 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F, Model
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from custodian.models import AuditEvent, LocalTimeParameters, RetailCustomer, ServiceKind, UsagePoint
+from custodian.models import AuditCount, AuditEvent, LocalTimeParameters, RetailCustomer, ServiceKind, UsagePoint
 
 
-def audit_record(
-    *,
-    action: str,
-    summary: str = "",
-    actor_user: Any = None,
-    actor_client: Any = None,
-    customer: RetailCustomer | None = None,
-    obj: Any = None,
-    object_type: str = "",
-    object_id: str = "",
-    detail: dict[str, Any] | None = None,
-) -> AuditEvent:
+class AuditDetails(TypedDict, total=False):
+    """What an audit row records besides its action, who acted and on what (``saved_and_audited`` fills those)."""
+
+    summary: str
+    actor_client: Any
+    customer: RetailCustomer | None
+    object_type: str
+    object_id: str
+    detail: dict[str, Any] | None
+
+
+class AuditFields(AuditDetails, total=False):
+    """What one audit row records besides its action (``audit_record``'s keyword arguments)."""
+
+    actor_user: Any
+    obj: Any
+
+
+def audit_record(*, action: str, **fields: Unpack[AuditFields]) -> AuditEvent:
     """Append one audit row. Call it inside the transaction of the change it records."""
-    event = _audit_event(
-        action=action,
-        summary=summary,
-        actor_user=actor_user,
-        actor_client=actor_client,
-        customer=customer,
-        obj=obj,
-        object_type=object_type,
-        object_id=object_id,
-        detail=detail,
-    )
+    event = _audit_event(action=action, **fields)
     event.save(force_insert=True)
     return event
+
+
+_M = TypeVar("_M", bound=Model)
+
+
+def saved_and_audited(
+    instance: _M,
+    *,
+    action: str,
+    actor: Any = None,
+    update_fields: list[str] | None = None,
+    exclude: list[str] | None = None,
+    **fields: Unpack[AuditDetails],
+) -> _M:
+    """Validate and save ``instance`` (only ``update_fields``, if given), then append its audit row naming it.
+
+    The one shape of a service's write: ``full_clean`` (``exclude`` passed on), ``save``, and
+    ``audit_record`` with ``obj=instance`` and ``actor`` as the acting user, in the caller's transaction.
+    """
+    instance.full_clean(exclude=exclude)
+    instance.save(update_fields=update_fields)
+    audit_record(action=action, actor_user=actor, obj=instance, **fields)
+    return instance
 
 
 def audit_record_many(*, events: Iterable[dict[str, Any]]) -> list[AuditEvent]:
     """Append many audit rows with one INSERT per 500; each dict takes ``audit_record``'s arguments."""
     rows = [_audit_event(**event) for event in events]
     return AuditEvent.objects.bulk_create(rows, batch_size=500) if rows else []
+
+
+def audit_count_add(*, action: str, actor_client: Any, day: date, by: int = 1) -> None:
+    """Add ``by`` to the ``day`` counter of ``action`` by ``actor_client``: one row per action, client and day."""
+    lookup = {"action": action, "actor_client": actor_client, "day": day}
+    with transaction.atomic():
+        if AuditCount.objects.filter(**lookup).update(count=F("count") + by):
+            return
+        try:
+            with transaction.atomic():  # a savepoint: a concurrent first count of the day may win the insert
+                AuditCount.objects.create(**lookup, count=by)
+        except IntegrityError:
+            AuditCount.objects.filter(**lookup).update(count=F("count") + by)
 
 
 def _audit_event(
@@ -67,6 +102,7 @@ def _audit_event(
     object_id: str = "",
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
+    """Build (not save) one audit row; the keyword arguments are ``AuditFields`` and the action."""
     if obj is not None:
         object_type = object_type or type(obj).__name__
         object_id = object_id or str(getattr(obj, "public_id", None) or obj.pk)
@@ -87,22 +123,23 @@ def retail_customer_create(
     *, username: str, password: str, name: str, email: str = "", actor: Any = None
 ) -> RetailCustomer:
     """Create a portal login and its retail customer."""
-    user_model = get_user_model()
-    user = user_model(username=username, email=email)
+    user = get_user_model()(username=username, email=email)
     user.set_password(password)
+    return _retail_customer_insert(user=user, name=name, actor=actor)
+
+
+def _retail_customer_insert(*, user: Any, name: str, actor: Any) -> RetailCustomer:
+    """Insert a login (its password already set or made unusable) and its retail customer; audit it."""
     user.full_clean()
     user.save()
     customer = RetailCustomer(user=user, name=name)
-    customer.full_clean()
-    customer.save()
-    audit_record(
+    return saved_and_audited(
+        customer,
         action=AuditEvent.Action.CUSTOMER_CREATED,
-        actor_user=actor,
+        actor=actor,
         customer=customer,
-        obj=customer,
         summary=f"Customer {name} created",
     )
-    return customer
 
 
 @transaction.atomic
@@ -118,16 +155,13 @@ def usage_point_create(
     usage_point = UsagePoint(
         customer=customer, title=title, service_kind=service_kind, status=1, local_time_parameters=local_time_parameters
     )
-    usage_point.full_clean()
-    usage_point.save()
-    audit_record(
+    return saved_and_audited(
+        usage_point,
         action=AuditEvent.Action.USAGE_POINT_CREATED,
-        actor_user=actor,
+        actor=actor,
         customer=customer,
-        obj=usage_point,
         summary=f"Usage point {title} created",
     )
-    return usage_point
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,18 +224,7 @@ def retail_customer_onboard(
             raise ValidationError({"email": f"{email} is already the e-mail of another login."})
         user = user_model(username=username, email=email)
         user.set_unusable_password()
-        user.full_clean()
-        user.save()
-        customer = RetailCustomer(user=user, name=name or username)
-        customer.full_clean()
-        customer.save()
-        audit_record(
-            action=AuditEvent.Action.CUSTOMER_CREATED,
-            actor_user=actor,
-            customer=customer,
-            obj=customer,
-            summary=f"Customer {customer.name} created",
-        )
+        customer = _retail_customer_insert(user=user, name=name or username, actor=actor)
         created = True
     have = set(customer.usage_points.values_list("title", flat=True))
     added = 0
@@ -264,17 +287,15 @@ def retail_customer_rename(*, customer: RetailCustomer, name: str, actor: Any = 
     previous, locked.name = locked.name, name.strip()
     if previous == locked.name:
         return locked
-    locked.full_clean()
-    locked.save(update_fields=["name"])
-    audit_record(
+    return saved_and_audited(
+        locked,
         action=AuditEvent.Action.CUSTOMER_UPDATED,
-        actor_user=actor,
+        actor=actor,
+        update_fields=["name"],
         customer=locked,
-        obj=locked,
         summary=f"Customer {previous} renamed {locked.name}",
         detail={"from": previous, "to": locked.name},
     )
-    return locked
 
 
 USAGE_POINT_STAFF_FIELDS = ("title", "service_kind", "status", "local_time_parameters")
@@ -292,14 +313,12 @@ def usage_point_update(*, usage_point: UsagePoint, changes: dict[str, Any], acto
         return locked
     for name in changed:
         setattr(locked, name, changes[name])
-    locked.full_clean()
-    locked.save(update_fields=changed)
-    audit_record(
+    return saved_and_audited(
+        locked,
         action=AuditEvent.Action.USAGE_POINT_UPDATED,
-        actor_user=actor,
+        actor=actor,
+        update_fields=changed,
         customer=locked.customer,
-        obj=locked,
         summary=f"Usage point {locked.title or locked.public_id}: {', '.join(changed)} changed",
         detail={"fields": changed},
     )
-    return locked

@@ -1,4 +1,9 @@
-"""Write the access log: who read customers' data, one audit row per grant per request, before the feed streams."""
+"""Write the access log: who read customers' data, before the feed streams.
+
+A read under one grant is one row for that grant's customer; a Bulk page (hundreds of grants) is one
+row for the whole request (:func:`bulk_data_read_record`), which each customer's access history
+reaches through the page's usage point range and grant set (``grants.access_history``).
+"""
 
 from __future__ import annotations
 
@@ -40,4 +45,32 @@ def customer_data_read_record(*, customer: RetailCustomer, client: Any, path: st
         object_id=customer.public_id,
         summary=f"{client.name} (utility back office) read your data ({path[:200]})",
         detail={"path": path[:500]},
+    )
+
+
+def bulk_data_read_record(
+    *,
+    bulk_user: Any,
+    usage_points_by_grant: dict[int, int],
+    usage_point_range: tuple[int, int] | None,
+    client: Any,
+    path: str,
+) -> AuditEvent | None:
+    """Append one "data read" row for a page of a bulk, however many grants it served; None if it served none.
+
+    ``usage_points_by_grant``: grant pk -> how many of its usage points the page carried;
+    ``usage_point_range``: the first and last usage point id of the page.
+    """
+    if not usage_points_by_grant or usage_point_range is None:
+        return None
+    low, high = usage_point_range
+    return AuditEvent.objects.create(
+        action=AuditEvent.Action.DATA_READ,
+        actor_client=client,
+        object_type="BulkUser",
+        object_id=bulk_user.bulk_id,
+        summary=f"{client.name} read {len(usage_points_by_grant)} grants' data ({path[:200]})",
+        detail={"path": path[:500], "grants": {str(pk): count for pk, count in sorted(usage_points_by_grant.items())}},
+        usage_point_low=low,
+        usage_point_high=high,
     )

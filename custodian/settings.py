@@ -201,7 +201,7 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     "script-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
-# Shared cache: rate limits (the OAuth token endpoint) count here. With several
+# Shared cache: rate limits (the OAuth token endpoint, each Third Party's ESPI API calls) count here. With several
 # gunicorn workers or hosts set REDIS_URL so they all count into one place.
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 CACHES = {
@@ -277,11 +277,6 @@ OAUTH2_PROVIDER = {
     # RFC 9207 issuer identifier sent as `iss` in every authorization response.
     "OIDC_ISS_ENDPOINT": PORTAL_BASE_URL,
 }
-# The scopes the utility offers Third Parties: approval to Production refuses a Third Party that
-# registered more. Comma-separated ESPI scope strings; empty means every function block.
-UTILITY_OFFERED_SCOPES = [
-    text.strip() for text in os.environ.get("UTILITY_OFFERED_SCOPES", "").split(",") if text.strip()
-]
 # Mail to customers (grants, password reset, invitations): SMTP when EMAIL_HOST is set, else the console.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
 EMAIL_PORT = env_int("EMAIL_PORT", 587)
@@ -296,7 +291,8 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Green Button portal <
 
 # How long a customer's consent lasts unless they choose a shorter period.
 GRANT_DEFAULT_DAYS = env_int("GRANT_DEFAULT_DAYS", 365)
-# The ESPI function blocks this Data Custodian offers: a request for others is narrowed to these.
+# The ESPI function blocks this Data Custodian offers: a request for others is narrowed to these, and
+# approval to Production refuses a Third Party that registered others (grants.approval).
 ESPI_FUNCTION_BLOCKS = os.environ.get(
     "ESPI_FUNCTION_BLOCKS", "1_3_4_5_13_14_15_16_17_18_19_27_28_31_32_33_35_36_37_39_40_41_44_45"
 )
@@ -305,6 +301,8 @@ ESPI_FUNCTION_BLOCKS = os.environ.get(
 GBA_CERTIFICATION_ID = os.environ.get("GBA_CERTIFICATION_ID", "")
 # RFC 7591 dynamic registration at /oauth/register (FB 36): off unless staff turn it on.
 OAUTH_DYNAMIC_REGISTRATION = env_bool("OAUTH_DYNAMIC_REGISTRATION", False)
+# Dynamic registrations accepted per client address and hour (the endpoint needs no credentials).
+OAUTH_REGISTRATIONS_PER_HOUR = env_int("OAUTH_REGISTRATIONS_PER_HOUR", 10)
 # Lifetime of a registration_access_token issued by staff or dynamic registration (RFC 7592 section 3).
 REGISTRATION_TOKEN_SECONDS = env_int("REGISTRATION_TOKEN_SECONDS", 365 * 24 * 3600)
 
@@ -313,6 +311,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "custodian.api_errors.exception_handler",
+    # Each Third Party's calls per second, hour and day (set in the admin), on the shared cache.
+    "DEFAULT_THROTTLE_CLASSES": ["grants.throttling.ThirdPartyRateThrottle"],
     "UNAUTHENTICATED_USER": None,
 }
 

@@ -4,17 +4,19 @@ Logins (customers on ``/accounts/login/``, staff on ``/admin/login/``) are count
 the database, per account and per client address separately: ``LOGIN_FAILURE_LIMIT`` failures lock
 that account (from anywhere) and that address (for every account) for ``LOGIN_COOLOFF_MINUTES``.
 The OAuth token endpoint is limited per client on the cache (Redis in production, so every gunicorn
-worker counts into the same window).
+worker counts into the same window); ESPI API calls per Third Party in several windows at once
+(:func:`rate_limit_windows_hit`, used by ``grants.throttling``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -110,6 +112,46 @@ def rate_limit_hit(*, scope: str, ident: str, limit: int, window_seconds: int) -
     if count <= limit:
         return None
     return max(1, int((window + 1) * window_seconds - now))
+
+
+def _window_count(key: str, timeout: int) -> int:
+    """Add one to the counter ``key`` (created with ``timeout``) and return it; atomic on Redis and locmem."""
+    if cache.add(key, 1, timeout=timeout):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        cache.add(key, 1, timeout=timeout)
+        return 1
+
+
+def rate_limit_windows_hit(*, scope: str, ident: str, limits: Sequence[tuple[int, int]]) -> tuple[int, int] | None:
+    """Count one request of ``ident`` in each fixed window ``(window_seconds, limit)`` on the shared cache.
+
+    Return None when every window is within its limit. Otherwise the request is taken back out of
+    every window (a refused request uses up no allowance) and the answer is ``(window_seconds, wait)``
+    of the refusing window that frees last. Windows are aligned on the epoch (a day is a UTC day), so
+    every worker and host agrees on them; a counter lives one window plus a second, never longer.
+    Two requests racing for the last unit may both be refused, never both admitted.
+    """
+    now = timezone.now().timestamp()
+    digest = hashlib.sha256(ident.encode()).hexdigest()[:32]
+    counted: list[str] = []
+    refused: tuple[int, int] | None = None
+    for window_seconds, limit in limits:
+        window = int(now // window_seconds)
+        key = f"ratelimit:{scope}:{window_seconds}:{window}:{digest}"
+        count = _window_count(key, window_seconds + 1)
+        counted.append(key)
+        if count > limit:
+            wait = max(1, math.ceil((window + 1) * window_seconds - now))
+            if refused is None or wait > refused[1]:
+                refused = (window_seconds, wait)
+    if refused is not None:
+        for key in counted:
+            with contextlib.suppress(ValueError):  # the window ended meanwhile: nothing left to take back
+                cache.decr(key)
+    return refused
 
 
 def _token_client(request: HttpRequest) -> str:

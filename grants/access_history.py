@@ -2,6 +2,10 @@
 
 One function, :func:`history_sentence`, turns an audit row into what the customer reads; the
 grants and usage points it names are looked up once per page (:func:`history_page`).
+
+A Bulk page is one audit row for all the customers it served (``custodian.services_access_log``);
+a customer's history reaches it through their bulk grants: same Third Party and bulk, a usage
+point range that meets the grant's, and the grant in the row's grant set (:func:`bulk_reads_q`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import Max, Min, Q, QuerySet
 from django.utils import formats
 from django.utils.translation import gettext as _
 
@@ -46,9 +50,46 @@ class HistoryEntry:
     sentence: str
 
 
+def bulk_reads_q(*, customer: RetailCustomer, third_party: ThirdParty | None = None) -> Q:
+    """Return the condition for the Bulk page reads that served this customer's data (one query, for their grants).
+
+    Per bulk grant: the row's bulk and Third Party, a usage point range meeting the grant's lowest to
+    highest usage point (the indexed part, ``audit_bulk_read_range``), after the grant was made, and
+    the grant in the row's grant set (exact).
+    """
+    grants = Grant.objects.filter(customer=customer, bulk_user__isnull=False)
+    if third_party is not None:
+        grants = grants.filter(third_party=third_party)
+    rows = (
+        grants.annotate(low=Min("grant_usage_points__usage_point_id"), high=Max("grant_usage_points__usage_point_id"))
+        .order_by()
+        .values_list("pk", "third_party_id", "bulk_user__bulk_id", "created_at", "low", "high")
+    )
+    condition = Q(pk__in=[])
+    for pk, third_party_id, bulk_id, created_at, low, high in rows:
+        if low is None:
+            continue
+        condition |= Q(
+            action=AuditEvent.Action.DATA_READ,
+            object_type="BulkUser",
+            object_id=bulk_id,
+            actor_client_id=third_party_id,
+            usage_point_low__lte=high,
+            usage_point_high__gte=low,
+            created_at__gte=created_at,
+            detail__grants__has_key=str(pk),
+        )
+    return condition
+
+
 def access_history_for_customer(*, customer: RetailCustomer, third_party: ThirdParty | None = None) -> QuerySet:
-    """Return the customer's audit rows, newest first, optionally those of one Third Party only."""
-    events = AuditEvent.objects.filter(customer=customer).select_related("actor_client", "actor_user")
+    """Return the customer's audit rows (their own and the Bulk reads that served them), newest first.
+
+    Optionally those of one Third Party only.
+    """
+    events = AuditEvent.objects.filter(
+        Q(customer=customer) | bulk_reads_q(customer=customer, third_party=third_party)
+    ).select_related("actor_client", "actor_user")
     if third_party is not None:
         their_grants = Grant.objects.filter(customer=customer, third_party=third_party).values("public_id")
         events = events.filter(Q(actor_client=third_party) | Q(object_type="Grant", object_id__in=their_grants))
@@ -146,9 +187,18 @@ def _read_sentence(event: AuditEvent, who: str, grant: Grant | None, points: dic
 
 
 def history_sentence(
-    event: AuditEvent, *, viewer: Any, grants: dict[str, Grant], points: dict[str, UsagePoint]
+    event: AuditEvent,
+    *,
+    viewer: Any,
+    grants: dict[str, Grant],
+    points: dict[str, UsagePoint],
+    bulk_grants: dict[str, Grant] | None = None,
 ) -> HistoryEntry:
-    """Return one audit row as the customer reads it."""
+    """Return one audit row as the customer reads it.
+
+    ``grants``: the customer's grants by public id; ``bulk_grants``: their bulk grants by pk (a Bulk
+    page's row names the grants it served by pk).
+    """
     if event.actor_client is not None:
         who = event.actor_client.name
     elif event.actor_user_id is not None and event.actor_user_id == getattr(viewer, "pk", None):
@@ -158,6 +208,9 @@ def history_sentence(
     else:
         who = _("The portal")
     grant = grants.get(event.object_id) if event.object_type == "Grant" else None
+    if event.object_type == "BulkUser" and bulk_grants:
+        served = (event.detail or {}).get("grants") or {}
+        grant = next((candidate for key, candidate in bulk_grants.items() if key in served), None)
     name = grant.third_party.name if grant else (event.actor_client.name if event.actor_client else "")
     action = event.action
     detail = event.detail or {}
@@ -227,11 +280,17 @@ def history_page(
     page = paginator.get_page(page_number)
     events = list(page.object_list)
     grant_ids = {event.object_id for event in events if event.object_type == "Grant"}
-    grants = {
-        grant.public_id: grant
-        for grant in Grant.objects.filter(customer=customer, public_id__in=grant_ids)
+    bulk_read = any(event.object_type == "BulkUser" for event in events)
+    named = Q(public_id__in=grant_ids) | Q(bulk_user__isnull=False) if bulk_read else Q(public_id__in=grant_ids)
+    found = list(
+        Grant.objects.filter(named, customer=customer)
         .select_related("third_party")
         .prefetch_related("grant_usage_points__usage_point")
-    }
+    )
+    grants = {grant.public_id: grant for grant in found}
+    bulk_grants = {str(grant.pk): grant for grant in found if grant.bulk_user_id is not None}
     points = {point.public_id: point for point in UsagePoint.objects.filter(customer=customer)}
-    return page, [history_sentence(event, viewer=viewer, grants=grants, points=points) for event in events]
+    return page, [
+        history_sentence(event, viewer=viewer, grants=grants, points=points, bulk_grants=bulk_grants)
+        for event in events
+    ]

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from urllib.parse import unquote_plus
 
-from django.http import JsonResponse, QueryDict
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import Http404, JsonResponse, QueryDict
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from oauth2_provider.views import TokenView
+from oauth2_provider.views import OAuthServerMetadataView, TokenView
 from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.common import Request as OauthlibRequest
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from grants import selectors
+from custodian.throttle import client_ip, rate_limit_hit
+from grants import selectors, services, tokens
 from grants.permissions import (
     EspiBearerAuthentication,
     HasGrantAccessToken,
@@ -27,6 +31,8 @@ from grants.permissions import (
     request_third_party,
     request_token_kind,
 )
+from grants.registration import RegistrationError, registration_metadata_read
+from grants.resource_uris import application_information_uri
 
 
 def _json_error(status: int, error: str, description: str) -> JsonResponse:
@@ -72,7 +78,7 @@ class EspiTokenView(TokenView):
     """
 
     def get(self, request, *args, **kwargs):
-        if not selectors.token_params_in_url_allowed(client_id=_token_request_client_id(request)):
+        if not tokens.token_params_in_url_allowed(client_id=_token_request_client_id(request)):
             response = _json_error(405, "invalid_request", "Send token requests as a form POST.")
             response["Allow"] = "POST"
             return response
@@ -81,7 +87,7 @@ class EspiTokenView(TokenView):
 
     def post(self, request, *args, **kwargs):
         if request.GET:
-            if _has_body(request) or not selectors.token_params_in_url_allowed(
+            if _has_body(request) or not tokens.token_params_in_url_allowed(
                 client_id=_token_request_client_id(request)
             ):
                 return _json_error(400, "invalid_request", "Send token parameters in the form body, not in the URL.")
@@ -115,7 +121,7 @@ class IntrospectApi(OAuthLibMixin, View):
         token_value = request.POST.get("token")
         if not token_value:
             return JsonResponse({"error": "invalid_request", "error_description": "token is missing."}, status=400)
-        return JsonResponse(selectors.token_introspect(token_value=token_value, client=oauthlib_request.client))
+        return JsonResponse(tokens.token_introspect(token_value=token_value, client=oauthlib_request.client))
 
 
 class TokenGrantApi(APIView):
@@ -137,7 +143,7 @@ class TokenGrantApi(APIView):
             "client_id": third_party.client_id,
             "scope": token.scope,
         }
-        body.update(selectors.token_response_extras(third_party=third_party, grant=grant, scope=token.scope))
+        body.update(tokens.token_response_extras(third_party=third_party, grant=grant, scope=token.scope))
         if grant is not None:
             body.update(
                 {
@@ -150,3 +156,103 @@ class TokenGrantApi(APIView):
                 }
             )
         return Response(body)
+
+
+#: The largest registration request read (RFC 7591 metadata is a few hundred bytes).
+_REGISTRATION_MAX_BYTES = 64 * 1024
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+@method_decorator(never_cache, name="dispatch")
+class DynamicRegistrationApi(View):
+    """``POST /oauth/register``: RFC 7591 dynamic client registration (ESPI FB 36), when staff turn it on.
+
+    Off (``OAUTH_DYNAMIC_REGISTRATION``, the default) it is 404. On, a JSON registration request
+    creates a Third Party in Review and answers 201 with its client id, client secret and
+    registration_access_token, shown this once, and its ``registration_client_uri`` (its
+    ApplicationInformation). Bad metadata is 400 with RFC 7591's error codes. At most
+    ``OAUTH_REGISTRATIONS_PER_HOUR`` requests per client address.
+    """
+
+    http_method_names = ["post"]
+
+    def dispatch(self, request, *args, **kwargs):
+        if not settings.OAUTH_DYNAMIC_REGISTRATION:
+            raise Http404("Dynamic registration is not offered.")
+        return super().dispatch(request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        wait = rate_limit_hit(
+            scope="oauth-register",
+            ident=client_ip(request),
+            limit=settings.OAUTH_REGISTRATIONS_PER_HOUR,
+            window_seconds=3600,
+        )
+        if wait is not None:
+            response = _json_error(429, "too_many_requests", f"Too many registrations; retry in {wait} seconds.")
+            response["Retry-After"] = str(wait)
+            return response
+        if request.content_type != "application/json":
+            return _json_error(400, "invalid_client_metadata", "Send the client metadata as application/json.")
+        try:
+            if int(request.META.get("CONTENT_LENGTH") or 0) > _REGISTRATION_MAX_BYTES:
+                return _json_error(413, "invalid_client_metadata", "The registration request is too large.")
+            body = json.loads(request.body)
+            metadata = registration_metadata_read(body)
+            credentials = services.third_party_register_dynamic(metadata=metadata, source_address=client_ip(request))
+        except (ValueError, UnicodeDecodeError):
+            return _json_error(400, "invalid_client_metadata", "The body is not valid JSON.")
+        except RegistrationError as exc:
+            return _json_error(400, exc.error, exc.description)
+        except ValidationError as exc:
+            return _json_error(400, "invalid_client_metadata", "; ".join(exc.messages))
+        third_party = credentials.third_party
+        answer = {
+            "client_id": third_party.client_id,
+            "client_secret": credentials.client_secret,
+            "client_id_issued_at": int(third_party.created.timestamp()),
+            "client_secret_expires_at": 0,
+            "registration_access_token": credentials.registration_token,
+            "registration_client_uri": application_information_uri(third_party=third_party),
+            "client_name": third_party.name,
+            "redirect_uris": third_party.redirect_uris.split(),
+            "scope": " ".join(third_party.registered_scope_list),
+            "grant_types": list(metadata.grant_types),
+            "response_types": list(metadata.response_types),
+            "token_endpoint_auth_method": metadata.token_endpoint_auth_method,
+            "dataCustodianApplicationStatus": third_party.lifecycle,
+        }
+        for name, field in (
+            ("client_uri", "client_uri"),
+            ("logo_uri", "logo_uri"),
+            ("tos_uri", "tos_uri"),
+            ("policy_uri", "policy_uri"),
+            ("software_id", "software_id"),
+            ("software_version", "software_version"),
+            ("thirdPartyNotifyUri", "notify_uri"),
+            ("thirdPartyScopeSelectionScreenURI", "scope_selection_uri"),
+        ):
+            if getattr(third_party, field):
+                answer[name] = getattr(third_party, field)
+        if third_party.contacts:
+            answer["contacts"] = third_party.contacts.split()
+        response = JsonResponse(answer, status=201)
+        response["Cache-Control"] = "no-store"
+        response["Pragma"] = "no-cache"
+        return response
+
+
+class EspiServerMetadataView(OAuthServerMetadataView):
+    """RFC 8414 server metadata; with dynamic registration on, it names ``/oauth/register`` too (section 2)."""
+
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        if not settings.OAUTH_DYNAMIC_REGISTRATION:
+            return response
+        data = json.loads(response.content)
+        data["registration_endpoint"] = self._get_endpoint_url(request, "register", required=True)
+        answer = JsonResponse(data)
+        for header in ("Access-Control-Allow-Origin", "Cache-Control"):
+            if header in response:
+                answer[header] = response[header]
+        return answer

@@ -2,7 +2,8 @@
 
 Three checks, each decided in one function: every redirect URI is https (plain http only with
 DEBUG), the notify URI answers a test BatchList with 2xx, and every registered scope is within one
-the utility offers (``UTILITY_OFFERED_SCOPES``). The notify check POSTs over the network, so the
+the utility offers (its function blocks, setting ``ESPI_FUNCTION_BLOCKS``: the one list of what it
+offers, which also narrows requests at the authorization and token endpoints). The notify check POSTs over the network, so the
 checklist runs outside any transaction; ``services.third_party_approve`` records its outcome.
 """
 
@@ -15,8 +16,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from grants.models import ThirdParty
-from grants.notifications import PostResult, batch_list_document, post_batch_list, resource_uri
-from grants.scopes import FUNCTION_BLOCK_NAMES, EspiScope, ScopeError, parse_scope
+from grants.notifications import PostResult, batch_list_document, post_batch_list
+from grants.resource_uris import application_information_uri
+from grants.scopes import ScopeError, parse_scope, scope_within_any, utility_offered_scopes
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,12 +33,23 @@ class ApprovalCheck:
         return {"name": self.name, "ok": self.ok, "detail": self.detail}
 
 
-def utility_offered_scopes() -> list[EspiScope]:
-    """Return the scopes the utility offers (setting ``UTILITY_OFFERED_SCOPES``; default every function block)."""
-    texts = getattr(settings, "UTILITY_OFFERED_SCOPES", None) or [
-        "FB=" + "_".join(str(number) for number in sorted(FUNCTION_BLOCK_NAMES))
-    ]
-    return [parse_scope(text) for text in texts]
+def redirect_uri_problem(uri: str) -> str:
+    """Return why ``uri`` cannot be a redirect URI (not https with a host, or a fragment), or "" (http only with DEBUG).
+
+    The one rule for staff approval and RFC 7591 dynamic registration alike.
+    """
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+    except ValueError:
+        return f"{uri} is not a valid URL"
+    if not host:
+        return f"{uri} has no host"
+    if parts.fragment:
+        return f"{uri} has a fragment"
+    if parts.scheme == "https" or (parts.scheme == "http" and settings.DEBUG):
+        return ""
+    return f"{uri} is not https"
 
 
 def check_redirect_uris(third_party: ThirdParty) -> ApprovalCheck:
@@ -45,22 +58,7 @@ def check_redirect_uris(third_party: ThirdParty) -> ApprovalCheck:
     uris = third_party.redirect_uris.split()
     if not uris:
         return ApprovalCheck(name, False, "No redirect URI is registered.")
-    bad = []
-    for uri in uris:
-        try:
-            parts = urlsplit(uri)
-            host = parts.hostname
-        except ValueError:
-            bad.append(f"{uri} is not a valid URL")
-            continue
-        if not host:
-            bad.append(f"{uri} has no host")
-        elif parts.fragment:
-            bad.append(f"{uri} has a fragment")
-        elif parts.scheme == "https" or (parts.scheme == "http" and settings.DEBUG):
-            continue
-        else:
-            bad.append(f"{uri} is not https")
+    bad = [problem for uri in uris if (problem := redirect_uri_problem(uri))]
     if bad:
         return ApprovalCheck(name, False, "; ".join(bad) + ".")
     return ApprovalCheck(name, True, f"{len(uris)} redirect URI(s), all accepted.")
@@ -73,7 +71,7 @@ def check_notify_uri_answers(
     name = "Notify URI answers a test notification"
     if not third_party.notify_uri:
         return ApprovalCheck(name, False, "No notify URI (thirdPartyNotifyUri) is registered.")
-    body = batch_list_document(resources=[resource_uri("ApplicationInformation", third_party.public_id)])
+    body = batch_list_document(resources=[application_information_uri(third_party=third_party)])
     result = post(uri=third_party.notify_uri, body=body)
     if result.ok:
         return ApprovalCheck(name, True, f"{third_party.notify_uri} answered HTTP {result.status}.")
@@ -94,7 +92,7 @@ def check_scopes_offered(third_party: ThirdParty) -> ApprovalCheck:
         except ScopeError as exc:
             bad.append(f"{text!r}: {exc}")
             continue
-        if not any(scope.without_bulk().is_within(candidate) for candidate in offered):
+        if not scope_within_any(scope.without_bulk(), offered):
             bad.append(f"{text!r} asks for more than the utility offers")
     if bad:
         return ApprovalCheck(name, False, "; ".join(bad) + ".")

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.utils import formats
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from grants.scopes import EspiScope
+from grants.scopes import EspiScope, ScopeError, parse_scope
+
+if TYPE_CHECKING:
+    from grants.models import Grant
 
 
 @dataclass(frozen=True)
@@ -130,3 +134,21 @@ def grant_description(*, third_party_name: str, function_blocks: Iterable[int], 
         "data": data,
         "until": until,
     }
+
+
+def grant_sentence(*, grant: Grant) -> str:
+    """Return a stored grant in one sentence (``grant_description`` of its scope, period end and Third Party).
+
+    The one wording of a grant and its period for the Authorization's title and the customer's e-mails;
+    a stored scope that no longer parses is described by its function blocks alone.
+    """
+    try:
+        scope = parse_scope(grant.scope)
+    except ScopeError:
+        scope = None
+    return grant_description(
+        third_party_name=grant.third_party.name,
+        function_blocks=grant.function_blocks,
+        scope=scope,
+        end=grant.authorized_end,
+    )

@@ -267,10 +267,9 @@ def _grant(
         authorized_end=end,
         consent={"demo_key": key, "source": "seed_demo"},
     )
-    if outcome == Grant.Status.ACTIVE:
+    if outcome in (Grant.Status.ACTIVE, Grant.Status.REVOKED):
         grant_services.grant_token_issue(grant=grant, raw_token=grant_token(grant))
-    elif outcome == Grant.Status.REVOKED:
-        grant_services.grant_token_issue(grant=grant, raw_token=grant_token(grant))
+    if outcome == Grant.Status.REVOKED:
         grant_services.grant_revoke(grant=grant, reason="Demo: revoked by the customer")
     elif outcome == Grant.Status.EXPIRED:
         grant_services.grant_expire_due(now=now)
@@ -338,57 +337,26 @@ def seed_demo(*, options: DemoOptions | None = None, progress: Progress = lambda
     bulk_commercial = _bulk_user(solar, "10", "Commercial portfolio")
 
     progress("Grants")
+    # (label, customer, Third Party, scope, bulk user, usage point, outcome), created in this order.
+    grant_rows = [
+        ("alice-solar-bulk1", "alice", solar, SOLAR_SCOPE, bulk_residential, "Home", Grant.Status.ACTIVE),
+        ("bob-solar-bulk10", "bob", solar, SOLAR_SCOPE, bulk_commercial, "Shop", Grant.Status.ACTIVE),
+        ("alice-coach", "alice", efficiency, EFFICIENCY_SCOPE, None, "Home", Grant.Status.ACTIVE),
+        ("bob-coach-revoked", "bob", efficiency, EFFICIENCY_SCOPE, None, "Shop", Grant.Status.REVOKED),
+        ("alice-solar-expired", "alice", solar, SOLAR_SCOPE, bulk_residential, "Garage", Grant.Status.EXPIRED),
+    ]
     grants = [
         _grant(
-            "alice-solar-bulk1",
-            customer=customers["alice"],
-            third_party=solar,
-            usage_points=[points[("alice", "Home")]],
-            scope=SOLAR_SCOPE,
-            bulk_user=bulk_residential,
-            outcome=Grant.Status.ACTIVE,
+            label,
+            customer=customers[username],
+            third_party=third_party,
+            usage_points=[points[(username, title)]],
+            scope=scope,
+            bulk_user=bulk_user,
+            outcome=outcome,
             progress=progress,
-        ),
-        _grant(
-            "bob-solar-bulk10",
-            customer=customers["bob"],
-            third_party=solar,
-            usage_points=[points[("bob", "Shop")]],
-            scope=SOLAR_SCOPE,
-            bulk_user=bulk_commercial,
-            outcome=Grant.Status.ACTIVE,
-            progress=progress,
-        ),
-        _grant(
-            "alice-coach",
-            customer=customers["alice"],
-            third_party=efficiency,
-            usage_points=[points[("alice", "Home")]],
-            scope=EFFICIENCY_SCOPE,
-            bulk_user=None,
-            outcome=Grant.Status.ACTIVE,
-            progress=progress,
-        ),
-        _grant(
-            "bob-coach-revoked",
-            customer=customers["bob"],
-            third_party=efficiency,
-            usage_points=[points[("bob", "Shop")]],
-            scope=EFFICIENCY_SCOPE,
-            bulk_user=None,
-            outcome=Grant.Status.REVOKED,
-            progress=progress,
-        ),
-        _grant(
-            "alice-solar-expired",
-            customer=customers["alice"],
-            third_party=solar,
-            usage_points=[points[("alice", "Garage")]],
-            scope=SOLAR_SCOPE,
-            bulk_user=bulk_residential,
-            outcome=Grant.Status.EXPIRED,
-            progress=progress,
-        ),
+        )
+        for label, username, third_party, scope, bulk_user, title, outcome in grant_rows
     ]
 
     return {

@@ -4,7 +4,7 @@ One function per event, all through :func:`customer_email_send`: a grant created
 (30 days before its last day), expired, revoked (by the customer, the utility or the Third Party;
 not when a new consent replaced it), and a Third Party the customer shares with put On Hold or
 revoked. The text describes the grant with the same table and dates as every other page
-(``grants.data_categories.grant_description``). Django's mail: the console in development, SMTP
+(``grants.data_categories.grant_sentence``). Django's mail: the console in development, SMTP
 from environment variables in production (README).
 """
 
@@ -16,25 +16,11 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import translation
 
-from grants.data_categories import grant_description
+from grants.data_categories import grant_sentence
 from grants.models import Grant, ThirdParty
-from grants.scopes import ScopeError, parse_scope
 
 EMAIL_LANGUAGES = ("en", "es")
 EXPIRY_NOTICE_DAYS = 30
-
-
-def _describe(grant: Grant) -> str:
-    try:
-        scope = parse_scope(grant.scope)
-    except ScopeError:
-        scope = None
-    return grant_description(
-        third_party_name=grant.third_party.name,
-        function_blocks=grant.function_blocks,
-        scope=scope,
-        end=grant.authorized_end,
-    )
 
 
 def customer_email_send(*, grant: Grant, kind: str) -> None:
@@ -52,7 +38,7 @@ def customer_email_send(*, grant: Grant, kind: str) -> None:
             context = {
                 "name": grant.customer.name,
                 "third_party": grant.third_party.name,
-                "grant": _describe(grant),
+                "grant": grant_sentence(grant=grant),
                 "portal": settings.PORTAL_BASE_URL.rstrip("/"),
             }
             subjects.append(render_to_string(f"emails/{kind}_subject.txt", context).strip())

@@ -18,18 +18,18 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from custodian.espi.hrefs import RESOURCE_ROOT
-from custodian.espi.writer import atom_time, element_document, element_xml
+from custodian.espi.writer import element_document, element_xml
 from custodian.models import AuditEvent
 from custodian.services import audit_record
 from grants.models import Grant, GrantUsagePoint, Notification, ThirdParty
+from grants.resource_uris import application_information_uri, grant_authorization_uri, resource_uri
 from grants.selectors import active_grant_q
 
 # Audit action of a staff retry (free-form: custodian.AuditEvent.Action has no choice for it yet).
@@ -49,17 +49,6 @@ def max_attempts() -> int:
 
 
 # ---- URIs ---------------------------------------------------------------------------------------
-
-
-def resource_uri(*parts: str, published_min: datetime | None = None, published_max: datetime | None = None) -> str:
-    """Return the absolute ESPI resource URI of ``parts`` with optional published-min/max (UTC, ESPI form)."""
-    uri = f"{settings.PORTAL_BASE_URL}{RESOURCE_ROOT}/" + "/".join(parts)
-    query = []
-    if published_min is not None:
-        query.append(("published-min", atom_time(published_min)))
-    if published_max is not None:
-        query.append(("published-max", atom_time(published_max)))
-    return f"{uri}?{urlencode(query)}" if query else uri
 
 
 def _grant_uri(
@@ -103,7 +92,7 @@ def notification_enqueue_for_grant(
     resources = [uri]
     if kind != Notification.Kind.NEW_DATA:
         # A new, changed, revoked or expired grant is also announced as its Authorization (PSH002).
-        resources.append(resource_uri("Authorization", grant.public_id))
+        resources.append(grant_authorization_uri(grant=grant))
     return Notification.objects.create(
         third_party=third_party, grant=grant, bulk_user=bulk_user, kind=kind, resources=resources
     )
@@ -116,7 +105,7 @@ def notification_enqueue_for_application_information(*, third_party: ThirdParty)
     return Notification.objects.create(
         third_party=third_party,
         kind=Notification.Kind.APPLICATION_INFORMATION_CHANGED,
-        resources=[resource_uri("ApplicationInformation", third_party.public_id)],
+        resources=[application_information_uri(third_party=third_party)],
     )
 
 

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import OrderedDict
 from typing import Any
@@ -24,9 +23,17 @@ from oauthlib.oauth2 import Server
 from oauthlib.oauth2.rfc6749 import errors
 from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challenge_method_s256
 
-from grants import selectors, services
+from grants import selectors, services, tokens
 from grants.models import GrantCode, ThirdParty
-from grants.scopes import ScopeError, parse_scope
+from grants.scopes import (
+    ScopeError,
+    parse_scope,
+    scope_default_for_client,
+    scope_narrow_to_original,
+    scope_validate_for_client,
+    scopes_supported,
+    third_party_offered_scopes,
+)
 
 _CODE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 
@@ -46,6 +53,16 @@ def redirect_state_last(url: str) -> str:
         part for part in parts if part.partition("=")[0] == "state"
     ]
     return f"{base}?{'&'.join(ordered)}{hash_mark}{fragment}"
+
+
+def third_party_pkce_required(*, third_party: ThirdParty | None) -> bool:
+    """Return whether the authorization code flow needs PKCE: always, but for a confidential ESPI-compatible client.
+
+    RFC 9700 section 2.1.1 lets a confidential client go without PKCE; staff allow it per Third Party.
+    """
+    if third_party is None:
+        return True
+    return not (third_party.espi_compatibility and third_party.client_type == ThirdParty.CLIENT_CONFIDENTIAL)
 
 
 def authorization_error_status(error) -> int:
@@ -100,13 +117,11 @@ class EspiScopes(BaseScopes):
     def get_available_scopes(self, application=None, request=None, *args, **kwargs) -> list[str]:
         if application is None:
             # Server metadata: every function block the utility offers, and the registration scope.
-            return selectors.scopes_supported()
-        return [scope.format() for scope in selectors.third_party_offered_scopes(third_party=application)]
+            return scopes_supported()
+        return [scope.format() for scope in third_party_offered_scopes(third_party=application)]
 
     def get_default_scopes(self, application=None, request=None, *args, **kwargs) -> list[str]:
-        return selectors.scope_default_for_client(
-            third_party=application, grant_type=getattr(request, "grant_type", None)
-        )
+        return scope_default_for_client(third_party=application, grant_type=getattr(request, "grant_type", None))
 
 
 class EspiServer(Server):
@@ -135,8 +150,8 @@ class EspiOAuth2Validator(OAuth2Validator):
         return super()._load_application(client_id, request)
 
     def is_pkce_required(self, client_id, request) -> bool:
-        """Require PKCE of every client but a confidential one with ESPI compatibility (grants.selectors)."""
-        return selectors.third_party_pkce_required(third_party=self._load_application(client_id, request))
+        """Require PKCE of every client but a confidential one with ESPI compatibility."""
+        return third_party_pkce_required(third_party=self._load_application(client_id, request))
 
     def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs) -> bool:
         """Accept one ESPI scope string, narrowed to what the client may have, in canonical form."""
@@ -146,7 +161,7 @@ class EspiOAuth2Validator(OAuth2Validator):
             raise errors.InvalidScopeError(description="The request names no scope (FB=...).", request=request)
         try:
             # oauthlib splits on spaces; ESPI scope strings are atomic, so rejoin them.
-            parsed = selectors.scope_validate_for_client(
+            parsed = scope_validate_for_client(
                 third_party=client,
                 scope_text="".join(scopes),
                 client_token=request.grant_type == "client_credentials",
@@ -208,6 +223,21 @@ class EspiOAuth2Validator(OAuth2Validator):
         request.espi_grant = grant
         return True
 
+    def is_within_original_scope(self, request_scopes, refresh_token, request, *args, **kwargs) -> bool:
+        """Narrow a refresh's scope to the one originally granted (``scopes.scope_narrow_to_original``).
+
+        oauthlib asks this only when the requested scope is not literally the original one; a client
+        resending the scope it first asked for, wider than what the customer granted, gets the grant's.
+        """
+        original = self.get_original_scopes(refresh_token, request)
+        try:
+            narrowed = scope_narrow_to_original("".join(request_scopes), "".join(original))
+        except ScopeError as exc:
+            # invalid_scope always says why (PRODUCT "Conformance").
+            raise errors.InvalidScopeError(description=str(exc), request=request) from exc
+        request.scopes = [narrowed.format()]
+        return True
+
     def _create_access_token(self, expires, request, token, source_refresh_token=None):
         access_token = super()._create_access_token(expires, request, token, source_refresh_token=source_refresh_token)
         services.token_issue_record(
@@ -227,7 +257,7 @@ class EspiOAuth2Validator(OAuth2Validator):
         super()._save_bearer_token(token, request, *args, **kwargs)
         # ESPI token response members (REQ.21 Authorization: resourceURI, authorizationURI).
         token.update(
-            selectors.token_response_extras(
+            tokens.token_response_extras(
                 third_party=request.client, grant=getattr(request, "espi_grant", None), scope=token["scope"]
             )
         )
@@ -238,7 +268,7 @@ class EspiOAuth2Validator(OAuth2Validator):
             return False
         access_token = request.access_token
         grant = selectors.grant_for_access_token(access_token=access_token)
-        if (grant is not None and not grant.is_active) or selectors.token_kind(
+        if (grant is not None and not grant.is_active) or tokens.token_kind(
             access_token=access_token, grant=grant
         ) is None:
             request.oauth2_error = OrderedDict(
@@ -260,7 +290,7 @@ class EspiOAuth2Validator(OAuth2Validator):
     def _revocable(self, *, token: str, client: ThirdParty | None) -> tuple[str, Any] | None:
         if getattr(client, "pk", None) is None:
             return None
-        checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
+        checksum = tokens.token_checksum(token)
         access = get_access_token_model().objects.filter(token_checksum=checksum, application=client).first()
         if access is not None:
             return "access_token", selectors.grant_for_access_token(access_token=access)

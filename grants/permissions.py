@@ -29,7 +29,7 @@ from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
 from custodian.exceptions import NotFound
-from grants import selectors
+from grants import selectors, tokens
 from grants.models import BulkUser, Grant, ThirdParty
 
 
@@ -70,7 +70,7 @@ def request_token_kind(request) -> str | None:
     token = getattr(request, "auth", None)
     if token is None:
         return None
-    return selectors.token_kind(access_token=token, grant=getattr(request, "espi_grant", None))
+    return tokens.token_kind(access_token=token, grant=getattr(request, "espi_grant", None))
 
 
 def request_bearer_value(request) -> str:
@@ -102,7 +102,7 @@ def grant_for_subscription(request, subscription_id: str) -> Grant:
 
     "Not yours" and "does not exist" are the same 404 (PRODUCT "Bad input").
     """
-    if request_token_kind(request) == selectors.TOKEN_KIND_CUSTODIAN:
+    if request_token_kind(request) == tokens.TOKEN_KIND_CUSTODIAN:
         # The utility's back-office token reads everything, read-only (PRODUCT "Tokens").
         grant = selectors.grant_get_by_subscription(subscription_id=subscription_id)
         if grant is None:
@@ -121,7 +121,7 @@ def bulk_user_for_request(request, bulk_id: str) -> BulkUser:
     reaches bulk ``10``.
     """
     third_party = request_third_party(request)
-    scoped = selectors.grant_token_scope_bulk_id(access_token=request.auth)
+    scoped = tokens.token_scope_bulk_id(access_token=request.auth)
     if scoped is not None and scoped != bulk_id:
         raise NotFound("No such bulk.")
     return selectors.bulk_user_get(third_party=third_party, bulk_id=bulk_id)
@@ -140,26 +140,26 @@ class _TokenKindPermission(BasePermission):
 class HasGrantAccessToken(_TokenKindPermission):
     """Allow an access_token bound to an active grant; ``request_grant(request)`` returns that grant."""
 
-    kind = selectors.TOKEN_KIND_ACCESS
+    kind = tokens.TOKEN_KIND_ACCESS
     message = "This resource needs an access token of a customer's grant."
 
 
 class IsThirdPartyClientToken(_TokenKindPermission):
     """Allow a client_access_token (client credentials) of a Third Party in Production."""
 
-    kind = selectors.TOKEN_KIND_CLIENT
+    kind = tokens.TOKEN_KIND_CLIENT
     message = "This resource needs the Third Party's client access token."
 
 
 class IsCustodianClientToken(_TokenKindPermission):
     """Allow the utility's back-office token (client credentials of a custodian client)."""
 
-    kind = selectors.TOKEN_KIND_CUSTODIAN
+    kind = tokens.TOKEN_KIND_CUSTODIAN
     message = "This resource needs the Data Custodian back-office token."
 
 
 class IsRegistrationToken(_TokenKindPermission):
     """Allow a Third Party's registration_access_token (scope ``FB=36_40``): its own ApplicationInformation."""
 
-    kind = selectors.TOKEN_KIND_REGISTRATION
+    kind = tokens.TOKEN_KIND_REGISTRATION
     message = "This resource needs the Third Party's registration access token."

@@ -11,14 +11,30 @@ Grammar (GBA ``espi/scope.md``, REQ.21 authorization section 2.6; see
 Real scope strings omit the final ``;`` and sometimes carry spaces: parsing is lenient about those,
 formatting is canonical. Scopes are compared as parsed terms, never as substrings, so ``BR=1`` is
 not ``BR=10`` and ``FB=1_3`` does not contain ``FB=13``.
+
+The second half of this module is the scope POLICY, one function a rule: what the utility offers
+(``utility_function_blocks``, setting ``ESPI_FUNCTION_BLOCKS``; ``utility_offered_scopes`` for approval), what a client registered
+(``third_party_offered_scopes``), whether a scope is within what was registered
+(``scope_within_registered``), what a client is granted when it asks (``scope_validate_for_client``),
+the registration token's scope (``REGISTRATION_SCOPE``, ``scope_is_registration``), and the scopes
+offered for a bulk share and on the scope-selection screen.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.utils.translation import gettext, ngettext
+
+from custodian.exceptions import NotFound
+from grants.models import BulkUser, ThirdParty
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 NAMED_FREQUENCIES = ("billingPeriod", "daily", "monthly", "seasonal", "weekly")
 _NAMED_LOOKUP = {name.lower(): name for name in NAMED_FREQUENCIES}
@@ -301,3 +317,166 @@ def scope_narrow(requested: EspiScope, offered: EspiScope) -> EspiScope | None:
         account_collection=_narrow_limit(requested.account_collection, offered.account_collection),
         bulk_id=requested.bulk_id,
     )
+
+
+def scope_narrow_to_original(requested_text: str, original_text: str) -> EspiScope:
+    """Return the scope a refresh asking for ``requested_text`` gets, the token's ``original_text`` at most.
+
+    RFC 6749 section 6: a refresh may ask for the original scope or less. Clients that resend the scope
+    they first asked for (requests-oauthlib does) get it narrowed to what was granted, term by term, as
+    an authorization request is (PRODUCT "Conformance"). A malformed scope (``Read/Write``, OAD011), one
+    naming another bulk, or one with nothing left of the original raises ScopeError.
+    """
+    requested = parse_scope(requested_text)
+    original = parse_scope(original_text)
+    narrowed = scope_narrow(requested, original)
+    if narrowed is None or not narrowed.is_within(original):
+        raise ScopeError("The refresh asks for nothing the original authorization granted.")
+    return narrowed
+
+
+# ---- Policy: what is offered, registered and granted ---------------------------------------------
+
+# The scope of a registration_access_token (ESPI: dynamic registration FB 36 and offline authorization FB 40).
+REGISTRATION_SCOPE = "FB=36_40"
+
+# The scope of a back-office client that registered none: upload of meter data (OpenESPI "FB=45").
+CUSTODIAN_FALLBACK_SCOPE = "FB=45"
+
+
+def scope_within_any(scope: EspiScope, offers: Iterable[EspiScope]) -> bool:
+    """Return whether ``scope`` asks for no more than one of ``offers`` (term by term, ``EspiScope.is_within``)."""
+    return any(scope.is_within(offer) for offer in offers)
+
+
+def utility_function_blocks() -> frozenset[int]:
+    """Return the function blocks this Data Custodian offers (setting ``ESPI_FUNCTION_BLOCKS``)."""
+    return parse_scope("FB=" + settings.ESPI_FUNCTION_BLOCKS).function_blocks
+
+
+def utility_offered_scopes() -> list[EspiScope]:
+    """Return the scopes the utility offers: its function blocks (``utility_function_blocks``), as one scope."""
+    return [EspiScope(function_blocks=utility_function_blocks())]
+
+
+def scopes_supported() -> list[str]:
+    """Return the scope strings the server metadata advertises (RFC 8414 ``scopes_supported``)."""
+    return [EspiScope(function_blocks=utility_function_blocks()).format(), REGISTRATION_SCOPE]
+
+
+def scope_is_registration(*, scope_text: str) -> bool:
+    """Return whether a scope is exactly the registration scope ``FB=36_40`` (no other term)."""
+    try:
+        parsed = parse_scope(scope_text)
+    except ScopeError:
+        return False
+    return parsed == parse_scope(REGISTRATION_SCOPE)
+
+
+def third_party_offered_scopes(*, third_party: ThirdParty) -> list[EspiScope]:
+    """Return the parsed scope strings a client registered (a back-office client with none: upload)."""
+    offered: list[EspiScope] = []
+    for text in third_party.registered_scope_list:
+        try:
+            offered.append(parse_scope(text))
+        except ScopeError:
+            continue
+    if not offered and third_party.role == ThirdParty.Role.CUSTODIAN:
+        offered.append(parse_scope(CUSTODIAN_FALLBACK_SCOPE))
+    return offered
+
+
+def scope_within_registered(scope: EspiScope, *, third_party: ThirdParty) -> bool:
+    """Return whether ``scope`` is within a scope the client registered: the rule every grant's scope keeps."""
+    return scope_within_any(scope, third_party_offered_scopes(third_party=third_party))
+
+
+def scope_validate_for_client(*, third_party: ThirdParty, scope_text: str, client_token: bool = False) -> EspiScope:
+    """Parse a requested scope and narrow it to what the utility and the client offer; raise ScopeError.
+
+    PRODUCT "Conformance": function blocks the utility does not offer, or the client did not
+    register, are narrowed away (term by term, never as substrings; see ``scope_narrow``), and
+    the widest narrowed scope is granted. Only a malformed scope, one with nothing left, or a ``BR=``
+    term naming no bulk user of this Third Party (``BR=1`` is not bulk ``10``) is refused. A
+    client-credentials token (``client_token``) reaches no customer's data by itself, so only its
+    function blocks and bulk are compared.
+    """
+    requested = parse_scope(scope_text)
+    if (
+        client_token
+        and third_party.role == ThirdParty.Role.THIRD_PARTY
+        and scope_is_registration(scope_text=scope_text)
+    ):
+        # Every Third Party may ask for its registration_access_token, whatever scopes it registered.
+        return requested
+    offered_scopes = third_party_offered_scopes(third_party=third_party)
+    if client_token:
+        requested = EspiScope(function_blocks=requested.function_blocks, bulk_id=requested.bulk_id)
+        offered_scopes = [EspiScope(function_blocks=o.function_blocks, bulk_id=o.bulk_id) for o in offered_scopes]
+    if third_party.role == ThirdParty.Role.THIRD_PARTY:
+        requested = scope_with(requested, function_blocks=requested.function_blocks & utility_function_blocks())
+    if requested.bulk_id is not None:
+        if third_party.role != ThirdParty.Role.THIRD_PARTY:
+            raise ScopeError("Only Third Parties have bulk users.")
+        if not BulkUser.objects.filter(third_party=third_party, bulk_id__exact=requested.bulk_id).exists():
+            raise ScopeError(f"BR={requested.bulk_id} names no bulk user of this Third Party.")
+    candidates = [
+        narrowed
+        for offered in offered_scopes
+        if (narrowed := scope_narrow(requested, offered)) is not None and narrowed.is_within(offered)
+    ]
+    if not candidates:
+        raise ScopeError("None of the requested function blocks is offered to this client.")
+    return max(candidates, key=lambda candidate: len(candidate.function_blocks))
+
+
+def scope_default_for_client(*, third_party: ThirdParty | None, grant_type: str | None) -> list[str]:
+    """Return the explicit default scope: none for the code flow, the first registered one for client credentials.
+
+    A Third Party sending a customer to consent must say what it asks for (RFC 9700 section 2.3,
+    least privilege); a client-credentials request without a scope gets the first scope it registered.
+    """
+    if third_party is None or grant_type != "client_credentials":
+        return []
+    offered = third_party_offered_scopes(third_party=third_party)
+    return [offered[0].format()] if offered else []
+
+
+def bulk_share_scope(*, third_party: ThirdParty, bulk_user: BulkUser) -> EspiScope:
+    """Return the scope a customer-initiated grant to a bulk user asks for: a registered scope with its ``BR=``.
+
+    The first registered scope that allows that bulk; NotFound if none does.
+    """
+    for offered in third_party_offered_scopes(third_party=third_party):
+        if offered.bulk_id not in (None, bulk_user.bulk_id):
+            continue
+        candidate = EspiScope(**{**offered.__dict__, "bulk_id": bulk_user.bulk_id})
+        try:
+            return scope_validate_for_client(third_party=third_party, scope_text=candidate.format())
+        except ScopeError:
+            continue
+    raise NotFound("This bulk user accepts no grants.")
+
+
+def third_party_scope_selection_redirect(*, third_party: ThirdParty) -> str:
+    """Return the Third Party's scope-selection screen URI with the scopes offered to it (ESPI scope selection).
+
+    The Data Custodian sends the customer there with one ``scope`` per scope it offers the Third Party
+    for an individual grant (narrowed to the utility's function blocks, no ``BR=``) and its
+    ``DataCustodianID``; the Third Party picks one and starts ``/oauth/authorize`` with it.
+    Raises NotFound if the Third Party has no scope-selection screen or nothing to offer.
+    """
+    if not third_party.scope_selection_uri:
+        raise NotFound("This Third Party has no scope-selection screen.")
+    offered = []
+    for scope in third_party_offered_scopes(third_party=third_party):
+        if scope.bulk_id is not None:
+            continue
+        narrowed = scope_with(scope, function_blocks=scope.function_blocks & utility_function_blocks())
+        if narrowed.function_blocks and narrowed.format() not in offered:
+            offered.append(narrowed.format())
+    if not offered:
+        raise NotFound("This Third Party has no scope for an individual grant.")
+    query = urlencode([*(("scope", scope) for scope in offered), ("DataCustodianID", settings.DATA_CUSTODIAN_ID)])
+    separator = "&" if "?" in third_party.scope_selection_uri else "?"
+    return f"{third_party.scope_selection_uri}{separator}{query}"

@@ -7,7 +7,6 @@ applying entries under that grant, and a batch that starts after it sees the gra
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from oauth2_provider.models import get_access_token_model, get_refresh_token_mod
 from oauth2_provider.settings import oauth2_settings
 
 from custodian.models import AuditEvent, RetailCustomer, UsagePoint
-from custodian.services import audit_record
+from custodian.services import audit_record, saved_and_audited
 from grants.approval import ApprovalCheck, third_party_approval_checklist
 from grants.emails import EXPIRY_NOTICE_DAYS, customer_email_send, grant_lifecycle_emails
 from grants.models import BulkUser, Grant, GrantCode, GrantToken, GrantUsagePoint, Notification, ThirdParty
@@ -33,8 +32,9 @@ from grants.notifications import (
     notification_enqueue_for_grant,
     post_batch_list,
 )
-from grants.scopes import EspiScope, ScopeError, parse_scope
-from grants.selectors import REGISTRATION_SCOPE
+from grants.registration import RegistrationMetadata
+from grants.scopes import REGISTRATION_SCOPE, EspiScope, ScopeError, parse_scope, scope_within_registered
+from grants.tokens import token_checksum
 
 _T = TypeVar("_T")
 
@@ -86,12 +86,11 @@ def third_party_register(
     )
     if client_id:
         third_party.client_id = client_id
-    third_party.full_clean(exclude=["client_secret"])
-    third_party.save()
-    audit_record(
+    saved_and_audited(
+        third_party,
         action=AuditEvent.Action.THIRD_PARTY_CREATED,
-        actor_user=actor,
-        obj=third_party,
+        actor=actor,
+        exclude=["client_secret"],
         summary=f"Third Party {name} registered ({role})",
     )
     return third_party, raw_secret
@@ -192,16 +191,13 @@ def bulk_user_create(
 ) -> BulkUser:
     """Create a bulk user ``BR={bulk_id}`` owned by a Third Party."""
     bulk_user = BulkUser(third_party=third_party, bulk_id=bulk_id, name=name, description=description)
-    bulk_user.full_clean()
-    bulk_user.save()
-    audit_record(
+    return saved_and_audited(
+        bulk_user,
         action=AuditEvent.Action.BULK_USER_CREATED,
-        actor_user=actor,
-        obj=bulk_user,
+        actor=actor,
         object_id=bulk_id,
         summary=f"Bulk user {name} (BR={bulk_id}) of {third_party.name} created",
     )
-    return bulk_user
 
 
 def _scope_for_grant(*, third_party: ThirdParty, scope: str | EspiScope, bulk_user: BulkUser | None) -> EspiScope:
@@ -213,13 +209,7 @@ def _scope_for_grant(*, third_party: ThirdParty, scope: str | EspiScope, bulk_us
         raise ValidationError({"scope": f"BR={parsed.bulk_id} does not name the chosen bulk user."})
     if bulk_user is not None and parsed.bulk_id is None:
         parsed = EspiScope(**{**parsed.__dict__, "bulk_id": bulk_user.bulk_id})
-    offered = []
-    for text in third_party.registered_scope_list:
-        try:
-            offered.append(parse_scope(text))
-        except ScopeError:
-            continue
-    if not any(parsed.is_within(candidate) for candidate in offered):
+    if not scope_within_registered(parsed, third_party=third_party):
         raise ValidationError({"scope": "The scope is not within any scope the Third Party registered."})
     return parsed
 
@@ -510,8 +500,7 @@ def grant_token_issue(*, grant: Grant, raw_token: str, expires_in: timedelta | N
     """
     access_token_model = get_access_token_model()
     lifetime = expires_in or timedelta(seconds=oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
-    checksum = hashlib.sha256(raw_token.encode()).hexdigest()
-    token = access_token_model.objects.filter(token_checksum=checksum).first()
+    token = access_token_model.objects.filter(token_checksum=token_checksum(raw_token)).first()
     renewing = token is not None
     if token is None:
         token = access_token_model(user=grant.customer.user, application=grant.third_party, scope=grant.scope)
@@ -573,7 +562,7 @@ def grant_code_bind(*, grant: Grant, authorization_code: Any) -> GrantCode:
     return GrantCode.objects.create(
         authorization_code=authorization_code,
         grant=grant,
-        code_checksum=hashlib.sha256(authorization_code.code.encode("utf-8")).hexdigest(),
+        code_checksum=token_checksum(authorization_code.code),
     )
 
 
@@ -585,10 +574,9 @@ def grant_code_replay_revoke(*, client: ThirdParty, code: str) -> int:
     revoked. The consent that issued the code created its grant, so they are the grant's tokens.
     Another client's code, or one never issued, changes nothing.
     """
-    checksum = hashlib.sha256(code.encode("utf-8")).hexdigest()
     binding = (
         GrantCode.objects.select_related("grant")
-        .filter(code_checksum=checksum, authorization_code__isnull=True, grant__third_party=client)
+        .filter(code_checksum=token_checksum(code), authorization_code__isnull=True, grant__third_party=client)
         .first()
     )
     if binding is None:
@@ -728,7 +716,8 @@ def third_party_register_by_staff(
 ) -> Credentials:
     """Register a Third Party (or back-office client) in Review with its ApplicationInformation and bulk users.
 
-    Returns the raw client secret once; it is stored hashed.
+    Returns the raw client secret once (it is stored hashed) and, for a Third Party, its
+    registration_access_token (``FB=36_40``, only its checksum stored), also shown once.
     """
     if role not in ThirdParty.Role.values:
         raise ValidationError({"role": f"Unknown role {role!r}."})
@@ -749,7 +738,12 @@ def third_party_register_by_staff(
     third_party.save()
     for bulk_id, bulk_name in bulk_users:
         bulk_user_create(third_party=third_party, bulk_id=bulk_id, name=bulk_name, actor=actor)
-    return Credentials(third_party=third_party, client_secret=raw_secret)
+    registration_token = (
+        third_party_registration_token_issue(third_party=third_party, actor=actor)
+        if role == ThirdParty.Role.THIRD_PARTY
+        else None
+    )
+    return Credentials(third_party=third_party, client_secret=raw_secret, registration_token=registration_token)
 
 
 @transaction.atomic
@@ -760,12 +754,12 @@ def third_party_update(*, third_party: ThirdParty, information: Mapping[str, Any
     changed = _apply_information(locked, information)
     if not changed:
         return locked
-    locked.full_clean(exclude=["client_secret"])
-    locked.save(update_fields=[*changed, "updated"])
-    audit_record(
+    saved_and_audited(
+        locked,
         action=AuditEvent.Action.THIRD_PARTY_UPDATED,
-        actor_user=actor,
-        obj=locked,
+        actor=actor,
+        exclude=["client_secret"],
+        update_fields=[*changed, "updated"],
         summary=f"{locked.name}: {', '.join(changed)} changed",
         detail={"fields": changed},
     )
@@ -822,7 +816,8 @@ def third_party_register_again(*, third_party: ThirdParty, actor: Any = None) ->
     """Register a revoked Third Party again as a new client (new client id, secret and id, in Review).
 
     Its ApplicationInformation and bulk users are copied; its grants stay with the revoked client,
-    so customers consent again.
+    so customers consent again. The new client gets a new registration_access_token
+    (``third_party_register_by_staff`` issues it); the revoked one's tokens were revoked with it.
     """
     if third_party.lifecycle != ThirdParty.Lifecycle.REVOKED:
         raise ValidationError("Only a revoked Third Party is registered again.")
@@ -868,3 +863,27 @@ def third_party_approve(
         if passed:
             third_party_set_lifecycle(third_party=third_party, lifecycle=ThirdParty.Lifecycle.PRODUCTION, actor=actor)
     return checks
+
+
+@transaction.atomic
+def third_party_register_dynamic(*, metadata: RegistrationMetadata, source_address: str = "") -> Credentials:
+    """Register a Third Party that asked for itself by RFC 7591 dynamic registration (FB 36).
+
+    It starts in Review, like a staff registration: it reaches nothing until staff approve it to
+    Production after the checklist. Returns its client secret and registration_access_token once.
+    """
+    if not settings.OAUTH_DYNAMIC_REGISTRATION:
+        raise ValidationError("Dynamic registration is turned off (OAUTH_DYNAMIC_REGISTRATION).")
+    credentials = third_party_register_by_staff(role=ThirdParty.Role.THIRD_PARTY, information=metadata.information)
+    audit_record(
+        action=AuditEvent.Action.THIRD_PARTY_CREATED,
+        obj=credentials.third_party,
+        summary=f"{credentials.third_party.name} registered itself (RFC 7591 dynamic registration), in Review",
+        detail={
+            "via": "rfc7591",
+            "source_address": source_address[:64],
+            "grant_types": list(metadata.grant_types),
+            "scopes": credentials.third_party.registered_scope_list,
+        },
+    )
+    return credentials

@@ -28,9 +28,10 @@ oauth_patterns = (
             r"^oauth/revoke_token/?$", _credentials_hidden(oauth_views.RevokeTokenView.as_view()), name="revoke-token"
         ),
         re_path(r"^oauth/introspect/?$", _credentials_hidden(apis.IntrospectApi.as_view()), name="introspect"),
+        re_path(r"^oauth/register/?$", apis.DynamicRegistrationApi.as_view(), name="register"),
         path(
             ".well-known/oauth-authorization-server",
-            oauth_views.OAuthServerMetadataView.as_view(),
+            apis.EspiServerMetadataView.as_view(),
             name="oauth-server-metadata",
         ),
     ],

@@ -46,9 +46,12 @@ from grants.oauth import authorization_error_describe, authorization_error_statu
 from grants.scopes import (
     EspiScope,
     ScopeError,
+    bulk_share_scope,
     describe_duration,
     describe_interval,
     parse_scope,
+    scope_validate_for_client,
+    third_party_scope_selection_redirect,
 )
 
 
@@ -182,7 +185,7 @@ class ConsentView(ConsentFormMixin, AuthorizationView):
             return self._error_page(gettext("Only retail customers can share their data."), status=403)
         self.customer = customer
         self.application = application
-        self.requested = selectors.scope_validate_for_client(third_party=application, scope_text="".join(scopes))
+        self.requested = scope_validate_for_client(third_party=application, scope_text="".join(scopes))
         self.bulk_user = self._bulk_user(application, self.requested)
         # The approval or denial redirects there (302): the page's form-action has to allow it.
         self.form_target = credentials["redirect_uri"]
@@ -212,7 +215,7 @@ class ConsentView(ConsentFormMixin, AuthorizationView):
         self.form_target = request.POST["redirect_uri"]
         try:
             posted = request.POST.get("scope", "")
-            self.requested = selectors.scope_validate_for_client(third_party=application, scope_text=posted)
+            self.requested = scope_validate_for_client(third_party=application, scope_text=posted)
             if self.requested != parse_scope(posted):
                 # The form carries the scope already narrowed on the consent screen: any other is tampered.
                 raise ScopeError("The scope is not the one shown on the consent screen.")
@@ -344,7 +347,7 @@ class ShareListView(LoginRequiredMixin, TemplateView):
 
 def _to_scope_selection(third_party: ThirdParty) -> HttpResponseRedirect:
     try:
-        return HttpResponseRedirect(selectors.third_party_scope_selection_redirect(third_party=third_party))
+        return HttpResponseRedirect(third_party_scope_selection_redirect(third_party=third_party))
     except NotFound:
         raise Http404("This Third Party has no scope-selection screen.") from None
 
@@ -401,7 +404,7 @@ class ShareBulkView(LoginRequiredMixin, ConsentFormMixin, FormView):
         try:
             self.application = selectors.third_party_get_in_production(public_id=kwargs["third_party_id"])
             self.bulk_user = selectors.bulk_user_get(third_party=self.application, bulk_id=kwargs["bulk_id"])
-            self.requested = selectors.bulk_share_scope(third_party=self.application, bulk_user=self.bulk_user)
+            self.requested = bulk_share_scope(third_party=self.application, bulk_user=self.bulk_user)
         except NotFound:
             raise Http404("No such bulk user.") from None
         return super().dispatch(request, *args, **kwargs)

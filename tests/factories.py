@@ -51,6 +51,11 @@ def make_third_party(
     )
 
 
+def allow_bursts(third_party, *, per_second: int = 1000):
+    """Raise a Third Party's per-second limit, for a test that walks many URLs in one burst (real clients pace)."""
+    return grant_services.third_party_update(third_party=third_party, information={"rate_limit_per_second": per_second})
+
+
 def make_bulk_user(*, third_party, bulk_id: str, name: str | None = None):
     return grant_services.bulk_user_create(third_party=third_party, bulk_id=bulk_id, name=name or f"Bulk {bulk_id}")
 

@@ -9,7 +9,7 @@ from custodian.espi.fingerprint import xml_fingerprint
 from custodian.espi.parser import iter_entries
 from custodian.models import LocalTimeParameters, ReadingType, UsagePoint
 from custodian.readings import readings_pack
-from grants.selectors import espi_resource_base
+from grants.resource_uris import espi_resource_base
 
 
 def download_my_data(customer) -> bytes:

@@ -6,11 +6,11 @@ Pure serialisation from plain dataclasses, in espi.xsd schema order (an additive
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from custodian.espi.namespaces import ESPI
-from custodian.espi.writer import element_xml, escape
+from custodian.espi.writer import element_xml, fields_xml, interval_xml
 
 # ESPI grant_types and response_types an ApplicationInformation announces (lower case, one per element).
 GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
@@ -119,24 +119,20 @@ class AuthorizationContent:
     grant_type: str | None = "authorization_code"
 
 
-def _interval(name: str, start: int | None, duration: int | None) -> str:
+def _period(name: str, start: int | None, duration: int | None) -> str:
+    """An Authorization's period is written whole or not at all (the writer's interval writes what it knows)."""
     if start is None or duration is None:
         return ""
-    # ESPI DateTimeInterval order: duration, then start.
-    return f"<{name}><duration>{duration}</duration><start>{start}</start></{name}>"
-
-
-def _fields(pairs: Iterable[tuple[str, object]]) -> str:
-    return "".join(f"<{name}>{escape(str(value))}</{name}>" for name, value in pairs if value is not None)
+    return interval_xml(name, start, duration)
 
 
 def authorization_xml(content: AuthorizationContent) -> bytes:
     """Serialise an Authorization, in schema order (no access_token, refresh_token or customerResourceURI)."""
     c = content
     inner = (
-        _interval("authorizedPeriod", c.authorized_start, c.authorized_duration)
-        + _interval("publishedPeriod", c.published_start, c.published_duration)
-        + _fields(
+        _period("authorizedPeriod", c.authorized_start, c.authorized_duration)
+        + _period("publishedPeriod", c.published_start, c.published_duration)
+        + fields_xml(
             (
                 ("status", c.status),
                 ("expires_at", c.expires_at),

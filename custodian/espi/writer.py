@@ -132,29 +132,31 @@ def element_document(element: bytes | Iterable[bytes]) -> Iterator[bytes]:
 # ---- ESPI content -------------------------------------------------------------------------------
 
 
-def _fields(pairs: Iterable[tuple[str, object]]) -> str:
+def fields_xml(pairs: Iterable[tuple[str, object]]) -> str:
+    """Serialise (name, value) pairs as simple elements, in the order given; a None value is left out."""
     return "".join(f"<{name}>{escape(str(value))}</{name}>" for name, value in pairs if value is not None)
 
 
 def element_xml(name: str, children: Iterable[tuple[str, object]] = (), *, namespace: str = ESPI) -> bytes:
     """Serialise a flat ESPI element: ``children`` are (name, value) pairs in schema order, None skipped."""
-    inner = _fields(children)
+    inner = fields_xml(children)
     if not inner:
         return f'<{name} xmlns="{namespace}"/>'.encode()
     return f'<{name} xmlns="{namespace}">{inner}</{name}>'.encode()
 
 
-def _interval(name: str, start: int | None, duration: int | None) -> str:
+def interval_xml(name: str, start: int | None, duration: int | None) -> str:
+    """Serialise an ESPI DateTimeInterval ``name``: whichever of duration and start is known; nothing if neither."""
     if start is None and duration is None:
         return ""
     # ESPI DateTimeInterval order: duration, then start.
-    return f"<{name}>{_fields((('duration', duration), ('start', start)))}</{name}>"
+    return f"<{name}>{fields_xml((('duration', duration), ('start', start)))}</{name}>"
 
 
 def usage_point_xml(content: UsagePointContent) -> bytes:
     """Serialise a UsagePoint from its key fields (used when no stored element exists)."""
     category = f"<ServiceCategory><kind>{content.service_kind}</kind></ServiceCategory>"
-    inner = (category if content.service_kind is not None else "") + _fields((("status", content.status),))
+    inner = (category if content.service_kind is not None else "") + fields_xml((("status", content.status),))
     return f'<UsagePoint xmlns="{ESPI}">{inner}</UsagePoint>'.encode()
 
 
@@ -198,14 +200,14 @@ def local_time_parameters_xml(content: LocalTimeParametersContent) -> bytes:
 
 def usage_summary_xml(content: UsageSummaryContent, *, kind: str = "UsageSummary") -> bytes:
     """Serialise a (ElectricPower)UsageSummary from its key fields."""
-    inner = _interval("billingPeriod", content.billing_period_start, content.billing_period_duration)
-    inner += _fields((("statusTimeStamp", content.status_time_stamp or 0),))
+    inner = interval_xml("billingPeriod", content.billing_period_start, content.billing_period_duration)
+    inner += fields_xml((("statusTimeStamp", content.status_time_stamp or 0),))
     return f'<{kind} xmlns="{ESPI}">{inner}</{kind}>'.encode()
 
 
 def power_quality_summary_xml(content: PowerQualitySummaryContent) -> bytes:
     """Serialise an ElectricPowerQualitySummary from its key fields."""
-    inner = _interval("summaryInterval", content.summary_interval_start or 0, content.summary_interval_duration or 0)
+    inner = interval_xml("summaryInterval", content.summary_interval_start or 0, content.summary_interval_duration or 0)
     return f'<ElectricPowerQualitySummary xmlns="{ESPI}">{inner}</ElectricPowerQualitySummary>'.encode()
 
 
@@ -229,7 +231,7 @@ def interval_block_chunks(
     *, start: int | None, duration: int | None, readings: Iterable[Reading], per_chunk: int = 500
 ) -> Iterator[bytes]:
     """Yield an IntervalBlock element in chunks; ``readings`` may be a lazy iterator from the database."""
-    yield f'<IntervalBlock xmlns="{ESPI}">{_interval("interval", start, duration)}'.encode()
+    yield f'<IntervalBlock xmlns="{ESPI}">{interval_xml("interval", start, duration)}'.encode()
     batch: list[str] = []
     for reading in readings:
         batch.append(_reading_xml(reading))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 from lxml import etree
+from oauth2_provider.models import AccessToken
 
 from custodian.espi.parser import parse_small_document
 from custodian.models import AuditEvent
@@ -149,7 +150,7 @@ def test_approval_passes_when_the_notify_uri_answers(admin_client, receiver, deb
 @pytest.mark.django_db(transaction=True)
 def test_approval_shows_every_failed_check_and_changes_nothing(admin_client, receiver, settings):  # noqa: F811
     receiver.status = 503
-    settings.UTILITY_OFFERED_SCOPES = ["FB=1_3_4_5_13_14_35_37_39"]
+    settings.ESPI_FUNCTION_BLOCKS = "1_3_4_5_13_14_35_37_39"
     third_party, _secret = factories.make_third_party(
         name="Not Ready Co",
         lifecycle=ThirdParty.Lifecycle.REVIEW,
@@ -269,3 +270,78 @@ def test_rotation_needs_a_post_with_change_permission(client, django_user_model)
     url = reverse("admin:grants_thirdparty_rotate", args=[third_party.pk])
     assert client.post(url).status_code in (403, 404)
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.THIRD_PARTY_SECRET_ROTATED).exists()
+
+
+def _application_information(client, third_party, token):
+    return client.get(
+        f"/espi/1_1/resource/ApplicationInformation/{third_party.public_id}",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+        HTTP_ACCEPT="application/atom+xml",
+    )
+
+
+def test_staff_registration_issues_a_registration_token_shown_once(admin_client, client):
+    response = register(admin_client)
+    token = shown(response, "registration-token")
+    third_party = ThirdParty.objects.get(client_id=shown(response, "client-id"))
+    stored = AccessToken.objects.get(application=third_party, scope="FB=36_40")
+    assert stored.user is None and token not in (stored.token or "") and stored.token_checksum
+    assert AuditEvent.objects.filter(
+        action=AuditEvent.Action.TOKEN_ISSUED, object_id=third_party.public_id, summary__contains="Registration"
+    ).exists()
+    for url in (
+        reverse("admin:grants_thirdparty_change", args=[third_party.pk]),
+        reverse("admin:grants_thirdparty_changelist"),
+        reverse("admin:oauth2_provider_accesstoken_changelist"),
+    ):
+        assert token not in admin_client.get(url).content.decode()
+    factories.grant_services.third_party_set_lifecycle(
+        third_party=third_party, lifecycle=ThirdParty.Lifecycle.PRODUCTION
+    )
+    read = _application_information(client, third_party, token)
+    assert read.status_code == 200, read.content[:300]
+    # It is the registration token and nothing else: the Authorization feed is the client token's.
+    assert client.get("/espi/1_1/resource/Authorization", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_registering_again_issues_a_new_registration_token(admin_client, client):
+    old, _secret = factories.make_third_party(name="Phoenix Co")
+    old_token = factories.grant_services.third_party_registration_token_issue(third_party=old)
+    assert _application_information(client, old, old_token).status_code == 200
+    factories.grant_services.third_party_set_lifecycle(third_party=old, lifecycle=ThirdParty.Lifecycle.REVOKED)
+    response = admin_client.post(reverse("admin:grants_thirdparty_register_again", args=[old.pk]))
+    new = ThirdParty.objects.get(client_id=shown(response, "client-id"))
+    token = shown(response, "registration-token")
+    assert token != old_token
+    factories.grant_services.third_party_set_lifecycle(third_party=new, lifecycle=ThirdParty.Lifecycle.PRODUCTION)
+    assert _application_information(client, new, token).status_code == 200
+    assert _application_information(client, old, old_token).status_code == 401
+
+
+def test_a_back_office_client_gets_no_registration_token(admin_client):
+    response = register(
+        admin_client,
+        name="Back office 2",
+        role=ThirdParty.Role.CUSTODIAN,
+        redirect_uris="",
+        notify_uri="",
+        registered_scopes="",
+        bulk_users="",
+    )
+    assert b'id="registration-token"' not in response.content
+
+
+@pytest.mark.parametrize(
+    ("offered", "passes"),
+    [("1_3_4_5_13_14_15_17_35_37_39", True), ("1_3_4_5_13_14_35_37_39", False)],
+)
+def test_approval_scope_check_uses_the_utilitys_function_blocks(settings, offered, passes):
+    """ESPI_FUNCTION_BLOCKS is the one list of what the utility offers: narrowing and approval both read it."""
+    from grants.approval import check_scopes_offered
+
+    settings.ESPI_FUNCTION_BLOCKS = offered
+    third_party, _secret = factories.make_third_party(name="Scoped Co", lifecycle=ThirdParty.Lifecycle.REVIEW)
+    check = check_scopes_offered(third_party)
+    assert check.ok is passes, check.detail
+    assert not hasattr(settings, "UTILITY_OFFERED_SCOPES")

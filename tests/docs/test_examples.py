@@ -84,6 +84,8 @@ def live_demo(tmp_path_factory) -> Iterator[LivePortal]:
         "DATABASE_URL": f"sqlite:///{workdir / 'portal.sqlite3'}",
         "DJANGO_DEBUG": "1",
         "PORTAL_BASE_URL": url,
+        # docs/oauth.md's dynamic registration example runs where the utility turned it on.
+        "OAUTH_DYNAMIC_REGISTRATION": "1",
     }
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, capture_output=True, timeout=600)

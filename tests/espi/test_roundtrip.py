@@ -19,7 +19,7 @@ from custodian.models import (
     UsagePoint,
     UsageSummary,
 )
-from grants.selectors import espi_resource_base
+from grants.resource_uris import espi_resource_base
 from tests import factories
 from tests.readings import reading_rows
 from tests.roundtrip import download_my_data, resources, wipe

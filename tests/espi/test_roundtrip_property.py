@@ -28,7 +28,7 @@ from custodian.espi.content import (
     UsageSummaryContent,
 )
 from custodian.imports import customer_feed_import
-from grants.selectors import espi_resource_base
+from grants.resource_uris import espi_resource_base
 from tests import factories
 from tests.espi.test_roundtrip import snapshot
 from tests.roundtrip import download_my_data, resources, wipe

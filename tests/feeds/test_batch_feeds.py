@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from custodian.models import AuditEvent, IntervalBlock
 from grants import services as grant_services
+from grants.access_history import access_history_for_customer
 from grants.models import Grant
 from tests import factories
 from tests.feeds.conftest import (
@@ -259,17 +260,25 @@ def test_a_bulk_feed_contains_exactly_its_active_members(client, feed_world):
     assert feed.feed_links("next") == []
 
 
-def test_bulk_10_is_not_bulk_1_and_audits_one_row_per_grant(client, feed_world):
+def test_bulk_10_is_not_bulk_1_and_a_page_is_one_audit_row_in_each_members_history(client, feed_world):
     before = set(AuditEvent.objects.filter(action=AuditEvent.Action.DATA_READ).values_list("pk", flat=True))
     data = body_of(get_feed(client, "Batch/Bulk/10", feed_world.tp_token))
     assert Feed.of(data).ids_of("UsagePoint") == {feed_world.points["carol_ten"].public_id}
-    rows = AuditEvent.objects.filter(action=AuditEvent.Action.DATA_READ).exclude(pk__in=before)
-    assert [(r.customer, r.object_id) for r in rows] == [
-        (feed_world.customers["carol"], feed_world.grants["carol_ten"].public_id)
-    ]
+    rows = list(AuditEvent.objects.filter(action=AuditEvent.Action.DATA_READ).exclude(pk__in=before))
+    assert [(r.object_type, r.object_id, r.customer) for r in rows] == [("BulkUser", "10", None)]
+    assert rows[0].detail["grants"] == {str(feed_world.grants["carol_ten"].pk): 1}
+    customers = feed_world.customers
+    assert [e.pk for e in access_history_for_customer(customer=customers["carol"])][:1] == [rows[0].pk]
     body_of(get_feed(client, "Batch/Bulk/1", feed_world.tp_token))
-    rows = AuditEvent.objects.filter(action=AuditEvent.Action.DATA_READ).exclude(pk__in=before)
-    assert sorted(r.customer.user.username for r in rows) == ["alice", "bob", "carol"]
+    rows = list(AuditEvent.objects.filter(action=AuditEvent.Action.DATA_READ).exclude(pk__in=before))
+    assert len(rows) == 2
+    bulk_1 = next(r for r in rows if r.object_id == "1")
+    # Every member served by the page finds the one row in their history; a member of bulk 10 only
+    # (carol) finds the bulk 10 read, not the bulk 1 read, and another Third Party's member neither.
+    for name in ("alice", "bob"):
+        assert bulk_1.pk in {e.pk for e in access_history_for_customer(customer=customers[name])}, name
+    carol = {e.pk for e in access_history_for_customer(customer=customers["carol"])}
+    assert bulk_1.pk not in carol
 
 
 def test_a_revoked_member_leaves_the_bulk_at_once(client, feed_world):

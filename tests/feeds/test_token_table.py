@@ -12,7 +12,7 @@ import pytest
 from django.test import Client as HttpClient
 from oauth2_provider.models import AccessToken
 
-from grants import selectors
+from grants import scopes
 from grants.services import third_party_registration_token_issue
 from tests.feeds.conftest import RESOURCE, body_of, fetch
 from tests.grants.oauth_helpers import client_credentials
@@ -73,7 +73,7 @@ def test_each_token_kind_reaches_exactly_its_row_of_the_table(client, table):
 
 def test_missing_expired_or_revoked_tokens_are_401_with_a_challenge(client, table):
     tokens, paths = table
-    registration = AccessToken.objects.get(scope=selectors.REGISTRATION_SCOPE)
+    registration = AccessToken.objects.get(scope=scopes.REGISTRATION_SCOPE)
     registration.expires = registration.expires - timedelta(days=400)
     registration.save()
     client_token = AccessToken.objects.filter(scope="FB=3_35").first()
