@@ -34,11 +34,15 @@ def regulator_report_view(request):
         writer.writerow(["Third Parties registered", report.third_parties_registered])
         writer.writerow(["Third Parties approved", report.third_parties_approved])
         writer.writerow(["customers sharing", report.customers_sharing])
+        writer.writerow(["data requests failed without an identified Third Party", report.unidentified_failed])
         writer.writerow([])
         writer.writerow(["Third Party", *(label for _key, label in THIRD_PARTY_COLUMNS)])
         for item in report.by_third_party:
             writer.writerow([item.name, *item.row()])
         writer.writerow(["all Third Parties", *report.totals()])
+        writer.writerow([])
+        writer.writerow(["kind of request", "method", "served", "failed", "bytes served"])
+        writer.writerows(report.by_kind)
         return response
     context = {
         **admin.site.each_context(request),

@@ -41,6 +41,10 @@ class DownloadForm(forms.Form):
         ],
         initial="csv",
     )
+    records = forms.BooleanField(
+        required=False,
+        label=_("Also include my name, service address and account details (Green Button XML only)"),
+    )
 
     def __init__(self, *args, usage_points, **kwargs):
         super().__init__(*args, **kwargs)
@@ -85,6 +89,7 @@ class DownloadView(LoginRequiredMixin, View):
             first_day=form.cleaned_data["first_day"],
             last_day=form.cleaned_data["last_day"],
             format=form.cleaned_data["format"],
+            include_records=form.cleaned_data["records"],
         )
         download_record(request=chosen, actor=request.user)
         if chosen.format == "xml":

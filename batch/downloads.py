@@ -9,6 +9,7 @@ by the customer, so the download shows in their access history.
 from __future__ import annotations
 
 import csv
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -19,9 +20,10 @@ from batch.atom_http import feed_uuid
 from batch.feed_entries import interval_blocks, usage_point_tree_entries
 from batch.feed_params import FeedParams
 from batch.reach import ALL_KINDS, UsagePointReach, Window
+from batch.records import RecordPaths, record_entries
 from custodian.espi import writer
 from custodian.local_dates import end_of_local_day, local_time
-from custodian.models import AuditEvent, MeterReading, RetailCustomer, UsagePoint
+from custodian.models import AuditEvent, CustomerRecord, MeterReading, RetailCustomer, UsagePoint
 from custodian.readings import readings_between, readings_unpack
 from custodian.units import customer_unit, quality_words
 
@@ -37,6 +39,7 @@ class DownloadRequest:
     first_day: date
     last_day: date
     format: str  # "xml" or "csv"
+    include_records: bool = False  # XML only: the customer's own records (customer.xsd) too
 
     @property
     def window(self) -> Window:
@@ -69,6 +72,7 @@ def download_record(*, request: DownloadRequest, actor) -> AuditEvent:
             "usage_points": [point.public_id for point in request.usage_points],
             "first_day": request.first_day.isoformat(),
             "last_day": request.last_day.isoformat(),
+            "records": request.include_records and request.format == "xml",
         },
     )
 
@@ -85,13 +89,28 @@ def download_xml_chunks(*, request: DownloadRequest, base: str) -> Iterator[byte
         for point in request.usage_points
     ]
     path = f"Batch/RetailCustomer/{request.customer.public_id}/UsagePoint"
+    entries: Iterable[writer.AtomEntry] = usage_point_tree_entries(reaches=reaches, params=FeedParams(), base=base)
+    if request.include_records:
+        entries = itertools.chain(entries, _record_entries(request=request, base=base))
     return writer.feed_chunks(
         feed_uuid=feed_uuid(path),
         title=f"Green Button data, {request.first_day.isoformat()} to {request.last_day.isoformat()}",
         updated=timezone.now(),
         links=[writer.ResourcePaths(base=base).feed_self(*path.split("/"))],
-        entries=usage_point_tree_entries(reaches=reaches, params=FeedParams(), base=base),
+        entries=entries,
     )
+
+
+def _record_entries(*, request: DownloadRequest, base: str) -> Iterator[writer.AtomEntry]:
+    """The customer's own records, their ServiceLocations naming the downloaded usage points by this file's hrefs."""
+    scope = f"RetailCustomer/{request.customer.public_id}"
+    hrefs = {
+        point.pk: writer.ResourcePaths(base=base, scope=scope).usage_point_href(point.public_id)
+        for point in request.usage_points
+    }
+    records = CustomerRecord.objects.filter(customer=request.customer).order_by("pk")
+    paths = RecordPaths(base=base, retail_customer_id=request.customer.public_id)
+    return record_entries(records=records, paths=paths, usage_point_hrefs=hrefs)
 
 
 class _Echo:

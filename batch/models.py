@@ -88,3 +88,44 @@ class Submission(models.Model):
     def report_uuid(self) -> uuid.UUID:
         """Return the stable Atom id of this submission's report feed."""
         return uuid.uuid5(uuid.NAMESPACE_URL, f"urn:x-portal:submission:{self.public_id}")
+
+
+class ApiRequestCount(models.Model):
+    """How many ESPI API requests were answered, and the bytes sent, per local day, client, kind and status class.
+
+    One upsert per request (``batch.services_requests.api_request_record``) keeps the table at
+    days x clients x kinds x status classes rows, whatever the traffic: the regulator report sums a
+    quarter of it in one grouped query. ``third_party`` is None when no valid token named the
+    caller (a missing, unknown or expired token, a malformed request).
+    """
+
+    day = models.DateField(help_text="The local day (TIME_ZONE) the request arrived.")
+    third_party = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="api_request_counts",
+    )
+    kind = models.CharField(max_length=48, help_text="The endpoint (its URL name), or 'unknown'.")
+    method = models.CharField(max_length=8)
+    status_class = models.PositiveSmallIntegerField(help_text="1 to 5: the hundreds digit of the status.")
+    requests = models.PositiveBigIntegerField(default=0)
+    bytes = models.PositiveBigIntegerField(default=0, help_text="Response bytes actually sent.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "third_party", "kind", "method", "status_class"],
+                condition=Q(third_party__isnull=False),
+                name="api_request_count_per_client",
+            ),
+            models.UniqueConstraint(
+                fields=["day", "kind", "method", "status_class"],
+                condition=Q(third_party__isnull=True),
+                name="api_request_count_unidentified",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind} {self.method} {self.status_class}xx: {self.requests}"

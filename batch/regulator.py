@@ -9,10 +9,13 @@ Each figure is decided here, in one place:
   or the Third Party / the portal: no user); *expired*: grants whose period ended in the quarter.
 * *Customers sharing*: distinct customers with a grant in force at the end of the quarter (or now,
   for the quarter under way).
-* *Data requests*: reads served (one audit row per request; a Bulk page is one request), batch submissions received
-  and failed (rejected, malformed or failed: nothing applied), and bytes received in them.
+* *Data requests*: every ESPI API request as answered (``batch.models.ApiRequestCount``, counted by
+  ``batch.middleware``): *served* (1xx-3xx) and *failed* (4xx or 5xx) per Third Party, with the
+  response bytes actually sent for those served; failures of callers no valid token identified are
+  one figure of their own. Batch submissions received and failed (rejected, malformed or failed:
+  nothing applied), and bytes received in them.
 * *Requests refused for rate limit*: ESPI API calls answered 429 (the daily counters of
-  ``AuditCount``, summed over the quarter's local days).
+  ``AuditCount``, summed over the quarter's local days); they are also among the failed requests.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from batch.models import Submission
+from batch.selectors import api_request_totals
 from custodian.models import AuditCount, AuditEvent
 from grants.models import Grant, ThirdParty
 
@@ -85,7 +89,9 @@ THIRD_PARTY_COLUMNS = (
     ("revoked_by_third_party", "revoked by the Third Party or the portal"),
     ("expired", "authorizations expired"),
     ("customers_sharing", "customers sharing (quarter end)"),
-    ("reads_served", "data requests served"),
+    ("requests_served", "data requests served"),
+    ("requests_failed", "data requests failed"),
+    ("bytes_served", "bytes served"),
     ("submissions", "batch submissions"),
     ("submissions_failed", "batch submissions failed"),
     ("bytes_received", "bytes received"),
@@ -111,6 +117,10 @@ class RegulatorReport:
     customers_sharing: int
     sharing_at: datetime
     by_third_party: list[ThirdPartyFigures]
+    #: Requests answered 4xx/5xx to a caller no valid token identified.
+    unidentified_failed: int = 0
+    #: (kind, method, served, failed, bytes served) over every caller, identified or not.
+    by_kind: list[tuple[str, str, int, int, int]] = field(default_factory=list)
 
     def total(self, key: str) -> int:
         return sum(item.figures.get(key, 0) for item in self.by_third_party)
@@ -201,13 +211,23 @@ def regulator_report(*, quarter: Quarter) -> RegulatorReport:
         figures,
     )
     customers_sharing = sharing.values("customer_id").distinct().count()
-    _merge(
-        AuditEvent.objects.filter(action=AuditEvent.Action.DATA_READ, created_at__gte=start, created_at__lt=end)
-        .values("actor_client_id")
-        .annotate(reads_served=Count("id"))
-        .order_by(),
+    # One grouped query over the daily counters, folded here per Third Party and per kind.
+    requests = list(
+        api_request_totals(first_day=start.date(), end_day=end.date(), by=("third_party_id", "kind", "method"))
+    )
+    unidentified_failed = sum(row["requests_failed"] for row in requests if row["third_party_id"] is None)
+    kinds: dict[tuple[str, str], list[int]] = {}
+    for row in requests:
+        totals = kinds.setdefault((row["kind"], row["method"]), [0, 0, 0])
+        for index, name in enumerate(("requests_served", "requests_failed", "bytes_served")):
+            totals[index] += row[name]
+    by_kind = [(kind, method, served, failed, sent) for (kind, method), (served, failed, sent) in sorted(kinds.items())]
+    _merge(  # the unidentified rows (no Third Party) are skipped
+        (
+            {key: row[key] for key in ("third_party_id", "requests_served", "requests_failed", "bytes_served")}
+            for row in requests
+        ),
         figures,
-        key="actor_client_id",
     )
     _merge(
         Submission.objects.filter(received_at__gte=start, received_at__lt=end)
@@ -238,7 +258,9 @@ def regulator_report(*, quarter: Quarter) -> RegulatorReport:
         (ThirdPartyFigures(pk, names.get(pk, f"client {pk}"), values) for pk, values in figures.items()),
         key=lambda item: item.name.lower(),
     )
-    return RegulatorReport(quarter, registered, approved, customers_sharing, sharing_at, rows)
+    return RegulatorReport(
+        quarter, registered, approved, customers_sharing, sharing_at, rows, unidentified_failed, by_kind
+    )
 
 
 #: The chart's series: authorizations created, revoked and expired per Third Party.

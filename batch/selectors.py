@@ -1,15 +1,16 @@
-"""Reads for the batch filter: what a caller reaches, submissions, and usage points by public id."""
+"""Reads for the batch filter (what a caller reaches, submissions, usage points by public id) and request counts."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet, Sum
 
-from batch.models import Submission
+from batch.models import ApiRequestCount, Submission
 from custodian.exceptions import NotFound
 from custodian.models import (
     RetailCustomer,
@@ -118,3 +119,26 @@ def retail_customer_get(*, public_id: str) -> RetailCustomer:
     if customer is None:
         raise NotFound("No such retail customer.")
     return customer
+
+
+#: A request is *served* when answered 1xx-3xx and *failed* when answered 4xx or 5xx.
+_SERVED = Q(status_class__lte=3)
+_FAILED = Q(status_class__gte=4)
+
+
+def api_request_totals(*, first_day: date, end_day: date, by: tuple[str, ...] = ("third_party_id",)) -> QuerySet[Any]:
+    """Return, grouped by ``by``, requests served and failed and bytes served on days ``[first_day, end_day)``.
+
+    One grouped aggregate over the daily counters (``ApiRequestCount``), so its cost follows the
+    number of days, clients and kinds, never the number of requests.
+    """
+    return (
+        ApiRequestCount.objects.filter(day__gte=first_day, day__lt=end_day)
+        .values(*by)
+        .annotate(
+            requests_served=Sum("requests", filter=_SERVED, default=0),
+            requests_failed=Sum("requests", filter=_FAILED, default=0),
+            bytes_served=Sum("bytes", filter=_SERVED, default=0),
+        )
+        .order_by(*by)
+    )

@@ -36,6 +36,7 @@ from custodian.exceptions import DomainError, StorageUnavailable
 from custodian.imports import filter_rules
 from custodian.imports.filter_rules import SHARED_KINDS
 from custodian.imports.reasons import Change, Reason
+from custodian.imports.records import customer_records_import
 from custodian.models import AuditEvent, RetailCustomer
 from custodian.services import audit_record, audit_record_many
 from grants.models import BulkUser, Grant, ThirdParty
@@ -727,3 +728,19 @@ def _decide_and_apply(
         _notify("applied", submission)
         _finish(submission, outcome=Submission.Outcome.APPLIED, http_status=200, report=report)
     return BatchResult(submission=submission, http_status=200, report=report)
+
+
+def retail_customer_records_upload(
+    *, customer: RetailCustomer, caller: Any, stream: IO[bytes], content_length: int
+) -> tuple[Any, Any]:
+    """Import an uploaded Batch/RetailCustomer feed of customer records (back office), all or nothing.
+
+    The body is spooled to disk under the batch byte cap (never held in memory), then read by the
+    records import (``custodian.imports.records``), which writes every record or none. Returns the
+    plan and the result (None when an entry was refused).
+    """
+    stored = payload_store(stream=stream, content_length=content_length, max_bytes=settings.BATCH_MAX_BODY_BYTES)
+    try:
+        return customer_records_import(customer=customer, source=stored.path, client=caller)
+    finally:
+        stored.path.unlink(missing_ok=True)

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from batch import apis, feeds
+from batch import apis, feeds, records_apis
 
 
 def by_method(**views: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -39,6 +39,24 @@ urlpatterns = [
         "Batch/Subscription/<str:subscription_id>",
         by_method(GET=feeds.SubscriptionFeedApi.as_view(), POST=apis.SubscriptionUploadApi.as_view()),
         name="espi-batch-subscription",
+    ),
+    path(
+        "Batch/RetailCustomer/<str:retail_customer_id>",
+        by_method(
+            GET=records_apis.RetailCustomerBatchApi.as_view(),
+            POST=records_apis.RetailCustomerRecordsUploadApi.as_view(),
+        ),
+        name="espi-batch-retail-customer-records",
+    ),
+    path(
+        "Batch/BulkRetailCustomerInfo/<str:bulk_id>",
+        by_method(GET=records_apis.BulkRetailCustomerInfoApi.as_view()),
+        name="espi-batch-bulk-retail-customer-info",
+    ),
+    path(
+        "RetailCustomer/<str:retail_customer_id>/<path:tree>",
+        by_method(GET=records_apis.RetailCustomerResourceApi.as_view()),
+        name="espi-retail-customer-records",
     ),
     path(
         "Batch/RetailCustomer/<str:retail_customer_id>/UsagePoint",

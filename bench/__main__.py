@@ -6,11 +6,12 @@ import importlib
 import sys
 
 # Each module exposes main(); they run in this order.
-BENCHMARKS: list[str] = ["espi", "batch_feed", "batch_upload", "upload_memory", "admin_reports"]
+BENCHMARKS: list[str] = ["espi", "batch_feed", "batch_upload", "upload_memory", "admin_reports", "bulk_scaling"]
 
 
 def main() -> int:
-    selected = sys.argv[1:] or BENCHMARKS
+    # Flags (``--large``) are read by the benchmarks themselves from sys.argv.
+    selected = [arg for arg in sys.argv[1:] if not arg.startswith("--")] or BENCHMARKS
     for name in selected:
         print(f"== bench.{name} ==", flush=True)
         importlib.import_module(f"bench.{name}").main()

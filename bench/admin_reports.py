@@ -1,7 +1,9 @@
 """Regulator report and admin changelists at scale, on PostgreSQL.
 
 Loads ``BENCH_REPORTS_AUDIT_ROWS`` (default 1,000,000) audit rows spread over two years, 100,000
-grants of 10,000 customers across 20 Third Parties and 50,000 submissions into a dedicated
+grants of 10,000 customers across 20 Third Parties, 50,000 submissions and
+``BENCH_REPORTS_REQUEST_ROWS`` (default 1,000,000) daily request-outcome counter rows (each the
+count of many requests: a million rows is years of busy traffic) into a dedicated
 database (``BENCH_REPORTS_DATABASE_URL``, default ``postgresql://postgres@127.0.0.1:5432/bench_reports``;
 dropped and re-created each run), then times (best of ``BENCH_REPORTS_REPEAT``, default 3):
 
@@ -34,11 +36,12 @@ def _settings() -> dict:
             "BENCH_REPORTS_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/bench_reports"
         ),
         "audit_rows": int(os.environ.get("BENCH_REPORTS_AUDIT_ROWS", "1000000")),
+        "request_rows": int(os.environ.get("BENCH_REPORTS_REQUEST_ROWS", "1000000")),
         "repeat": max(1, int(os.environ.get("BENCH_REPORTS_REPEAT", "3"))),
     }
 
 
-def load_and_time(*, audit_rows: int, repeat: int) -> dict:
+def load_and_time(*, audit_rows: int, request_rows: int, repeat: int) -> dict:
     import django
 
     django.setup()
@@ -127,6 +130,18 @@ def load_and_time(*, audit_rows: int, repeat: int) -> dict:
             """,
             [tp_ids, now],
         )
+        # Request-outcome counters: 730 days x 21 callers (20 Third Parties and the unidentified
+        # row) x as many (kind, status class) pairs as it takes; every row unique as the upsert keeps it.
+        cursor.execute(
+            """
+            INSERT INTO batch_apirequestcount (day, third_party_id, kind, method, status_class, requests, bytes)
+            SELECT (%s::date - (i %% 730)),
+                   CASE WHEN (i / 730) %% 21 = 20 THEN NULL ELSE (%s::int[])[1 + (i / 730) %% 21] END,
+                   'kind-' || (i / 15330 / 4), 'GET', 2 + (i / 15330) %% 4, 1 + i %% 97, (1 + i %% 97) * 4096
+            FROM generate_series(0, %s - 1) AS i
+            """,
+            [timezone.localdate(now), tp_ids, request_rows],
+        )
         cursor.execute("ANALYZE")
     loaded = time.perf_counter() - started
     staff = User.objects.create_superuser("bench-staff", "staff@example.org", "bench-staff-pw")
@@ -158,7 +173,10 @@ def load_and_time(*, audit_rows: int, repeat: int) -> dict:
         "load_seconds": round(loaded, 1),
         "quarter": str(quarter),
         "report_third_parties": len(report.by_third_party),
-        "report_reads_served": report.total("reads_served"),
+        "request_count_rows": request_rows,
+        "report_requests_served": report.total("requests_served"),
+        "report_requests_failed": report.total("requests_failed"),
+        "report_unidentified_failed": report.unidentified_failed,
         "regulator_report_seconds": best(lambda: regulator_report(quarter=quarter)),
         "report_page_seconds": best(page("/admin/reports/", {"quarter": str(quarter)})),
         "audit_changelist_seconds": best(page("/admin/custodian/auditevent/")),
@@ -176,7 +194,15 @@ def main() -> None:
     env = _env(config["database_url"])
     subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
     result = subprocess.run(
-        [PY, "-m", "bench.admin_reports", "run", str(config["audit_rows"]), str(config["repeat"])],
+        [
+            PY,
+            "-m",
+            "bench.admin_reports",
+            "run",
+            str(config["audit_rows"]),
+            str(config["request_rows"]),
+            str(config["repeat"]),
+        ],
         cwd=REPO,
         env=env,
         check=True,
@@ -192,6 +218,10 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "run":
-        print(json.dumps(load_and_time(audit_rows=int(sys.argv[2]), repeat=int(sys.argv[3]))))
+        print(
+            json.dumps(
+                load_and_time(audit_rows=int(sys.argv[2]), request_rows=int(sys.argv[3]), repeat=int(sys.argv[4]))
+            )
+        )
     else:
         main()

@@ -15,6 +15,7 @@ from custodian import services
 from custodian.admin_tools import CsvExportMixin, LargeTableMixin, fixed_choices_filter
 from custodian.models import (
     AuditEvent,
+    CustomerRecord,
     ElectricPowerQualitySummary,
     IntervalBlock,
     LocalTimeParameters,
@@ -91,7 +92,7 @@ class CustomerOnboardingForm(forms.ModelForm):
 class RetailCustomerAdmin(LargeTableMixin, admin.ModelAdmin):
     list_display = ("name", "public_id", "user", "created_at")
     search_fields = ("^name", "=public_id", "=user__username", "=user__email")
-    readonly_fields = ("public_id", "user", "created_at")
+    readonly_fields = ("public_id", "user", "language", "created_at")
     list_select_related = ("user",)
     inlines = [UsagePointInline]
     actions = ["send_invitation"]
@@ -292,6 +293,55 @@ class ElectricPowerQualitySummaryAdmin(LargeTableMixin, ReadOnlyImportedMixin, a
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("content", "usage_point__content")
+
+
+@admin.register(CustomerRecord)
+class CustomerRecordAdmin(LargeTableMixin, admin.ModelAdmin):
+    """A customer's own records (customer.xsd): imported, read here; staff only link them to usage points."""
+
+    list_display = ("label", "kind", "customer", "public_id", "updated")
+    list_filter = (fixed_choices_filter("kind", "kind", list(CustomerRecord.Kind.choices)),)
+    search_fields = ("=public_id", "=uuid", "^label", "=customer__public_id", "=customer__user__username")
+    fields = (
+        "customer",
+        "kind",
+        "label",
+        "parent",
+        "usage_points",
+        "public_id",
+        "uuid",
+        "published",
+        "updated",
+        "content",
+    )
+    readonly_fields = ("customer", "kind", "label", "parent", "public_id", "uuid", "published", "updated", "content")
+    list_select_related = ("customer",)
+    filter_horizontal = ("usage_points",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("content")
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "usage_points":
+            # Only the usage points of the record's own customer can be linked.
+            object_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+            record = CustomerRecord.objects.filter(pk=object_id).first() if object_id and object_id.isdigit() else None
+            kwargs["queryset"] = UsagePoint.objects.filter(customer=record.customer_id if record else None)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        pass  # every field but the links is read-only; the links are saved by save_related
+
+    def save_related(self, request, form, formsets, change):
+        services.customer_record_link_usage_points(
+            record=form.instance, usage_points=list(form.cleaned_data["usage_points"]), actor=request.user
+        )
 
 
 @admin.register(AuditEvent)

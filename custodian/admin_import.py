@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 
 from custodian.espi.errors import EspiError
-from custodian.imports import ImportFailed, customer_feed_import
+from custodian.imports import ImportFailed, customer_feed_import_with_records
 from custodian.models import RetailCustomer
 
 
@@ -36,34 +36,26 @@ def import_greenbutton_view(model_admin, request, object_id: str):
         if form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                plan, result = customer_feed_import(
+                outcome = customer_feed_import_with_records(
                     customer=customer, source=upload, lenient=form.cleaned_data["lenient"], actor=request.user
                 )
             except (EspiError, ImportFailed) as exc:
                 form.add_error("file", str(exc))
             else:
-                if result is None:
-                    rejected = [entry.describe() for entry in plan.rejected[:100]]
-                    form.add_error("file", f"Nothing imported: {len(plan.rejected)} entries cannot be imported.")
+                if not outcome.imported:
+                    rejected = outcome.rejected[:100]
+                    form.add_error("file", f"Nothing imported: {len(outcome.rejected)} entries cannot be imported.")
                 else:
-                    changed = ", ".join(
-                        f"{name} {sum(counts.values())}"
-                        for name, counts in (
-                            ("created", result.created),
-                            ("updated", result.updated),
-                            ("unchanged", result.unchanged),
-                        )
-                    )
                     messages.success(
                         request,
-                        f"Imported {len(plan.entries)} entries and {result.readings} readings for {customer} "
-                        f"({changed}).",
+                        f"Imported {outcome.entries} entries and {outcome.readings} readings for {customer} "
+                        f"({outcome.counts()}).",
                     )
-                    warned = [entry for entry in plan.entries if entry.warnings]
-                    for entry in warned[:20]:
-                        messages.warning(request, f"Entry #{entry.index} ({entry.kind}): " + "; ".join(entry.warnings))
-                    if len(warned) > 20:
-                        messages.warning(request, f"... and warnings on {len(warned) - 20} more entries.")
+                    warnings = outcome.warnings()
+                    for line in warnings[:20]:
+                        messages.warning(request, line)
+                    if len(warnings) > 20:
+                        messages.warning(request, f"... and warnings on {len(warnings) - 20} more entries.")
                     return redirect("admin:custodian_retailcustomer_change", customer.pk)
     else:
         form = GreenButtonUploadForm()

@@ -61,6 +61,12 @@ class RetailCustomer(models.Model):
     public_id = PublicIdField()
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="retail_customer")
     name = models.CharField(max_length=200)
+    language = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="The language the customer chose (a code of LANGUAGES); e-mail is sent in it. "
+        "Blank: not chosen yet (the utility's LANGUAGE_CODE).",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -274,7 +280,9 @@ class AuditEvent(models.Model):
         BATCH_RECEIVED = "batch.received", "batch received"
         CUSTOMER_CREATED = "customer.created", "customer created"
         CUSTOMER_INVITED = "customer.invited", "customer invited to set a password"
-        CUSTOMER_UPDATED = "customer.updated", "customer renamed"
+        CUSTOMER_UPDATED = "customer.updated", "customer renamed or language changed"
+        CUSTOMER_RECORDS_IMPORTED = "customer_records.imported", "customer records imported"
+        GRANT_RECORDS_REVOKED = "grant.records_revoked", "customer records removed from grant"
         USAGE_POINT_CREATED = "usage_point.created", "usage point created"
         USAGE_POINT_UPDATED = "usage_point.updated", "usage point changed"
         NOTIFICATION_RETRIED = "notification.retried", "notification retry requested"
@@ -328,6 +336,65 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Audit events are append-only.")
+
+
+class CustomerRecord(EspiResource):
+    """One of a retail customer's own records from ESPI ``customer.xsd``: personal data.
+
+    Customer, CustomerAccount, CustomerAgreement, ServiceLocation, ServiceSupplier, Meter, EndDevice
+    and Statement share this table: ``kind`` says which, ``parent`` is the record above it in the
+    ESPI tree (``custodian.espi.customer.PARENT_KIND``), ``content`` the schema-valid element as
+    imported. ServiceLocations and Meters are linked to the usage points they serve. Third Parties
+    see a record only under a grant that shares its category, never through usage consent.
+    """
+
+    class Kind(models.TextChoices):
+        CUSTOMER = "Customer", "customer"
+        CUSTOMER_ACCOUNT = "CustomerAccount", "customer account"
+        CUSTOMER_AGREEMENT = "CustomerAgreement", "customer agreement"
+        STATEMENT = "Statement", "statement"
+        SERVICE_LOCATION = "ServiceLocation", "service location"
+        SERVICE_SUPPLIER = "ServiceSupplier", "service supplier"
+        METER = "Meter", "meter"
+        END_DEVICE = "EndDevice", "end device"
+
+    customer = models.ForeignKey(RetailCustomer, on_delete=models.PROTECT, related_name="records")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children", help_text="The record above."
+    )
+    label = models.CharField(max_length=300, blank=True, help_text="A name, number or address, for staff.")
+    usage_points = models.ManyToManyField(
+        UsagePoint,
+        blank=True,
+        related_name="customer_records",
+        help_text="ServiceLocation, Meter: the usage points served.",
+    )
+    content = models.TextField(help_text="The customer.xsd element as imported (schema-valid).")
+
+    class Meta:
+        ordering = ["customer", "kind", "id"]
+        indexes = [models.Index(fields=["customer", "kind"], name="customerrecord_customer_kind")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    kind__in=[
+                        "Customer",
+                        "CustomerAccount",
+                        "CustomerAgreement",
+                        "Statement",
+                        "ServiceLocation",
+                        "ServiceSupplier",
+                        "Meter",
+                        "EndDevice",
+                    ]
+                ),
+                name="customerrecord_kind_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.label or self.public_id}"
 
 
 class AuditCount(models.Model):

@@ -9,7 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db.models import F, Max, QuerySet
+from django.utils.translation import get_supported_language_variant
 
 from custodian.exceptions import NotFound
 from custodian.local_dates import end_of_local_day, local_time
@@ -34,6 +36,26 @@ def customer_for_user(*, user) -> RetailCustomer:
     if customer is None:
         raise NotFound("No retail customer for this login.")
     return customer
+
+
+def language_supported(code: str | None) -> str | None:
+    """Return the portal language (a code of LANGUAGES) that ``code`` names, ``es-MX`` being ``es``; else None."""
+    if not code:
+        return None
+    try:
+        variant = get_supported_language_variant(code)
+    except LookupError:
+        return None
+    return variant if variant in dict(settings.LANGUAGES) else None
+
+
+def customer_language(*, customer: RetailCustomer | None, fallback: str | None = None) -> str:
+    """Return the language to write to ``customer`` in: theirs, else ``fallback``, else the utility's LANGUAGE_CODE.
+
+    Every customer e-mail (grants, Third Party status, invitation, password reset) asks this one function.
+    """
+    chosen = customer.language if customer is not None else None
+    return language_supported(chosen) or language_supported(fallback) or settings.LANGUAGE_CODE
 
 
 def usage_point_list_for_customer(*, customer: RetailCustomer) -> QuerySet[UsagePoint]:

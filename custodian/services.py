@@ -17,10 +17,20 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Model
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from custodian.models import AuditCount, AuditEvent, LocalTimeParameters, RetailCustomer, ServiceKind, UsagePoint
+from custodian.models import (
+    AuditCount,
+    AuditEvent,
+    CustomerRecord,
+    LocalTimeParameters,
+    RetailCustomer,
+    ServiceKind,
+    UsagePoint,
+)
+from custodian.selectors import customer_language, language_supported
 
 
 class AuditDetails(TypedDict, total=False):
@@ -270,14 +280,35 @@ def retail_customer_invite(*, customer: RetailCustomer, actor: Any = None) -> No
             "link": invitation_link(user=fresh),
             "days": max(1, settings.PASSWORD_RESET_TIMEOUT // 86400),
         }
-        send_mail(
-            subject=render_to_string("registration/invitation_subject.txt", context).strip(),
-            message=render_to_string("registration/invitation_email.txt", context),
-            from_email=None,
-            recipient_list=[fresh.email],
-        )
+        with translation.override(customer_language(customer=customer)):
+            send_mail(
+                subject=render_to_string("registration/invitation_subject.txt", context).strip(),
+                message=render_to_string("registration/invitation_email.txt", context),
+                from_email=None,
+                recipient_list=[fresh.email],
+            )
 
     transaction.on_commit(send)
+
+
+@transaction.atomic
+def retail_customer_language_set(*, customer: RetailCustomer, language: str, actor: Any = None) -> RetailCustomer:
+    """Store the language the customer chose (a code of LANGUAGES); audit a change, ignore anything else."""
+    chosen = language_supported(language)
+    locked = RetailCustomer.objects.select_for_update().get(pk=customer.pk)
+    if chosen is None or locked.language == chosen:
+        return locked
+    previous, locked.language = locked.language, chosen
+    locked.save(update_fields=["language"])
+    audit_record(
+        action=AuditEvent.Action.CUSTOMER_UPDATED,
+        actor_user=actor,
+        customer=locked,
+        obj=locked,
+        summary=f"Language of {locked.name} set to {chosen}",
+        detail={"language_from": previous, "language_to": chosen},
+    )
+    return locked
 
 
 @transaction.atomic
@@ -321,4 +352,28 @@ def usage_point_update(*, usage_point: UsagePoint, changes: dict[str, Any], acto
         customer=locked.customer,
         summary=f"Usage point {locked.title or locked.public_id}: {', '.join(changed)} changed",
         detail={"fields": changed},
+    )
+
+
+@transaction.atomic
+def customer_record_link_usage_points(
+    *, record: CustomerRecord, usage_points: list[UsagePoint], actor: Any = None
+) -> None:
+    """Link a customer record (ServiceLocation, Meter...) to usage points of its own customer, with an audit row."""
+    foreign = [point for point in usage_points if point.customer_id != record.customer_id]
+    if foreign:
+        raise ValueError("a customer record can only be linked to its own customer's usage points")
+    before = set(record.usage_points.values_list("public_id", flat=True))
+    after = {point.public_id for point in usage_points}
+    if before == after:
+        return
+    record.usage_points.set(usage_points)
+    audit_record(
+        action=AuditEvent.Action.USAGE_POINT_UPDATED,
+        actor_user=actor,
+        customer=record.customer,
+        obj=record,
+        summary=f"{record.get_kind_display()} {record.label or record.public_id} linked to usage points "
+        + (", ".join(sorted(after)) or "none"),
+        detail={"before": sorted(before), "after": sorted(after)},
     )

@@ -48,6 +48,29 @@ def customer_data_read_record(*, customer: RetailCustomer, client: Any, path: st
     )
 
 
+def records_read_record(*, grants: Iterable[Any], client: Any, path: str, records: Iterable[str]) -> int:
+    """Append one "data read" row per grant for a read of customer records (personal data), naming which.
+
+    ``records`` are the categories read (``custodian.espi.customer.RECORD_CATEGORIES``); the access
+    history says them in words ("Sunny Solar read your name and service address").
+    """
+    kinds = list(records)
+    rows = [
+        AuditEvent(
+            action=AuditEvent.Action.DATA_READ,
+            actor_client=client,
+            customer_id=grant.customer_id,
+            object_type="Grant",
+            object_id=grant.public_id,
+            summary=f"{client.name} read your records ({path[:200]})",
+            detail={"path": path[:500], "subscription_id": grant.subscription_id, "records": kinds},
+        )
+        for grant in grants
+    ]
+    AuditEvent.objects.bulk_create(rows, batch_size=500)
+    return len(rows)
+
+
 def bulk_data_read_record(
     *,
     bulk_user: Any,

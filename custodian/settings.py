@@ -122,6 +122,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outermost but security: every ESPI request's outcome is counted, the 400s below it included.
+    "batch.middleware.ApiRequestOutcomeMiddleware",
     "custodian.middleware.RejectNulCharactersMiddleware",
     "custodian.middleware.EspiTrailingSlashMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -294,7 +296,7 @@ GRANT_DEFAULT_DAYS = env_int("GRANT_DEFAULT_DAYS", 365)
 # The ESPI function blocks this Data Custodian offers: a request for others is narrowed to these, and
 # approval to Production refuses a Third Party that registered others (grants.approval).
 ESPI_FUNCTION_BLOCKS = os.environ.get(
-    "ESPI_FUNCTION_BLOCKS", "1_3_4_5_13_14_15_16_17_18_19_27_28_31_32_33_35_36_37_39_40_41_44_45"
+    "ESPI_FUNCTION_BLOCKS", "1_3_4_5_13_14_15_16_17_18_19_27_28_31_32_33_35_36_37_39_40_41_44_45_46_47_50"
 )
 # The Green Button Alliance certificate of this portal: with it set, ApplicationInformation, the Authorization
 # feed and entries carry <link rel="related" href="https://cert.greenbuttonalliance.org/certificate/{id}"/>.

@@ -8,7 +8,6 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/reports/", include("batch.urls_reports")),
     path("admin/", admin.site.urls),
-    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("custodian.urls_portal")),
     path("", include("grants.urls")),
     path("", include("batch.urls_portal")),

@@ -9,8 +9,10 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404, JsonResponse
 from django.utils import formats
 from django.utils.decorators import method_decorator
+from django.utils.translation import check_for_language
 from django.utils.translation import gettext_lazy as _
 from django.views import defaults
+from django.views import i18n as i18n_views
 from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
@@ -24,6 +26,7 @@ from custodian.selectors import (
     usage_point_list_for_customer,
     usage_point_meter_reading,
 )
+from custodian.services import retail_customer_language_set
 from custodian.units import customer_unit
 
 PERIODS = {"week": _("Week"), "month": _("Month"), "year": _("Year")}
@@ -106,6 +109,19 @@ class DashboardView(LoginRequiredMixin, TemplateView):
 # The consent screen (/oauth/authorize) is a page a person sees, so it keeps the HTML error page.
 _API_PREFIXES = ("/espi/", "/oauth/", "/.well-known/")
 _PAGE_PATHS = ("/oauth/authorize",)
+
+
+def language_switch(request):
+    """Django's ``set_language`` (cookie and redirect); a logged-in customer's choice is also stored.
+
+    The stored language is the one every e-mail to them is written in (``customer_language``).
+    """
+    response = i18n_views.set_language(request)
+    language = request.POST.get("language", "") if request.method == "POST" else ""
+    customer = getattr(request.user, "retail_customer", None) if request.user.is_authenticated else None
+    if customer is not None and language and check_for_language(language):
+        retail_customer_language_set(customer=customer, language=language, actor=request.user)
+    return response
 
 
 def is_api_path(path: str) -> bool:

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from custodian.local_dates import last_local_day, local_time
 from custodian.models import AuditEvent, RetailCustomer, UsagePoint
-from grants.data_categories import COSTS, CUSTOMER, QUALITY, TOTALS, USAGE, categories_of
+from grants.data_categories import COSTS, CUSTOMER, QUALITY, TOTALS, USAGE, categories_of, record_choices_words
 from grants.models import Grant, ThirdParty
 from grants.services import REPLACED
 
@@ -156,6 +156,11 @@ def date_range_words(first: date | None, last: date | None) -> str:
 
 
 def _read_sentence(event: AuditEvent, who: str, grant: Grant | None, points: dict[str, UsagePoint]) -> str:
+    records = event.detail.get("records")
+    if records:
+        # The customer's own records (personal data): said by what they are, never by meter.
+        what = _(" and ").join(record_choices_words(records)) or _("your records")
+        return _("%(who)s read %(what)s") % {"who": who, "what": what}
     path = str(event.detail.get("path", ""))
     parts = urlsplit(path)
     segments = [segment for segment in parts.path.split("/") if segment]

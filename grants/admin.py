@@ -24,6 +24,7 @@ from oauth2_provider.models import (
 from custodian.admin_tools import LargeTableMixin
 from grants import services
 from grants.admin_consent import consent_record_html
+from grants.admin_offline import offline_authorization_view
 from grants.models import BulkUser, Grant, GrantUsagePoint, Notification, ThirdParty, bulk_id_validator
 from grants.notifications import notification_retry
 
@@ -431,6 +432,8 @@ class GrantAdmin(LargeTableMixin, admin.ModelAdmin):
     )
     exclude = ("usage_points", "consent")
     inlines = [GrantUsagePointInline]
+    # The large-table changelist, with a "Record offline authorization" link.
+    change_list_template = "admin/grants/grant/change_list.html"
     actions = ["revoke_grants"]
 
     def get_queryset(self, request):
@@ -446,6 +449,20 @@ class GrantAdmin(LargeTableMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_record_offline": self.has_change_permission(request)}
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def get_urls(self):
+        extra = [
+            path(
+                "offline/",
+                self.admin_site.admin_view(lambda request: offline_authorization_view(self, request)),
+                name="grants_grant_offline",
+            )
+        ]
+        return extra + super().get_urls()
 
     @admin.action(description="Revoke selected grants", permissions=["change"])
     def revoke_grants(self, request, queryset):

@@ -15,6 +15,7 @@ from grants.scopes import describe_function_blocks
 _FLOWS = {
     "oauth": "the consent screen the Third Party sent the customer to (OAuth authorization)",
     "portal": "the customer's own “Share my data” page in the portal",
+    "offline": "a signed paper authorization recorded by utility staff (offline authorization, FB 40)",
 }
 
 
@@ -50,6 +51,8 @@ def consent_record_html(grant: Grant) -> str:
     shown = evidence.get("shown") or {}
     chosen = evidence.get("chosen") or {}
     user = grant.customer.user
+    if evidence.get("flow") == "offline":
+        return _offline_record_html(grant, evidence, chosen)
     who = _rows(
         [
             ("Customer", f"{grant.customer.name} (RetailCustomer {grant.customer.public_id})"),
@@ -75,16 +78,7 @@ def consent_record_html(grant: Grant) -> str:
             ("Scope requested", shown.get("scope_requested") or "—"),
         ]
     )
-    chosen_ids = [str(value) for value in chosen.get("usage_points") or []]
-    titles = dict(UsagePoint.objects.filter(public_id__in=chosen_ids).values_list("public_id", "title"))
-    was_chosen = _rows(
-        [
-            ("Usage points", _items(f"{titles.get(pid) or 'usage point'} ({pid})" for pid in chosen_ids)),
-            ("Data", _items(describe_function_blocks(chosen.get("function_blocks") or []))),
-            ("Until", _when(chosen.get("until")) if chosen.get("until") else "—"),
-            ("Scope granted", chosen.get("scope") or grant.scope),
-        ]
-    )
+    was_chosen = _chosen_rows(grant, chosen)
     return format_html(
         '<div class="consent-record"><h3>Who, when, from where</h3><table>{}</table>'
         "<h3>What the customer was shown</h3><table>{}</table>"
@@ -92,4 +86,37 @@ def consent_record_html(grant: Grant) -> str:
         who,
         was_shown,
         was_chosen,
+    )
+
+
+def _chosen_rows(grant: Grant, chosen: dict[str, Any]) -> str:
+    chosen_ids = [str(value) for value in chosen.get("usage_points") or []]
+    titles = dict(UsagePoint.objects.filter(public_id__in=chosen_ids).values_list("public_id", "title"))
+    return _rows(
+        [
+            ("Usage points", _items(f"{titles.get(pid) or 'usage point'} ({pid})" for pid in chosen_ids)),
+            ("Data", _items(describe_function_blocks(chosen.get("function_blocks") or []))),
+            ("Until", _when(chosen.get("until")) if chosen.get("until") else "—"),
+            ("Scope granted", chosen.get("scope") or grant.scope),
+        ]
+    )
+
+
+def _offline_record_html(grant: Grant, evidence: dict[str, Any], chosen: dict[str, Any]) -> str:
+    """An offline authorization: the paper's reference, when it was signed, who recorded it, what it grants."""
+    who = _rows(
+        [
+            ("Customer", f"{grant.customer.name} (RetailCustomer {grant.customer.public_id})"),
+            ("Through", _FLOWS["offline"]),
+            ("Evidence reference", evidence.get("evidence_reference") or "—"),
+            ("Signed on", evidence.get("signed_on") or "—"),
+            ("Recorded by", evidence.get("recorded_by") or "—"),
+            ("Recorded at", _when(evidence.get("at"))),
+        ]
+    )
+    return format_html(
+        '<div class="consent-record"><h3>Offline authorization: who, when, which paper</h3><table>{}</table>'
+        "<h3>What the signed authorization grants</h3><table>{}</table></div>",
+        who,
+        _chosen_rows(grant, chosen),
     )

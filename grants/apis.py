@@ -78,7 +78,10 @@ class EspiTokenView(TokenView):
     """
 
     def get(self, request, *args, **kwargs):
-        if not tokens.token_params_in_url_allowed(client_id=_token_request_client_id(request)):
+        client_id = _token_request_client_id(request)
+        if not tokens.token_params_in_url_allowed(client_id=client_id):
+            if _unknown_client(client_id):
+                return _invalid_client()
             response = _json_error(405, "invalid_request", "Send token requests as a form POST.")
             response["Allow"] = "POST"
             return response
@@ -87,12 +90,25 @@ class EspiTokenView(TokenView):
 
     def post(self, request, *args, **kwargs):
         if request.GET:
-            if _has_body(request) or not tokens.token_params_in_url_allowed(
-                client_id=_token_request_client_id(request)
-            ):
+            client_id = _token_request_client_id(request)
+            if not _has_body(request) and _unknown_client(client_id):
+                return _invalid_client()
+            if _has_body(request) or not tokens.token_params_in_url_allowed(client_id=client_id):
                 return _json_error(400, "invalid_request", "Send token parameters in the form body, not in the URL.")
             _query_as_form_body(request)
         return super().post(request, *args, **kwargs)
+
+
+def _unknown_client(client_id: str) -> bool:
+    """Return whether a token request names no client, or one that does not exist (then it is 401, RFC 6749 5.2)."""
+    return not client_id or "\x00" in client_id or selectors.third_party_get_by_client_id(client_id=client_id) is None
+
+
+def _invalid_client():
+    """RFC 6749 section 5.2: client authentication failed (none, or an unknown client): 401 with a Basic challenge."""
+    response = _json_error(401, "invalid_client", "Client authentication failed: send HTTP Basic credentials.")
+    response["WWW-Authenticate"] = 'Basic realm="oauth"'
+    return response
 
 
 @method_decorator(csrf_exempt, name="dispatch")

@@ -19,6 +19,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from custodian.espi.customer import ACCOUNT_AND_BILLING, NAME_AND_ADDRESS
 from grants.scopes import EspiScope, ScopeError, parse_scope
 
 if TYPE_CHECKING:
@@ -53,6 +54,32 @@ DATA_CATEGORIES: tuple[DataCategory, ...] = (
 )
 CATEGORY_BY_KEY = {category.key: category for category in DATA_CATEGORIES}
 DATA_FUNCTION_BLOCKS = frozenset().union(*(category.function_blocks for category in DATA_CATEGORIES))
+
+
+@dataclass(frozen=True)
+class RecordChoice:
+    """One of the customer's own records they may share (``customer.xsd``): its own choice, never ticked for them.
+
+    The Retail Customer function blocks (the ``CUSTOMER`` category) carry both; the grant records
+    which the customer chose (``Grant.customer_records``) and a Third Party reads only those kinds
+    (``custodian.espi.customer.RECORD_CATEGORIES``).
+    """
+
+    key: str
+    words: str | Promise
+
+
+RECORD_CHOICES: tuple[RecordChoice, ...] = (
+    RecordChoice(NAME_AND_ADDRESS, gettext_lazy("your name and service address")),
+    RecordChoice(ACCOUNT_AND_BILLING, gettext_lazy("your account and billing details")),
+)
+RECORD_CHOICE_BY_KEY = {choice.key: choice for choice in RECORD_CHOICES}
+
+
+def record_choices_words(records: Iterable[str]) -> list[str]:
+    """Return the customer's chosen records in their words, in table order."""
+    chosen = set(records)
+    return [str(choice.words) for choice in RECORD_CHOICES if choice.key in chosen]
 
 
 def is_protocol_function_block(function_block: int) -> bool:
@@ -112,10 +139,22 @@ def category_words(category: DataCategory, *, function_blocks: Iterable[int], sc
     return str(category.words)
 
 
-def describe_data(function_blocks: Iterable[int], *, scope: EspiScope | None = None) -> list[str]:
-    """Return what a set of function blocks shares, in the customer's words; protocol blocks say nothing."""
+def describe_data(
+    function_blocks: Iterable[int], *, scope: EspiScope | None = None, records: Iterable[str] | None = None
+) -> list[str]:
+    """Return what a set of function blocks shares, in the customer's words; protocol blocks say nothing.
+
+    ``records``: the customer records a grant shares (``Grant.customer_records``); given, they say
+    what the Retail Customer function blocks carry for that grant.
+    """
     blocks = frozenset(function_blocks)
-    return [category_words(category, function_blocks=blocks, scope=scope) for category in categories_of(blocks)]
+    words: list[str] = []
+    for category in categories_of(blocks):
+        if category.key == CUSTOMER and records is not None:
+            words.extend(record_choices_words(records))
+        else:
+            words.append(category_words(category, function_blocks=blocks, scope=scope))
+    return words
 
 
 def describe_scope(scope: EspiScope) -> list[str]:
@@ -123,11 +162,18 @@ def describe_scope(scope: EspiScope) -> list[str]:
     return describe_data(scope.function_blocks, scope=scope)
 
 
-def grant_description(*, third_party_name: str, function_blocks: Iterable[int], scope: EspiScope | None, end) -> str:
+def grant_description(
+    *,
+    third_party_name: str,
+    function_blocks: Iterable[int],
+    scope: EspiScope | None,
+    end,
+    records: Iterable[str] | None = None,
+) -> str:
     """Return one grant in a sentence: who, which data, until which local day (the Authorization's title, e-mails)."""
     from custodian.local_dates import last_local_day
 
-    data = "; ".join(describe_data(function_blocks, scope=scope)) or _("no data")
+    data = "; ".join(describe_data(function_blocks, scope=scope, records=records)) or _("no data")
     until = formats.date_format(last_local_day(end), "DATE_FORMAT")
     return _("%(name)s: %(data)s; until %(until)s (through the end of that day)") % {
         "name": third_party_name,
@@ -151,4 +197,5 @@ def grant_sentence(*, grant: Grant) -> str:
         function_blocks=grant.function_blocks,
         scope=scope,
         end=grant.authorized_end,
+        records=grant.customer_records,
     )

@@ -12,7 +12,14 @@ from django.utils.translation import gettext_lazy as _
 from oauth2_provider.forms import AllowForm
 
 from custodian.local_dates import end_of_local_day
-from grants.data_categories import categories_of, category_words, function_blocks_without
+from grants.data_categories import (
+    CUSTOMER,
+    RECORD_CHOICE_BY_KEY,
+    RECORD_CHOICES,
+    categories_of,
+    category_words,
+    function_blocks_without,
+)
 from grants.scopes import EspiScope, scope_with
 
 
@@ -46,14 +53,16 @@ class ConsentForm(forms.Form):
             for point in customer_usage_points
         ]
         self.offered = categories_of(requested.function_blocks)
-        self.fields["data"].choices = [
-            (
-                category.key,
-                capfirst(category_words(category, function_blocks=requested.function_blocks, scope=requested)),
-            )
-            for category in self.offered
-        ]
-        self.fields["data"].initial = [category.key for category in self.offered]
+        choices: list[tuple[str, str]] = []
+        for category in self.offered:
+            if category.key == CUSTOMER:
+                # The customer's own records: two choices of their own, never ticked for them.
+                choices.extend((choice.key, capfirst(str(choice.words))) for choice in RECORD_CHOICES)
+            else:
+                words = category_words(category, function_blocks=requested.function_blocks, scope=requested)
+                choices.append((category.key, capfirst(words)))
+        self.fields["data"].choices = choices
+        self.fields["data"].initial = [category.key for category in self.offered if category.key != CUSTOMER]
         self.fields["until"].initial = max_until
 
     def clean(self):
@@ -91,10 +100,18 @@ class ConsentForm(forms.Form):
     def chosen_scope(self) -> EspiScope:
         """Return the requested scope without every function block of each category the customer withheld."""
         kept = set(self.cleaned_data.get("data", []))
+        if self.chosen_records:
+            kept.add(CUSTOMER)
         withheld = [category.key for category in self.offered if category.key not in kept]
         return scope_with(
             self.requested, function_blocks=function_blocks_without(self.requested.function_blocks, withheld=withheld)
         )
+
+    @property
+    def chosen_records(self) -> list[str]:
+        """Return the customer records the customer chose to share (``Grant.customer_records``), in table order."""
+        kept = set(self.cleaned_data.get("data", []))
+        return [key for key in RECORD_CHOICE_BY_KEY if key in kept]
 
     @property
     def authorized_end(self) -> datetime:

@@ -232,6 +232,12 @@ class Grant(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     consent = models.JSONField(default=dict, blank=True, help_text="Consent evidence: what was shown and chosen.")
+    customer_records = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The customer's own records shared (customer.xsd): name_address, account_billing; "
+        "each chosen on its own, never implied by usage consent.",
+    )
     replaced_by = models.ForeignKey(
         "self",
         on_delete=models.SET_NULL,

@@ -38,7 +38,8 @@ class EspiBearerAuthentication(OAuth2Authentication):
 
     RFC 6750 section 2.3 and RFC 9700 section 4.3.2: a token in the URL leaks into logs and
     Referer headers, so ``?access_token=`` is refused outright (401), even next to a valid header.
-    Sets ``request.espi_grant`` (the bound grant, or None for client tokens).
+    Sets ``request.espi_grant`` (the bound grant, or None for client tokens) and, on the Django
+    request, ``espi_client_id`` (the token's client).
     """
 
     www_authenticate_realm = "espi"
@@ -62,6 +63,8 @@ class EspiBearerAuthentication(OAuth2Authentication):
             }
             raise exceptions.AuthenticationFailed("The access token is invalid, expired or revoked.")
         request.espi_grant = getattr(oauthlib_request, "espi_grant", None)
+        # The client the request is counted for (batch.middleware): set on Django's request, which outlives DRF's.
+        request._request.espi_client_id = oauthlib_request.access_token.application_id
         return oauthlib_request.user, oauthlib_request.access_token
 
 

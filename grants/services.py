@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -24,6 +24,7 @@ from oauth2_provider.settings import oauth2_settings
 from custodian.models import AuditEvent, RetailCustomer, UsagePoint
 from custodian.services import audit_record, saved_and_audited
 from grants.approval import ApprovalCheck, third_party_approval_checklist
+from grants.data_categories import CATEGORY_BY_KEY, CUSTOMER, RECORD_CHOICE_BY_KEY
 from grants.emails import EXPIRY_NOTICE_DAYS, customer_email_send, grant_lifecycle_emails
 from grants.models import BulkUser, Grant, GrantCode, GrantToken, GrantUsagePoint, Notification, ThirdParty
 from grants.notifications import (
@@ -33,7 +34,15 @@ from grants.notifications import (
     post_batch_list,
 )
 from grants.registration import RegistrationMetadata
-from grants.scopes import REGISTRATION_SCOPE, EspiScope, ScopeError, parse_scope, scope_within_registered
+from grants.scopes import (
+    REGISTRATION_SCOPE,
+    EspiScope,
+    ScopeError,
+    parse_scope,
+    scope_with,
+    scope_within_registered,
+    utility_function_blocks,
+)
 from grants.tokens import token_checksum
 
 _T = TypeVar("_T")
@@ -227,8 +236,12 @@ def grant_create(
     consent: dict[str, Any] | None = None,
     actor: Any = None,
     replace_earlier: bool = False,
+    customer_records: Iterable[str] = (),
 ) -> Grant:
     """Record a customer's consent: a grant of exactly these usage points for this scope and period.
+
+    ``customer_records``: which of the customer's own records (``customer.xsd``) the grant shares,
+    each chosen on its own; they need the Retail Customer function blocks in the scope.
 
     Refuses usage points of another customer, a bulk user of another Third Party, a Third Party
     not in Production, and a scope outside what the Third Party registered. With
@@ -245,6 +258,7 @@ def grant_create(
     if bulk_user is not None and bulk_user.third_party_id != third_party.pk:
         raise ValidationError({"bulk_user": "The bulk user belongs to another Third Party."})
     parsed = _scope_for_grant(third_party=third_party, scope=scope, bulk_user=bulk_user)
+    records = grant_customer_records_validate(records=customer_records, function_blocks=parsed.function_blocks)
     # One grant per customer and Third Party (or bulk): the customer's row is locked so two consents
     # given at once are applied one after the other, and the second replaces the first.
     replaced: list[Grant] = []
@@ -264,6 +278,7 @@ def grant_create(
         authorized_start=start,
         authorized_end=authorized_end,
         consent=consent or {},
+        customer_records=records,
     )
     grant.full_clean()
     grant.save()
@@ -279,6 +294,7 @@ def grant_create(
             "scope": grant.scope,
             "usage_points": [p.public_id for p in points],
             "bulk_id": bulk_user.bulk_id if bulk_user else None,
+            "customer_records": records,
         },
     )
     for previous in replaced:
@@ -287,6 +303,17 @@ def grant_create(
     # The outbox row commits or rolls back with the grant (delivered later by deliver_notifications).
     notification_enqueue_for_grant(grant=grant, kind=Notification.Kind.GRANT_CREATED)
     return grant
+
+
+def grant_customer_records_validate(*, records: Iterable[str], function_blocks: Iterable[int]) -> list[str]:
+    """Return the customer records a grant may share, in table order: only known choices, only with the Retail Customer blocks."""
+    chosen = list(dict.fromkeys(records))
+    unknown = [key for key in chosen if key not in RECORD_CHOICE_BY_KEY]
+    if unknown:
+        raise ValidationError({"customer_records": f"Unknown customer records: {', '.join(unknown)}."})
+    if chosen and not set(function_blocks) & CATEGORY_BY_KEY[CUSTOMER].function_blocks:
+        raise ValidationError({"customer_records": "Customer records need the Retail Customer function blocks."})
+    return [key for key in RECORD_CHOICE_BY_KEY if key in chosen]
 
 
 def grant_replaceable(
@@ -435,6 +462,38 @@ def grant_revoke_usage_point(*, grant: Grant, usage_point: UsagePoint, actor: An
     return locked
 
 
+@transaction.atomic
+def grant_customer_records_revoke(*, grant: Grant, records: Iterable[str], actor: Any = None) -> Grant:
+    """Stop sharing some of the customer's own records under a grant, keeping its usage data.
+
+    When no record is left shared, the Retail Customer function blocks leave the grant's scope too
+    (its Authorization then says so); the Third Party is notified as for any change of the grant.
+    """
+    rows_lock_shared(model=ThirdParty, pks=[grant.third_party_id])  # the one lock order: Third Party first
+    locked = Grant.objects.select_for_update().get(pk=grant.pk)
+    taken = [key for key in dict.fromkeys(records) if key in locked.customer_records]
+    if not taken:
+        raise ValidationError("Those records are not shared under this grant.")
+    locked.customer_records = [key for key in locked.customer_records if key not in taken]
+    if not locked.customer_records:
+        parsed = parse_scope(locked.scope)
+        remaining = frozenset(parsed.function_blocks) - CATEGORY_BY_KEY[CUSTOMER].function_blocks
+        locked.scope = scope_with(parsed, function_blocks=remaining).format()
+        locked.function_blocks = sorted(remaining)
+    locked.updated_at = timezone.now()
+    locked.save(update_fields=["customer_records", "scope", "function_blocks", "updated_at"])
+    audit_record(
+        action=AuditEvent.Action.GRANT_RECORDS_REVOKED,
+        actor_user=actor,
+        customer=locked.customer,
+        obj=locked,
+        summary=f"Customer records ({', '.join(taken)}) no longer shared with {locked.third_party.name}",
+        detail={"records": taken, "still_shared": locked.customer_records},
+    )
+    notification_enqueue_for_grant(grant=locked, kind=Notification.Kind.GRANT_CHANGED)
+    return locked
+
+
 def grant_expire_due(*, now: datetime | None = None) -> int:
     """Mark active grants whose authorized period has ended as expired, one transaction each; return how many."""
     moment = now or timezone.now()
@@ -533,6 +592,7 @@ def grant_consent_approve(
     consent: dict[str, Any] | None = None,
     actor: Any = None,
     issue_code: Callable[[Grant], _T] | None = None,
+    customer_records: Iterable[str] = (),
 ) -> tuple[Grant, _T | None]:
     """Create the grant a customer approved and, in the same transaction, the authorization code for it.
 
@@ -549,6 +609,7 @@ def grant_consent_approve(
         consent=consent,
         actor=actor,
         replace_earlier=True,
+        customer_records=customer_records,
     )
     issued = issue_code(grant) if issue_code is not None else None
     return grant, issued
@@ -887,3 +948,104 @@ def third_party_register_dynamic(*, metadata: RegistrationMetadata, source_addre
         },
     )
     return credentials
+
+
+# ---- Offline authorization (ESPI FB 40): a customer's signed paper authorization, recorded by staff ----
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineAuthorization:
+    """What recording a paper authorization yields: the grant and its tokens, raw values handed over once."""
+
+    grant: Grant
+    access_token: str
+    refresh_token: str
+
+
+@transaction.atomic
+def grant_record_offline(
+    *,
+    customer: RetailCustomer,
+    third_party: ThirdParty,
+    usage_points: Iterable[UsagePoint],
+    scope: str | EspiScope,
+    authorized_end: datetime,
+    evidence_reference: str,
+    signed_on: date,
+    authorized_start: datetime | None = None,
+    bulk_user: BulkUser | None = None,
+    actor: Any = None,
+) -> OfflineAuthorization:
+    """Record a customer's signed paper authorization (FB 40) as the same grant, Authorization and token an online one yields.
+
+    The grant goes through ``grant_create`` (the same checks: the customer's own usage points, a Third
+    Party in Production, a scope within what it registered, narrowed to the utility's function blocks;
+    it replaces the customer's earlier grant to the same Third Party or bulk), so the Third Party is
+    notified of the new Authorization. Its consent evidence says ``offline``, with the paper's
+    reference, the day it was signed and the staff member who recorded it. An access token and a
+    refresh token bound to the grant are issued; their raw values are returned once (only checksums
+    are stored) for staff to hand to the Third Party.
+    """
+    reference = evidence_reference.strip()
+    if not reference:
+        raise ValidationError({"evidence_reference": "Name the signed paper authorization (its reference)."})
+    if signed_on > timezone.localdate(timezone=timezone.get_default_timezone()):
+        raise ValidationError({"signed_on": "The authorization cannot be signed in the future."})
+    if authorized_end <= max(authorized_start or timezone.now(), timezone.now()):
+        raise ValidationError({"authorized_end": "The authorized period has already ended."})
+    try:
+        parsed = scope if isinstance(scope, EspiScope) else parse_scope(scope)
+        parsed = scope_with(parsed, function_blocks=parsed.function_blocks & utility_function_blocks())
+    except ScopeError as exc:
+        raise ValidationError({"scope": str(exc)}) from exc
+    if not parsed.function_blocks:
+        raise ValidationError({"scope": "None of these function blocks is offered by the utility."})
+    points = list(usage_points)
+    now = timezone.now()
+    grant = grant_create(
+        customer=customer,
+        third_party=third_party,
+        usage_points=points,
+        scope=parsed,
+        authorized_start=authorized_start,
+        authorized_end=authorized_end,
+        bulk_user=bulk_user,
+        consent={
+            "flow": "offline",
+            "evidence_reference": reference[:200],
+            "signed_on": signed_on.isoformat(),
+            "recorded_by": getattr(actor, "username", "") or "",
+            "at": now.isoformat(),
+            "chosen": {
+                "usage_points": [point.public_id for point in points],
+                "function_blocks": sorted(parsed.function_blocks),
+                "scope": parsed.format(),
+                "until": authorized_end.isoformat(),
+            },
+        },
+        actor=actor,
+        replace_earlier=True,
+    )
+    access_model, refresh_model = get_access_token_model(), get_refresh_token_model()
+    raw_access, raw_refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    access = access_model(
+        user=customer.user,
+        application=third_party,
+        scope=grant.scope,
+        expires=now + timedelta(seconds=oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS),
+    )
+    set_token_value(access, raw_access)
+    access.save()
+    refresh = refresh_model(user=customer.user, application=third_party, access_token=access)
+    set_token_value(refresh, raw_refresh)
+    refresh.save()
+    token_issue_record(access_token=access, grant=grant, grant_type="offline_authorization")
+    audit_record(
+        action=AuditEvent.Action.GRANT_CREATED,
+        actor_user=actor,
+        customer=customer,
+        obj=grant,
+        summary=f"Offline authorization recorded for {third_party.name} (paper reference {reference[:80]})",
+        detail={"flow": "offline", "evidence_reference": reference[:200], "signed_on": signed_on.isoformat()},
+    )
+    return OfflineAuthorization(grant=grant, access_token=raw_access, refresh_token=raw_refresh)

@@ -53,5 +53,10 @@ urlpatterns = [
         views.GrantUsagePointRevokeView.as_view(),
         name="grant-usage-point-revoke",
     ),
+    path(
+        "grants/<str:grant_id>/records/<str:record_key>/revoke/",
+        views.GrantRecordsRevokeView.as_view(),
+        name="grant-records-revoke",
+    ),
     path("history/", views.AccessHistoryView.as_view(), name="history"),
 ]

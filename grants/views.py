@@ -19,7 +19,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext
 from django.views import View
@@ -31,6 +31,7 @@ from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views import AuthorizationView
 from oauth2_provider.views.mixins import OAuthLibMixin
 
+from custodian import services as custodian_services
 from custodian.exceptions import NotFound
 from custodian.middleware import content_security_policy
 from custodian.selectors import (
@@ -39,7 +40,7 @@ from custodian.selectors import (
     usage_point_list_for_customer,
 )
 from grants import access_history, selectors, services
-from grants.data_categories import describe_data, describe_scope
+from grants.data_categories import RECORD_CHOICE_BY_KEY, RECORD_CHOICES, describe_data, describe_scope
 from grants.forms import ConsentForm, OAuthConsentForm
 from grants.models import BulkUser, Grant, ThirdParty
 from grants.oauth import authorization_error_describe, authorization_error_status, redirect_state_last
@@ -113,6 +114,7 @@ def consent_evidence(*, request, shown: dict[str, Any], form: ConsentForm, flow:
             "usage_points": list(form.cleaned_data.get("usage_points", [])),
             "data": list(form.cleaned_data.get("data", [])),
             "function_blocks": sorted(form.chosen_scope.function_blocks),
+            "customer_records": form.chosen_records,
             "scope": form.chosen_scope.format(),
             "until": form.cleaned_data["until"].isoformat(),
         },
@@ -273,6 +275,7 @@ class ConsentView(ConsentFormMixin, AuthorizationView):
                 consent=consent_evidence(request=self.request, shown=shown, form=form, flow="oauth"),
                 actor=self.request.user,
                 issue_code=issue_code,
+                customer_records=form.chosen_records,
             )
         except OAuthToolkitError as error:
             return self.error_response(error, self.application)
@@ -330,6 +333,33 @@ class PortalLoginView(auth_views.LoginView):
         context = super().get_context_data(**kwargs)
         context["asking"] = third_party_asking(next_url=self.get_redirect_url() or self.request.GET.get("next", ""))
         return context
+
+    def form_valid(self, form):
+        """Log in; a customer without a stored language gets the browser's, one with it sees the portal in it.
+
+        The browser's language is its language cookie (the switch) or ``Accept-Language``; a stored
+        language wins over both, so a choice made on another device follows the customer.
+        """
+        response = super().form_valid(form)
+        customer = getattr(form.get_user(), "retail_customer", None)
+        if customer is None:
+            return response
+        if customer.language:
+            response.set_cookie(
+                settings.LANGUAGE_COOKIE_NAME,
+                customer.language,
+                max_age=settings.LANGUAGE_COOKIE_AGE,
+                path=settings.LANGUAGE_COOKIE_PATH,
+                domain=settings.LANGUAGE_COOKIE_DOMAIN,
+                secure=settings.LANGUAGE_COOKIE_SECURE,
+                httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+                samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+            )
+        elif self.request.META.get("HTTP_ACCEPT_LANGUAGE") or self.request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME):
+            custodian_services.retail_customer_language_set(
+                customer=customer, language=translation.get_language_from_request(self.request), actor=form.get_user()
+            )
+        return response
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -431,6 +461,7 @@ class ShareBulkView(LoginRequiredMixin, ConsentFormMixin, FormView):
                 consent=consent_evidence(request=self.request, shown=shown, form=form, flow="portal"),
                 actor=self.request.user,
                 replace_earlier=True,
+                customer_records=form.chosen_records,
             )
         except ValidationError as exc:
             form.add_error(None, exc)
@@ -448,9 +479,12 @@ def grant_row(*, grant) -> dict[str, Any]:
     return {
         "grant": grant,
         "is_active": grant.is_active,
-        "data": describe_data(grant.function_blocks, scope=_parsed_or_none(grant.scope)),
+        "data": describe_data(
+            grant.function_blocks, scope=_parsed_or_none(grant.scope), records=grant.customer_records
+        ),
         "history": describe_duration(grant.history_length),
         "links": list(grant.grant_usage_points.all()),
+        "records": [choice for choice in RECORD_CHOICES if choice.key in grant.customer_records],
         "third_party_paused": grant.status == Grant.Status.ACTIVE
         and grant.third_party.lifecycle == ThirdParty.Lifecycle.ON_HOLD,
         "third_party_revoked": grant.third_party.lifecycle == ThirdParty.Lifecycle.REVOKED,
@@ -529,6 +563,35 @@ class GrantUsagePointRevokeView(LoginRequiredMixin, View):
             request,
             gettext("%(meter)s is no longer shared with %(name)s.")
             % {"meter": usage_point.title or gettext("The meter"), "name": grant.third_party.name},
+        )
+        return HttpResponseRedirect(reverse("grant-list"))
+
+
+@method_decorator(never_cache, name="dispatch")
+class GrantRecordsRevokeView(LoginRequiredMixin, View):
+    """Stop sharing one kind of the customer's own records under a grant (the usage data stays shared)."""
+
+    def _resolve(self, request, grant_id: str, record_key: str):
+        customer = _customer_or_404(request)
+        try:
+            grant = selectors.grant_get_for_customer(customer=customer, public_id=grant_id)
+        except NotFound:
+            raise Http404("No such records in this grant.") from None
+        if grant.status != Grant.Status.ACTIVE or record_key not in grant.customer_records:
+            raise Http404("No such records in this grant.")
+        return grant, RECORD_CHOICE_BY_KEY[record_key]
+
+    def get(self, request, grant_id: str, record_key: str):
+        grant, choice = self._resolve(request, grant_id, record_key)
+        context = {"row": grant_row(grant=grant), "record_choice": choice}
+        return TemplateResponse(request, "grants/grant_confirm_revoke.html", context)
+
+    def post(self, request, grant_id: str, record_key: str):
+        grant, choice = self._resolve(request, grant_id, record_key)
+        services.grant_customer_records_revoke(grant=grant, records=[choice.key], actor=request.user)
+        messages.success(
+            request,
+            gettext("%(name)s no longer reaches %(what)s.") % {"name": grant.third_party.name, "what": choice.words},
         )
         return HttpResponseRedirect(reverse("grant-list"))
 

@@ -13,7 +13,12 @@ the batch filter's rules are decided in ``filter_rules``.
 from __future__ import annotations
 
 from custodian.imports.apply import ImportResult, import_apply
-from custodian.imports.customer import CustomerUsagePoints, customer_feed_import
+from custodian.imports.customer import (
+    CustomerImport,
+    CustomerUsagePoints,
+    customer_feed_import,
+    customer_feed_import_with_records,
+)
 from custodian.imports.plan import EntryPlan, ImportPlan, UsagePointResolver, UsagePointTarget, import_plan
 from custodian.imports.reading import ImportProgress
 from custodian.imports.reasons import OK, ImportFailed, Reason
@@ -21,6 +26,7 @@ from custodian.imports.spool import EntrySpool
 
 __all__ = [
     "OK",
+    "CustomerImport",
     "CustomerUsagePoints",
     "EntryPlan",
     "EntrySpool",
@@ -32,6 +38,7 @@ __all__ = [
     "UsagePointResolver",
     "UsagePointTarget",
     "customer_feed_import",
+    "customer_feed_import_with_records",
     "import_apply",
     "import_plan",
 ]

@@ -16,6 +16,7 @@ from oauth2_provider.models import get_access_token_model, get_refresh_token_mod
 from batch.models import Submission
 from custodian.models import (
     AuditEvent,
+    CustomerRecord,
     ElectricPowerQualitySummary,
     IntervalBlock,
     LocalTimeParameters,
@@ -80,6 +81,11 @@ def _rows(model, p, start: int, count: int) -> list:
         return [UsageSummary(usage_point=p["usage_point"]) for _ in span]
     if model is ElectricPowerQualitySummary:
         return [ElectricPowerQualitySummary(usage_point=p["usage_point"]) for _ in span]
+    if model is CustomerRecord:
+        return [
+            CustomerRecord(customer=p["customer"], kind="ServiceLocation", label=f"{i} Main St", content="<x/>" * 50)
+            for i in span
+        ]
     if model is AuditEvent:
         return [
             AuditEvent(
@@ -162,6 +168,7 @@ HEAVY_COLUMNS = {
     ReadingType: "content",
     UsageSummary: "content",
     ElectricPowerQualitySummary: "content",
+    CustomerRecord: "content",
     Notification: "resources",
 }
 

@@ -152,12 +152,6 @@ def build_upload_world() -> UploadWorld:
     )
 
 
-@pytest.fixture
-def world(db) -> UploadWorld:
-    """Transitional name of ``upload_world``, for tests written before it."""
-    return build_upload_world()
-
-
 def bulk_path(bulk_id: str) -> str:
     return f"/espi/1_1/resource/Batch/Bulk/{bulk_id}"
 

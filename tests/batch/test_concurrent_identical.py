@@ -23,8 +23,8 @@ from tests.readings import reading_rows
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
 
 
-def test_the_same_feed_twice_at_once_creates_once_and_the_other_is_unchanged(world, live_server):
-    body = sample_feed(usage_point=world["a1"], salt="concurrent")
+def test_the_same_feed_twice_at_once_creates_once_and_the_other_is_unchanged(upload_world, live_server):
+    body = sample_feed(usage_point=upload_world.a1, salt="concurrent")
     both_planned = threading.Event()
     lock = threading.Lock()
     seen: list[str] = []
@@ -44,7 +44,11 @@ def test_the_same_feed_twice_at_once_creates_once_and_the_other_is_unchanged(wor
             results[key] = requests.post(
                 live_server.url + bulk_path("1"),
                 data=body,
-                headers={"Authorization": f"Bearer {world['tp_token']}", "Content-Type": ATOM, "Idempotency-Key": key},
+                headers={
+                    "Authorization": f"Bearer {upload_world.tp_token}",
+                    "Content-Type": ATOM,
+                    "Idempotency-Key": key,
+                },
                 timeout=60,
             )
         except Exception as exc:  # surfaced by the assertions below

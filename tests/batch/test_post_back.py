@@ -32,16 +32,16 @@ def read_subscription(grant, token: str) -> bytes:
     return b"".join(response.streaming_content)
 
 
-def test_a_third_party_posting_back_its_own_subscription_feed_gets_all_unchanged(world):
-    alice, a2 = world["alice"], world["a2"]
+def test_a_third_party_posting_back_its_own_subscription_feed_gets_all_unchanged(upload_world):
+    alice, a2 = upload_world.alice, upload_world.a2
     # The utility loads alice's data; she grants the Third Party a subscription of that usage point.
-    loaded = post(customer_path(alice), sample_feed(usage_point=a2, salt="back"), world["custodian_token"])
+    loaded = post(customer_path(alice), sample_feed(usage_point=a2, salt="back"), upload_world.custodian_token)
     assert loaded.status_code == 200, loaded.json()
     # bob's data, loaded too, shares alice's ReadingType and LocalTimeParameters (as one utility's data does).
-    bobs = sample_feed(usage_point=world["b1"], salt="bob")
+    bobs = sample_feed(usage_point=upload_world.b1, salt="bob")
     for original in (SAMPLE_RT, SAMPLE_LTP):
         bobs = bobs.replace(str(sample_uuid("bob", original)).encode(), str(sample_uuid("back", original)).encode())
-    assert post(customer_path(world["bob"]), bobs, world["custodian_token"]).status_code == 200
+    assert post(customer_path(upload_world.bob), bobs, upload_world.custodian_token).status_code == 200
     third_party, _ = factories.make_third_party(name="Back and forth", scopes=(SCOPE,))
     grant = factories.make_grant(customer=alice, third_party=third_party, usage_points=[a2], scope=SCOPE)
     token = access_token(grant)

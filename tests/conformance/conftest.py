@@ -71,7 +71,138 @@ def portal(live_server, settings, tmp_path) -> Portal:
 
     from django.core.management import call_command
 
+    from grants.models import ThirdParty
+
     settings.PORTAL_BASE_URL = live_server.url
     path = tmp_path / "demo.json"
     call_command("seed_demo", "--json", str(path), "--days", "2", verbosity=0)
+    # The harness's bursts are not what these tests are about (rate limits have their own tests).
+    ThirdParty.objects.update(rate_limit_per_second=10_000)
     return Portal(url=live_server.url, demo=json.loads(path.read_text()))
+
+
+# ---- The OAuth side, as the harness (ESPI compatibility on) and modern clients (off) send it ----------
+
+#: What the harness sends on every token call.
+TOKEN_HEADERS = {"Accept": "application/json, application/*+json"}
+
+
+@dataclass
+class Party:
+    """A demo Third Party as a test drives it: ``espi`` says whether its ESPI compatibility is on."""
+
+    portal: Portal
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+    scope: str
+    espi: bool
+    bulk_ids: list[str]
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return (self.client_id, self.client_secret)
+
+    def token(self, params: dict[str, str], *, get: bool = False, auth: Any = True, **kwargs: Any):
+        """Call the token endpoint the way this party's software does.
+
+        ESPI compatibility on: as the old harness, every parameter in the URL query, a POST with an
+        empty body (or a GET with ``get``). Off: RFC 6749's form POST. HTTP Basic either way unless
+        ``auth`` says otherwise (False: none; a tuple: those credentials).
+        """
+        credentials = self.auth if auth is True else (auth or None)
+        url = f"{self.portal.url}/oauth/token"
+        if self.espi:
+            method = requests.get if get else requests.post
+            return method(url, params=params, auth=credentials, headers=TOKEN_HEADERS, timeout=30, **kwargs)
+        return requests.post(url, data=params, auth=credentials, headers=TOKEN_HEADERS, timeout=30, **kwargs)
+
+    def authorize_url(self, *, scope: str | None = None, state: str = "harness-state-1", **extra: str):
+        """Return the authorization URL and the PKCE verifier (None for an ESPI-compatible party: no PKCE)."""
+        from urllib.parse import urlencode
+
+        from tests.grants.oauth_helpers import pkce_pair
+
+        params = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": self.redirect_uri,
+            "scope": scope or self.scope,
+        }
+        verifier = None
+        if not self.espi:
+            verifier, challenge = pkce_pair()
+            params.update(code_challenge=challenge, code_challenge_method="S256")
+        params.update(extra)
+        params["state"] = state  # last, as the harness reads it
+        return f"{self.portal.url}/oauth/authorize?{urlencode(params)}", verifier
+
+    def code(self, *, customer: str = "alice", allow: bool = True, **consent: Any) -> tuple[str, str | None, str]:
+        """Have a demo customer approve over HTTP; return (code, verifier, redirect Location)."""
+        from tests.customer_http import CustomerSession, query_of
+
+        url, verifier = self.authorize_url()
+        person = next(c for c in self.portal.demo["customers"] if c["username"] == customer)
+        location = CustomerSession(self.portal.url, person["username"], person["password"]).consent(
+            url, allow=allow, **consent
+        )
+        return query_of(location).get("code", ""), verifier, location
+
+    def exchange(self, code: str, verifier: str | None, **overrides: Any):
+        params = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri}
+        if verifier is not None:
+            params["code_verifier"] = verifier
+        params.update(overrides)
+        return self.token({k: v for k, v in params.items() if v is not None})
+
+    def access_token(self) -> dict[str, Any]:
+        """Run the whole code flow for Alice; return the token response."""
+        code, verifier, _location = self.code()
+        response = self.exchange(code, verifier)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def client_token(self, scope: str | None = None) -> dict[str, Any]:
+        response = self.token({"grant_type": "client_credentials", **({"scope": scope} if scope else {})})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def registration_token(self) -> dict[str, Any]:
+        return self.client_token("FB=36_40")
+
+
+def _party(portal: Portal, name: str, *, espi: bool) -> Party:
+    from grants.demo import EFFICIENCY_SCOPE, SOLAR_SCOPE
+    from grants.models import ThirdParty
+
+    demo = next(tp for tp in portal.demo["third_parties"] if tp["name"] == name)
+    ThirdParty.objects.filter(client_id=demo["client_id"]).update(espi_compatibility=espi)
+    return Party(
+        portal=portal,
+        client_id=demo["client_id"],
+        client_secret=demo["client_secret"],
+        redirect_uri=demo["redirect_uri"],
+        scope=SOLAR_SCOPE if name == "Sunny Solar Analytics" else EFFICIENCY_SCOPE,
+        espi=espi,
+        bulk_ids=demo["bulk_ids"],
+    )
+
+
+@pytest.fixture
+def espi_party(portal) -> Party:
+    """Sunny Solar Analytics with ESPI compatibility on: the harness's forms (no PKCE, parameters in the query)."""
+    return _party(portal, "Sunny Solar Analytics", espi=True)
+
+
+@pytest.fixture
+def modern_party(portal) -> Party:
+    """Efficiency Coach, compatibility off: PKCE, HTTP Basic, form bodies."""
+    return _party(portal, "Efficiency Coach", espi=False)
+
+
+@pytest.fixture(params=["espi", "modern"])
+def party(request, portal) -> Party:
+    """Each test runs once as the harness sends it (compatibility on) and once in the modern forms."""
+    if request.param == "espi":
+        return _party(portal, "Sunny Solar Analytics", espi=True)
+    return _party(portal, "Efficiency Coach", espi=False)

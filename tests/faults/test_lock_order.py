@@ -25,6 +25,7 @@ from tests.batch.conftest import bulk_path, client_token, post, sample_feed
 from tests.conftest import requires_postgres
 from tests.faults.conftest import wait_until
 from tests.grants.oauth_helpers import approve, basic_auth, exchange_code
+from tests.worlds import RaceWorld
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
 
@@ -45,23 +46,27 @@ class Hold:
         assert self.release.wait(30), "never released"
 
 
-class World:
-    def __init__(self) -> None:
-        self.customer = factories.make_customer(username="alice")
-        self.point = factories.make_usage_point(customer=self.customer, title="Home")
-        self.third_party, _ = factories.make_third_party(name="Solar Co", client_secret=SECRET)
-        factories.make_bulk_user(third_party=self.third_party, bulk_id="1")
-        browser = Client()
-        browser.force_login(self.customer.user)
-        query, verifier = approve(
-            browser, third_party=self.third_party, usage_points=[self.point], scope=factories.DEFAULT_SCOPE + ";BR=1"
-        )
-        tokens = exchange_code(
-            Client(), client_id=self.third_party.client_id, secret=SECRET, code=query["code"], verifier=verifier
-        ).json()
-        self.refresh_token = tokens["refresh_token"]
-        self.grant = Grant.objects.get(customer=self.customer)
-        self.upload_token = client_token(self.third_party, scope="FB=35;BR=1")
+def build_race_world() -> RaceWorld:
+    customer = factories.make_customer(username="alice")
+    point = factories.make_usage_point(customer=customer, title="Home")
+    third_party, _ = factories.make_third_party(name="Solar Co", client_secret=SECRET)
+    factories.make_bulk_user(third_party=third_party, bulk_id="1")
+    browser = Client()
+    browser.force_login(customer.user)
+    query, verifier = approve(
+        browser, third_party=third_party, usage_points=[point], scope=factories.DEFAULT_SCOPE + ";BR=1"
+    )
+    tokens = exchange_code(
+        Client(), client_id=third_party.client_id, secret=SECRET, code=query["code"], verifier=verifier
+    ).json()
+    return RaceWorld(
+        customer=customer,
+        point=point,
+        third_party=third_party,
+        refresh_token=tokens["refresh_token"],
+        grant=Grant.objects.get(customer=customer),
+        upload_token=client_token(third_party, scope="FB=35;BR=1"),
+    )
 
 
 def _in_transaction(work, hold: Hold | None):
@@ -72,7 +77,7 @@ def _in_transaction(work, hold: Hold | None):
     return result
 
 
-def _run(name: str, world: World, hold: Hold | None):
+def _run(name: str, world: RaceWorld, hold: Hold | None):
     """Run one operation as production runs it; ``hold`` stops it just before it commits."""
     if name in ("staff_revoke", "on_hold"):
         lifecycle = ThirdParty.Lifecycle.REVOKED if name == "staff_revoke" else ThirdParty.Lifecycle.ON_HOLD
@@ -159,7 +164,7 @@ def _outcome(result) -> str:
 
 @pytest.mark.parametrize(("first", "second"), list(itertools.permutations(OPERATIONS, 2)))
 def test_every_pair_in_either_order_finishes_without_deadlock(first, second, token_hold, batch_hold):
-    world = World()
+    world = build_race_world()
     hold = Hold()
     if first == "token_issue":
         token_hold.append(hold)

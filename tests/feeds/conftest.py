@@ -225,9 +225,3 @@ def build_feed_world(shared) -> FeedWorld:
         reading_type=reading_type,
         ltp=ltp,
     )
-
-
-@pytest.fixture
-def world(db, shared) -> FeedWorld:
-    """Transitional name of ``feed_world``, for tests written before it."""
-    return build_feed_world(shared)

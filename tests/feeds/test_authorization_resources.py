@@ -48,8 +48,8 @@ def test_application_information_is_the_third_partys_own_with_its_secret_for_the
     assert len(info.findall(f"{{{ESPI}}}contacts")) == 2
 
 
-def test_application_information_bola(client, world):
-    tp, other = world["tp"], world["other_tp"]
+def test_application_information_bola(client, feed_world):
+    tp, other = feed_world.tp, feed_world.other_tp
     registration = registration_token_issue(third_party=tp)
     assert get(client, f"ApplicationInformation/{tp.public_id}", registration).status_code == 200
     # Another Third Party's id is the same 404 as an unknown one.
@@ -58,10 +58,10 @@ def test_application_information_bola(client, world):
     assert theirs.status_code == unknown.status_code == 404
     assert body_of(theirs) == body_of(unknown)
     # Neither its access token nor its client token reads it (PRODUCT "Tokens and what each reaches").
-    assert get(client, f"ApplicationInformation/{tp.public_id}", world["tokens"]["alice"]).status_code == 403
-    assert get(client, f"ApplicationInformation/{tp.public_id}", world["client"]).status_code == 403
-    custodian = world["custodian"]
-    assert get(client, f"ApplicationInformation/{custodian.public_id}", world["custodian_token"]).status_code == 403
+    assert get(client, f"ApplicationInformation/{tp.public_id}", feed_world.tokens["alice"]).status_code == 403
+    assert get(client, f"ApplicationInformation/{tp.public_id}", feed_world.tp_token).status_code == 403
+    custodian = feed_world.custodian
+    assert get(client, f"ApplicationInformation/{custodian.public_id}", feed_world.custodian_token).status_code == 403
 
 
 def test_the_authorization_collection_is_the_third_partys_grants(client, feed_world):
@@ -86,9 +86,9 @@ def test_the_authorization_collection_is_the_third_partys_grants(client, feed_wo
         assert token.encode() not in data
 
 
-def test_an_authorization_entry_of_the_client_token(client, world):
-    grants = world["grants"]
-    own = get(client, f"Authorization/{grants['alice'].public_id}", world["client"])
+def test_an_authorization_entry_of_the_client_token(client, feed_world):
+    grants = feed_world.grants
+    own = get(client, f"Authorization/{grants['alice'].public_id}", feed_world.tp_token)
     assert own.status_code == 200
     data = body_of(own)
     assert_valid(data)
@@ -97,7 +97,7 @@ def test_an_authorization_entry_of_the_client_token(client, world):
     assert auth.findtext(f"{{{ESPI}}}authorizationURI").endswith(f"/Authorization/{grants['alice'].public_id}")
     assert auth.findtext(f"{{{ESPI}}}scope") == grants["alice"].scope
     # An access token reads no Authorization resource, not even its own grant's.
-    token = world["tokens"]["alice"]
+    token = feed_world.tokens["alice"]
     assert get(client, "Authorization", token).status_code == 403
     assert get(client, f"Authorization/{grants['alice'].public_id}", token).status_code == 403
 
@@ -124,11 +124,11 @@ def test_a_third_party_on_hold_reads_nothing(client, feed_world):
 
 
 @pytest.mark.parametrize("kind", ["client", "registration", "custodian"])
-def test_read_service_status_answers_the_client_registration_and_custodian_tokens(client, world, kind):
+def test_read_service_status_answers_the_client_registration_and_custodian_tokens(client, feed_world, kind):
     token = {
-        "client": world["client"],
-        "registration": registration_token_issue(third_party=world["tp"]),
-        "custodian": world["custodian_token"],
+        "client": feed_world.tp_token,
+        "registration": registration_token_issue(third_party=feed_world.tp),
+        "custodian": feed_world.custodian_token,
     }[kind]
     response = get(client, "ReadServiceStatus", token)
     assert response.status_code == 200
@@ -140,8 +140,8 @@ def test_read_service_status_answers_the_client_registration_and_custodian_token
     assert_valid(data)
 
 
-def test_read_service_status_refuses_an_access_token(client, world):
-    assert get(client, "ReadServiceStatus", world["tokens"]["alice"]).status_code == 403
+def test_read_service_status_refuses_an_access_token(client, feed_world):
+    assert get(client, "ReadServiceStatus", feed_world.tokens["alice"]).status_code == 403
 
 
 def test_read_service_status_needs_a_token(client, feed_world):

@@ -24,25 +24,25 @@ def _call(client, method: str, path: str, token: str, body: bytes = b""):
     return response
 
 
-def test_delete_authorization_revokes_like_a_customer_revoke(client, world):
-    grant = world["grants"]["alice"]
-    assert _call(client, "delete", f"Authorization/{grant.public_id}", world["tokens"]["alice"]).status_code == 403
-    assert _call(client, "delete", f"Authorization/{grant.public_id}", world["other_client"]).status_code == 404
-    response = _call(client, "delete", f"Authorization/{grant.public_id}", world["client"])
+def test_delete_authorization_revokes_like_a_customer_revoke(client, feed_world):
+    grant = feed_world.grants["alice"]
+    assert _call(client, "delete", f"Authorization/{grant.public_id}", feed_world.tokens["alice"]).status_code == 403
+    assert _call(client, "delete", f"Authorization/{grant.public_id}", feed_world.other_tp_token).status_code == 404
+    response = _call(client, "delete", f"Authorization/{grant.public_id}", feed_world.tp_token)
     assert response.status_code == 204
     grant.refresh_from_db()
     assert grant.status == Grant.Status.REVOKED and grant.revoked_at is not None
     # Its tokens stop at once, and the Authorization now says revoked.
     assert (
-        fetch(client, f"{RESOURCE}/Batch/Subscription/{grant.subscription_id}", world["tokens"]["alice"]).status_code
+        fetch(client, f"{RESOURCE}/Batch/Subscription/{grant.subscription_id}", feed_world.tokens["alice"]).status_code
         == 401
     )
-    entry = body_of(fetch(client, f"{RESOURCE}/Authorization/{grant.public_id}/", world["client"]))
+    entry = body_of(fetch(client, f"{RESOURCE}/Authorization/{grant.public_id}/", feed_world.tp_token))
     assert Feed.of(entry).root.xpath("//e:Authorization/e:status/text()", namespaces=NS) == ["0"]
 
 
-def test_put_application_information_with_the_registration_token(client, world):
-    tp = world["tp"]
+def test_put_application_information_with_the_registration_token(client, feed_world):
+    tp = feed_world.tp
     token = third_party_registration_token_issue(third_party=tp)
     path = f"ApplicationInformation/{tp.public_id}"
     current = body_of(fetch(client, f"{RESOURCE}/{path}", token))
@@ -54,7 +54,7 @@ def test_put_application_information_with_the_registration_token(client, world):
     changed = changed.replace(
         b"<thirdPartyNotifyUri/>", b"<thirdPartyNotifyUri>https://solar.example/notify</thirdPartyNotifyUri>"
     )
-    assert _call(client, "put", path, world["client"], changed).status_code == 403
+    assert _call(client, "put", path, feed_world.tp_token, changed).status_code == 403
     response = _call(client, "put", path, token, changed)
     assert response.status_code == 200, response.body[:300]
     assert_valid(response.body)
@@ -66,11 +66,11 @@ def test_put_application_information_with_the_registration_token(client, world):
     assert _call(client, "put", path, token, b"<not-xml").status_code == 400
 
 
-def test_delete_application_information_deregisters(client, world):
-    tp = world["tp"]
+def test_delete_application_information_deregisters(client, feed_world):
+    tp = feed_world.tp
     token = third_party_registration_token_issue(third_party=tp)
     path = f"ApplicationInformation/{tp.public_id}"
-    assert _call(client, "delete", path, world["client"]).status_code == 403
+    assert _call(client, "delete", path, feed_world.tp_token).status_code == 403
     assert _call(client, "delete", path, token).status_code == 204
     tp.refresh_from_db()
     assert tp.lifecycle == ThirdParty.Lifecycle.REVOKED
@@ -78,8 +78,8 @@ def test_delete_application_information_deregisters(client, world):
     assert not Grant.objects.filter(third_party=tp, status=Grant.Status.ACTIVE).exists()
 
 
-def test_application_information_carries_every_espi_field(client, world):
-    tp = world["tp"]
+def test_application_information_carries_every_espi_field(client, feed_world):
+    tp = feed_world.tp
     ThirdParty.objects.filter(pk=tp.pk).update(
         client_uri="https://solar.example", scope_selection_uri="https://solar.example/scopes"
     )
@@ -103,9 +103,9 @@ def test_application_information_carries_every_espi_field(client, world):
 
 
 @override_settings(GBA_CERTIFICATION_ID="1234")
-def test_certification_link_exactly_once_in_each_authorization_resource(client, world):
-    tp = world["tp"]
-    grant = world["grants"]["alice"]
+def test_certification_link_exactly_once_in_each_authorization_resource(client, feed_world):
+    tp = feed_world.tp
+    grant = feed_world.grants["alice"]
     documents = [
         body_of(
             fetch(
@@ -114,8 +114,8 @@ def test_certification_link_exactly_once_in_each_authorization_resource(client, 
                 third_party_registration_token_issue(third_party=tp),
             )
         ),
-        body_of(fetch(client, f"{RESOURCE}/Authorization", world["client"])),
-        body_of(fetch(client, f"{RESOURCE}/Authorization/{grant.public_id}", world["client"])),
+        body_of(fetch(client, f"{RESOURCE}/Authorization", feed_world.tp_token)),
+        body_of(fetch(client, f"{RESOURCE}/Authorization/{grant.public_id}", feed_world.tp_token)),
     ]
     for document in documents:
         assert_valid(document)
@@ -125,5 +125,7 @@ def test_certification_link_exactly_once_in_each_authorization_resource(client, 
     assert len(feed.xpath(f"/a:feed/a:link[@rel='related'][@href='{CERT}']", namespaces=NS)) == 1
 
 
-def test_no_certification_link_without_the_setting(client, world):
-    assert b"cert.greenbuttonalliance.org" not in body_of(fetch(client, f"{RESOURCE}/Authorization", world["client"]))
+def test_no_certification_link_without_the_setting(client, feed_world):
+    assert b"cert.greenbuttonalliance.org" not in body_of(
+        fetch(client, f"{RESOURCE}/Authorization", feed_world.tp_token)
+    )

@@ -28,22 +28,22 @@ ACCEPTS = {
 }
 
 
-def espi_gets(world) -> dict[str, tuple[str, str | None]]:
-    """Every ESPI GET of the world: name -> (path, token that reads it)."""
-    grant = world["grants"]["alice"]
+def espi_gets(feed_world) -> dict[str, tuple[str, str | None]]:
+    """Every ESPI GET of the feed_world: name -> (path, token that reads it)."""
+    grant = feed_world.grants["alice"]
     sub = grant.subscription_id
-    point = world["points"]["alice_home"]
+    point = feed_world.points["alice_home"]
     meter_reading = point.meter_readings.get()
     block = meter_reading.interval_blocks.order_by("start").last()
     up = f"Subscription/{sub}/UsagePoint/{point.public_id}"
-    alice, client = world["tokens"]["alice"], world["client"]
-    registration = grant_services.third_party_registration_token_issue(third_party=world["tp"])
+    alice, client = feed_world.tokens["alice"], feed_world.tp_token
+    registration = grant_services.third_party_registration_token_issue(third_party=feed_world.tp)
     return {
         "batch subscription": (f"Batch/Subscription/{sub}", alice),
         "batch bulk": ("Batch/Bulk/1", client),
         "batch retail customer": (
-            f"Batch/RetailCustomer/{world['customers']['alice'].public_id}/UsagePoint",
-            world["custodian_token"],
+            f"Batch/RetailCustomer/{feed_world.customers['alice'].public_id}/UsagePoint",
+            feed_world.custodian_token,
         ),
         "usage point list": (f"Subscription/{sub}/UsagePoint", alice),
         "usage point": (up, alice),
@@ -58,11 +58,11 @@ def espi_gets(world) -> dict[str, tuple[str, str | None]]:
             f"{up}/ElectricPowerQualitySummary/{point.power_quality_summaries.get().public_id}",
             alice,
         ),
-        "reading type": (f"ReadingType/{world['reading_type'].public_id}", alice),
-        "local time parameters": (f"LocalTimeParameters/{world['ltp'].public_id}", alice),
+        "reading type": (f"ReadingType/{feed_world.reading_type.public_id}", alice),
+        "local time parameters": (f"LocalTimeParameters/{feed_world.ltp.public_id}", alice),
         "authorization list": ("Authorization", client),
         "authorization": (f"Authorization/{grant.public_id}", client),
-        "application information": (f"ApplicationInformation/{world['tp'].public_id}", registration),
+        "application information": (f"ApplicationInformation/{feed_world.tp.public_id}", registration),
         "read service status": ("ReadServiceStatus", client),
     }
 
@@ -77,8 +77,8 @@ def get(client, path: str, token: str | None, accept: str | None, method: str = 
 
 
 @pytest.mark.parametrize("accept", list(ACCEPTS))
-def test_every_espi_get_answers_every_xml_accept(client, world, accept):
-    for name, (path, token) in espi_gets(world).items():
+def test_every_espi_get_answers_every_xml_accept(client, feed_world, accept):
+    for name, (path, token) in espi_gets(feed_world).items():
         response = get(client, path, token, accept)
         assert response.status_code == 200, (name, accept, response.body[:300])
         expected = ACCEPTS[accept]
@@ -90,29 +90,29 @@ def test_every_espi_get_answers_every_xml_accept(client, world, accept):
 
 
 @pytest.mark.parametrize("accept", [None, "application/atom+xml", "application/xml", "text/xml;q=0.3", "*/*"])
-def test_errors_answer_xml_accepts_as_json_never_406(client, world, accept):
-    for name, (path, _token) in espi_gets(world).items():
+def test_errors_answer_xml_accepts_as_json_never_406(client, feed_world, accept):
+    for name, (path, _token) in espi_gets(feed_world).items():
         unauthenticated = get(client, path, None, accept)
         assert unauthenticated.status_code == 401, (name, accept)
         assert unauthenticated["Content-Type"] == "application/json"
         assert unauthenticated["WWW-Authenticate"].startswith("Bearer")
-    missing = get(client, f"Subscription/{world['grants']['alice'].subscription_id}/UsagePoint/nope", None, accept)
+    missing = get(client, f"Subscription/{feed_world.grants['alice'].subscription_id}/UsagePoint/nope", None, accept)
     assert missing.status_code == 401
     not_found = get(
         client,
-        f"Subscription/{world['grants']['alice'].subscription_id}/UsagePoint/nope",
-        world["tokens"]["alice"],
+        f"Subscription/{feed_world.grants['alice'].subscription_id}/UsagePoint/nope",
+        feed_world.tokens["alice"],
         accept,
     )
     assert not_found.status_code == 404
     assert not_found.json()["error"] == "not_found"
-    bad_query = get(client, f"Batch/Subscription/{world['grants']['alice'].subscription_id}?depth=All", None, accept)
+    bad_query = get(client, f"Batch/Subscription/{feed_world.grants['alice'].subscription_id}?depth=All", None, accept)
     assert bad_query.status_code == 401
 
 
-def test_application_json_alone_is_406_with_the_types_on_offer(client, world):
+def test_application_json_alone_is_406_with_the_types_on_offer(client, feed_world):
     """Atom is never sent to a client that accepts JSON only (RFC 9110 section 15.5.7)."""
-    for name, (path, token) in espi_gets(world).items():
+    for name, (path, token) in espi_gets(feed_world).items():
         for accept in ("application/json", "application/json, text/html;q=0.5", "application/xml;q=0"):
             response = get(client, path, token, accept)
             assert response.status_code == 406, (name, accept)
@@ -122,27 +122,27 @@ def test_application_json_alone_is_406_with_the_types_on_offer(client, world):
             assert "application/xml" in body["detail"]
 
 
-def test_head_answers_wherever_get_does_with_the_same_headers_and_no_body(client, world):
-    factories.allow_bursts(world["tp"])  # every ESPI GET twice, in a burst
-    for name, (path, token) in espi_gets(world).items():
+def test_head_answers_wherever_get_does_with_the_same_headers_and_no_body(client, feed_world):
+    factories.allow_bursts(feed_world.tp)  # every ESPI GET twice, in a burst
+    for name, (path, token) in espi_gets(feed_world).items():
         full = get(client, path, token, "application/atom+xml")
         head = get(client, path, token, "application/atom+xml", method="head")
         assert head.status_code == 200, name
         assert head["Content-Type"] == full["Content-Type"]
         assert head.body == b""
-    assert get(client, espi_gets(world)["batch bulk"][0], None, None, method="head").status_code == 401
+    assert get(client, espi_gets(feed_world)["batch bulk"][0], None, None, method="head").status_code == 401
 
 
-def test_every_espi_url_answers_with_a_trailing_slash(client, world):
-    factories.allow_bursts(world["tp"])  # every ESPI GET twice, in a burst
-    for name, (path, token) in espi_gets(world).items():
+def test_every_espi_url_answers_with_a_trailing_slash(client, feed_world):
+    factories.allow_bursts(feed_world.tp)  # every ESPI GET twice, in a burst
+    for name, (path, token) in espi_gets(feed_world).items():
         plain = get(client, path, token, None)
         slashed = get(client, path + "/", token, None)
         assert slashed.status_code == plain.status_code == 200, name
         assert slashed["Content-Type"] == plain["Content-Type"]
     # Two slashes is not the same URL, and an unknown path stays a 404.
-    assert get(client, "Authorization//", world["client"], None).status_code == 404
-    assert get(client, "Nothing/", world["client"], None).status_code == 404
+    assert get(client, "Authorization//", feed_world.tp_token, None).status_code == 404
+    assert get(client, "Nothing/", feed_world.tp_token, None).status_code == 404
 
 
 def test_accept_parsing_is_forgiving_and_strict_where_it_must_be():
@@ -153,9 +153,9 @@ def test_accept_parsing_is_forgiving_and_strict_where_it_must_be():
     assert espi_media_type(accept="application/atom+xml", produces=("application/xml",)) == "application/xml"
 
 
-def test_errors_carry_an_error_description_and_the_rfc_6750_challenge(client, world):
-    sub = world["grants"]["alice"].subscription_id
-    wrong_kind = get(client, f"Batch/Subscription/{sub}", world["client"], "application/atom+xml")
+def test_errors_carry_an_error_description_and_the_rfc_6750_challenge(client, feed_world):
+    sub = feed_world.grants["alice"].subscription_id
+    wrong_kind = get(client, f"Batch/Subscription/{sub}", feed_world.tp_token, "application/atom+xml")
     assert wrong_kind.status_code == 403
     assert wrong_kind.json()["error_description"]
     challenge = wrong_kind["WWW-Authenticate"]
@@ -165,6 +165,6 @@ def test_errors_carry_an_error_description_and_the_rfc_6750_challenge(client, wo
     assert 'error="invalid_token"' in bad_token["WWW-Authenticate"]
     assert "error_description=" in bad_token["WWW-Authenticate"]
     assert bad_token.json()["error_description"]
-    bad_query = get(client, f"Batch/Subscription/{sub}?depth=All", world["tokens"]["alice"], None)
+    bad_query = get(client, f"Batch/Subscription/{sub}?depth=All", feed_world.tokens["alice"], None)
     assert bad_query.status_code == 400
     assert bad_query.json()["error_description"] == bad_query.json()["detail"]

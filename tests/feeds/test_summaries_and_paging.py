@@ -17,9 +17,9 @@ def get(client, path: str, token: str, **query):
     return fetch(client, f"{RESOURCE}/{path}", token, **query)
 
 
-def test_usage_summary_and_power_quality_reads_follow_the_feed_hrefs(client, world):
-    grant, token = world["grants"]["alice"], world["tokens"]["alice"]
-    point = world["points"]["alice_home"]
+def test_usage_summary_and_power_quality_reads_follow_the_feed_hrefs(client, feed_world):
+    grant, token = feed_world.grants["alice"], feed_world.tokens["alice"]
+    point = feed_world.points["alice_home"]
     batch = Feed.of(body_of(get(client, f"Batch/Subscription/{grant.subscription_id}", token)))
     summary_hrefs = [h for h in batch.hrefs() if "/UsageSummary/" in h or "/ElectricPowerQualitySummary/" in h]
     # Only home's: the cabin was taken back.
@@ -40,9 +40,9 @@ def test_usage_summary_and_power_quality_reads_follow_the_feed_hrefs(client, wor
         assert Feed.of(data).kinds() == [kind]
 
 
-def test_summary_reads_need_their_function_blocks_and_the_window(client, world):
-    alice, tp = world["customers"]["alice"], world["tp"]
-    point = world["points"]["alice_garage"]
+def test_summary_reads_need_their_function_blocks_and_the_window(client, feed_world):
+    alice, tp = feed_world.customers["alice"], feed_world.tp
+    point = feed_world.points["alice_garage"]
     # FB 4 only: no summaries, no power quality; the collections are empty, the members 404.
     grant = factories.make_grant(
         customer=alice,
@@ -61,7 +61,7 @@ def test_summary_reads_need_their_function_blocks_and_the_window(client, world):
     assert get(client, f"{up}/UsageSummary/{summary.public_id}", token).status_code == 404
     assert get(client, f"{up}/ElectricPowerQualitySummary/{quality.public_id}", token).status_code == 404
     # Another usage point's summary under this one, or another grant's token: the same 404.
-    other = world["points"]["alice_home"].usage_summaries.get()
+    other = feed_world.points["alice_home"].usage_summaries.get()
     full = factories.make_grant(customer=alice, third_party=tp, usage_points=[point])
     full_token = access_token_for(full)
     full_up = f"Subscription/{full.subscription_id}/UsagePoint/{point.public_id}"
@@ -100,9 +100,9 @@ def walk(client, path: str, token: str, max_results: int) -> tuple[list[str], in
         query = dict(part.split("=") for part in following[0].split("?", 1)[1].split("&"))
 
 
-def test_subscription_and_resource_feeds_page_with_start_index_and_max_results(client, world):
-    alice, tp = world["customers"]["alice"], world["tp"]
-    points = [world["points"]["alice_home"], world["points"]["alice_garage"]]
+def test_subscription_and_resource_feeds_page_with_start_index_and_max_results(client, feed_world):
+    alice, tp = feed_world.customers["alice"], feed_world.tp
+    points = [feed_world.points["alice_home"], feed_world.points["alice_garage"]]
     grant = factories.make_grant(customer=alice, third_party=tp, usage_points=points)
     token = access_token_for(grant)
     sub = grant.subscription_id
@@ -126,8 +126,8 @@ def test_subscription_and_resource_feeds_page_with_start_index_and_max_results(c
         "next"
     )
     retail = f"Batch/RetailCustomer/{alice.public_id}/UsagePoint"
-    everything = Feed.of(body_of(get(client, retail, world["custodian_token"]))).hrefs()
-    paged_retail, pages = walk(client, retail, world["custodian_token"], 1)
+    everything = Feed.of(body_of(get(client, retail, feed_world.custodian_token))).hrefs()
+    paged_retail, pages = walk(client, retail, feed_world.custodian_token, 1)
     assert pages == 3 and set(paged_retail) == set(everything)
     for query in ({"max-results": "All"}, {"start-index": "0"}, {"depth": "All"}, {"published-min": "03/01/2016"}):
         assert get(client, blocks_url, token, **query).status_code == 400

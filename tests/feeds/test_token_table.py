@@ -21,14 +21,14 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def table(world):
-    tp = world["tp"]
-    grant = world["grants"]["alice"]
+def table(feed_world):
+    tp = feed_world.tp
+    grant = feed_world.grants["alice"]
     tokens = {
-        "access": world["tokens"]["alice"],
-        "client": world["client"],
+        "access": feed_world.tokens["alice"],
+        "client": feed_world.tp_token,
         "registration": third_party_registration_token_issue(third_party=tp),
-        "custodian": world["custodian_token"],
+        "custodian": feed_world.custodian_token,
     }
     paths = {
         "batch_subscription": f"Batch/Subscription/{grant.subscription_id}",
@@ -38,7 +38,7 @@ def table(world):
         "authorization_list": "Authorization",
         "authorization": f"Authorization/{grant.public_id}",
         "read_service_status": "ReadServiceStatus",
-        "retail_customer": f"Batch/RetailCustomer/{world['customers']['alice'].public_id}/UsagePoint",
+        "retail_customer": f"Batch/RetailCustomer/{feed_world.customers['alice'].public_id}/UsagePoint",
     }
     return tokens, paths
 
@@ -85,10 +85,10 @@ def test_missing_expired_or_revoked_tokens_are_401_with_a_challenge(client, tabl
             assert response["WWW-Authenticate"].startswith("Bearer"), path
 
 
-def test_client_credentials_with_scope_fb_36_40_is_the_registration_token(client, world):
+def test_client_credentials_with_scope_fb_36_40_is_the_registration_token(client, feed_world):
     from tests.grants.conftest import SECRET
 
-    tp = world["tp"]
+    tp = feed_world.tp
     tp.client_secret = SECRET
     tp.save()
     response = client_credentials(HttpClient(), client_id=tp.client_id, secret=SECRET, scope="FB=36_40")
@@ -106,8 +106,8 @@ def test_client_credentials_with_scope_fb_36_40_is_the_registration_token(client
     assert fetch(client, f"{RESOURCE}/Batch/Bulk/1", token).status_code == 403
 
 
-def test_staff_issuing_a_registration_token_revokes_the_one_before(client, world):
-    tp = world["tp"]
+def test_staff_issuing_a_registration_token_revokes_the_one_before(client, feed_world):
+    tp = feed_world.tp
     first = third_party_registration_token_issue(third_party=tp)
     second = third_party_registration_token_issue(third_party=tp)
     path = f"{RESOURCE}/ApplicationInformation/{tp.public_id}"
@@ -115,4 +115,4 @@ def test_staff_issuing_a_registration_token_revokes_the_one_before(client, world
     assert fetch(client, path, second).status_code == 200
     # A back-office client has no registration token.
     with pytest.raises(Exception, match="Only Third Parties"):
-        third_party_registration_token_issue(third_party=world["custodian"])
+        third_party_registration_token_issue(third_party=feed_world.custodian)

@@ -135,3 +135,34 @@ def test_another_customers_meter_is_refused_like_an_unknown_one(customer_client,
     assert theirs.status_code == unknown.status_code == 400
     assert theirs.context["form"].errors.keys() == unknown.context["form"].errors.keys() == {"usage_points"}
     assert b"Bob&#x27;s" not in theirs.content
+
+
+def test_the_xml_includes_the_customers_own_records_only_when_asked_and_imports_back(customer_client, customer, points):
+    from pathlib import Path
+
+    from custodian.imports import customer_feed_import_with_records
+    from custodian.models import CustomerRecord
+    from custodian.services import customer_record_link_usage_points
+
+    records = Path(__file__).resolve().parent.parent / "samples" / "customer" / "retail_customer_feed.xml"
+    assert customer_feed_import_with_records(customer=customer, source=records).imported
+    location = CustomerRecord.objects.get(customer=customer, kind="ServiceLocation")
+    customer_record_link_usage_points(record=location, usage_points=[points[0]])
+    today = timezone.localdate()
+    query = _query(points[:1], fmt="xml", first=today - timedelta(days=3), last=today - timedelta(days=2))
+    without = _body(customer_client.get("/download/", query))
+    assert b"Ana Ramos" not in without and b"naesb.org/espi/customer" not in without
+    body = _body(customer_client.get("/download/", {**query, "records": "on"}))
+    assert validate_document(body, strict_links=True) == []
+    assert b"Ana Ramos" in body and b"0098765432-1" in body
+    assert AuditEvent.objects.filter(customer=customer, detail__records=True).count() == 1
+    # The file is a Green Button file of its own: it imports back whole, the ServiceLocation linked to the
+    # usage point the same file names, the usage data unchanged.
+    uuids = set(CustomerRecord.objects.filter(customer=customer).values_list("uuid", flat=True))
+    CustomerRecord.objects.filter(customer=customer).delete()
+    outcome = customer_feed_import_with_records(customer=customer, source=body)
+    assert outcome.imported, outcome.rejected
+    assert set(CustomerRecord.objects.filter(customer=customer).values_list("uuid", flat=True)) == uuids
+    imported = CustomerRecord.objects.get(customer=customer, kind="ServiceLocation")
+    assert [point.title for point in imported.usage_points.all()] == ["Home"]
+    assert outcome.result is not None and not sum(outcome.result.created.values())

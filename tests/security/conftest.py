@@ -2,5 +2,5 @@
 
 from __future__ import annotations
 
-from tests.feeds.conftest import feed_world, shared, world  # noqa: F401
+from tests.feeds.conftest import feed_world, shared  # noqa: F401
 from tests.grants.conftest import custodian_client, customer_client, other_tp, tp, two_points  # noqa: F401

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from custodian.espi.errors import EspiError
-from custodian.imports import ImportFailed, ImportProgress, ImportResult, customer_feed_import
+from custodian.imports import ImportFailed, ImportProgress, customer_feed_import_with_records
 from custodian.models import RetailCustomer
 
 
@@ -46,40 +46,31 @@ class Command(BaseCommand):
                 )
 
         try:
-            plan, result = customer_feed_import(
+            outcome = customer_feed_import_with_records(
                 customer=retail_customer, source=path, lenient=lenient, max_bytes=max_bytes, progress=progress
             )
         except EspiError as exc:
             raise CommandError(f"{file}: {exc}") from None
         except ImportFailed as exc:
             raise CommandError(f"{file}: {exc}") from None
-        if result is None:
-            for entry in plan.rejected[:50]:
-                self.stderr.write(entry.describe())
-            more = len(plan.rejected) - 50
-            if more > 0:
-                self.stderr.write(f"... and {more} more")
+        if not outcome.imported:
+            rejected = outcome.rejected
+            for line in rejected[:50]:
+                self.stderr.write(line)
+            if len(rejected) > 50:
+                self.stderr.write(f"... and {len(rejected) - 50} more")
             raise CommandError(
-                f"{file}: nothing imported: {len(plan.rejected)} of {len(plan.entries)} entries cannot be imported"
+                f"{file}: nothing imported: {len(rejected)} of {outcome.entries} entries cannot be imported"
                 + ("" if lenient else " (try --lenient for old files)")
             )
-        warned = [entry for entry in plan.entries if entry.warnings]
-        for entry in warned[:50] if verbosity >= 1 else ():
-            for warning in entry.warnings:
-                self.stdout.write(f"entry #{entry.index} ({entry.kind}, line {entry.line}): {warning}")
-        if verbosity >= 1 and len(warned) > 50:
-            self.stdout.write(f"... and warnings on {len(warned) - 50} more entries")
+        warnings = outcome.warnings()
+        for line in warnings[:50] if verbosity >= 1 else ():
+            self.stdout.write(line)
+        if verbosity >= 1 and len(warnings) > 50:
+            self.stdout.write(f"... and warnings on {len(warnings) - 50} more entries")
         self.stdout.write(
             self.style.SUCCESS(
-                f"Imported {len(plan.entries)} entries and {result.readings} readings for {customer} "
-                f"in {time.monotonic() - started:.1f} s: {_counts(result)}"
+                f"Imported {outcome.entries} entries and {outcome.readings} readings for {customer} "
+                f"in {time.monotonic() - started:.1f} s: {outcome.counts()}"
             )
         )
-
-
-def _counts(result: ImportResult) -> str:
-    """Return "created 3, updated 1, unchanged 17": how many entries did what to their resource."""
-    return ", ".join(
-        f"{name} {sum(counts.values())}"
-        for name, counts in (("created", result.created), ("updated", result.updated), ("unchanged", result.unchanged))
-    )
