@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 
 from batch.models import ApiRequestCount, Submission
 from custodian.exceptions import NotFound
@@ -30,8 +30,13 @@ class Reach:
     """The usage points a caller may write to now, with the function blocks that cover each.
 
     ``usage_points`` maps a usage point primary key to the union of the function blocks of the
-    caller's active grants naming it; ``grants_by_usage_point`` names those grants (for notices
-    and audit). ``may_create_usage_points`` is only true for the utility's back-office upload.
+    caller's active grants naming it; ``grants_by_usage_point`` names those grants (to lock them, and
+    for notices and audit); ``public_ids`` maps their public ids to their keys.
+    ``may_create_usage_points`` is only true for the utility's back-office upload.
+
+    A reach through grants (:func:`reach_for_grants`) is looked up for the usage points a feed
+    names, as it names them (:meth:`cover`): its cost follows the feed, never the size of a bulk,
+    and the maps above hold the usage points covered so far. A customer's reach is complete.
     """
 
     usage_points: dict[int, frozenset[int]] = field(default_factory=dict)
@@ -39,39 +44,84 @@ class Reach:
     public_ids: dict[str, int] = field(default_factory=dict)  # public id -> key of the usage points above
     customer: RetailCustomer | None = None
     may_create_usage_points: bool = False
+    grants: QuerySet[Grant] | None = None  # None: complete (a customer's reach)
+    third_party_id: int | None = None
+    at: datetime | None = None
+    _refs_covered: set[str] = field(default_factory=set)
+    _pks_covered: set[int] = field(default_factory=set)
 
+    def cover(self, *, refs: Iterable[str] = (), pks: Iterable[int] = ()) -> None:
+        """Look up what the grants reach among these usage points (public ids, keys) not looked up yet.
 
-def _reach_from_links(links: Iterable[tuple[int, int, list[int]]]) -> Reach:
-    reach = Reach()
-    blocks: dict[int, set[int]] = {}
-    for usage_point_id, grant_id, function_blocks in links:
-        blocks.setdefault(usage_point_id, set()).update(int(fb) for fb in function_blocks or ())
-        reach.grants_by_usage_point.setdefault(usage_point_id, []).append(grant_id)
-    reach.usage_points = {up: frozenset(fbs) for up, fbs in blocks.items()}
-    return reach
+        One query per 2,000 new usage points, whatever the number of grants: the grants' links are
+        read for those usage points only (``grant_usage_point`` by usage point, then the grant by key).
+        """
+        grants = self.grants
+        if grants is None:
+            return
+        new_refs = sorted(set(refs) - self._refs_covered)
+        new_pks = sorted(set(pks) - self._pks_covered)
+        self._refs_covered.update(new_refs)
+        self._pks_covered.update(new_pks)
+        for lookup, wanted in (("usage_point__public_id__in", new_refs), ("usage_point_id__in", new_pks)):
+            for start in range(0, len(wanted), _CHUNK):
+                self._add(self._links(grants).filter(**{lookup: wanted[start : start + _CHUNK]}))
+
+    def reaches_ref(self, ref: str) -> int | None:
+        """Return the key of the usage point with public id ``ref`` if the caller reaches it, else None."""
+        self.cover(refs=[ref])
+        return self.public_ids.get(ref)
+
+    def reaches(self, usage_point_id: int) -> bool:
+        """Return whether the caller reaches the usage point with this key."""
+        self.cover(pks=[usage_point_id])
+        return usage_point_id in self.usage_points
+
+    def reaches_all(self, usage_point_ids: QuerySet[Any, int]) -> bool:
+        """Return whether the caller reaches every usage point of this query (one query, however many)."""
+        users = UsagePoint.objects.filter(pk__in=usage_point_ids)
+        if self.grants is not None:
+            # NOT EXISTS per user (an index lookup each), never the bulk's links as a list.
+            reached = self._links(self.grants).filter(usage_point_id=OuterRef("pk"))
+            return not users.filter(~Exists(reached)).exists()
+        if self.customer is None:
+            return not users.exclude(pk__in=list(self.usage_points)).exists()
+        return not users.exclude(customer=self.customer).exists()
+
+    def grant_ids(self, usage_point_ids: Iterable[int]) -> list[int]:
+        """Return, in id order, the grants through which the caller reaches these usage points."""
+        return sorted({g for up in usage_point_ids for g in self.grants_by_usage_point.get(up, ())})
+
+    def _links(self, grants: QuerySet[Grant]) -> QuerySet[GrantUsagePoint]:
+        return GrantUsagePoint.objects.filter(
+            active_grant_q(at=self.at, prefix="grant__"),
+            grant__in=grants.order_by().values("pk"),
+            grant__third_party_id=self.third_party_id,
+            revoked_at__isnull=True,
+        )
+
+    def _add(self, links: QuerySet[GrantUsagePoint]) -> None:
+        for up, grant_id, function_blocks, public_id in links.values_list(
+            "usage_point_id", "grant_id", "grant__function_blocks", "usage_point__public_id"
+        ):
+            blocks = frozenset(int(fb) for fb in function_blocks or ())
+            self.usage_points[up] = self.usage_points.get(up, frozenset()) | blocks
+            self.grants_by_usage_point.setdefault(up, []).append(grant_id)
+            self.public_ids[public_id] = up
+            self._refs_covered.add(public_id)
+            self._pks_covered.add(up)
 
 
 def reach_for_grants(*, grants: QuerySet[Grant], third_party_id: int, at: datetime | None = None) -> Reach:
-    """Return what ``grants`` of ``third_party_id`` reach at ``at``, with the public ids of those usage points.
+    """Return what ``grants`` of ``third_party_id`` reach at ``at``, looked up per usage point (``Reach.cover``).
 
     Only active grants count (status, authorized period, Third Party in Production: ``active_grant_q``)
-    and only usage points not taken back. Two queries however many grants (a bulk has thousands), the
-    second on its table's index whatever the planner knows. Under the grants' row locks
-    (``grants.services.grant_lock``) the answer cannot change until commit.
+    and only usage points not taken back. Nothing is read until a usage point is asked about, and then
+    only the links of that usage point: a feed naming one usage point of a 100,000-member bulk reads
+    one usage point's links. Under the grants' row locks (``grants.services.grant_lock``) the answer
+    cannot change until commit.
     """
-    function_blocks = dict(
-        grants.filter(active_grant_q(at=at), third_party_id=third_party_id)
-        .order_by()
-        .values_list("pk", "function_blocks")
-    )
-    links = list(
-        GrantUsagePoint.objects.filter(grant_id__in=list(function_blocks), revoked_at__isnull=True).values_list(
-            "usage_point_id", "grant_id", "usage_point__public_id"
-        )
-    )
-    reach = _reach_from_links((up, grant_id, function_blocks[grant_id]) for up, grant_id, _public_id in links)
-    reach.public_ids = {public_id: up for up, _grant_id, public_id in links}
-    return reach
+    return Reach(grants=grants, third_party_id=third_party_id, at=at)
 
 
 def reach_for_customer(*, customer: RetailCustomer) -> Reach:

@@ -328,7 +328,7 @@ def submission_abandoned_close(*, submission: Submission) -> bool:
 
 
 def _target_grants(target: BatchTarget) -> QuerySet[Grant]:
-    """Return the grants the target writes through: its grant, its bulk's active members, or none."""
+    """Return the grants the target may write through (a query, never loaded whole): its grant, its bulk's members."""
     if target.kind == Submission.TargetKind.SUBSCRIPTION and target.grant is not None:
         return Grant.objects.filter(pk=target.grant.pk)
     if target.kind == Submission.TargetKind.BULK and target.bulk_user is not None:
@@ -337,7 +337,10 @@ def _target_grants(target: BatchTarget) -> QuerySet[Grant]:
 
 
 def _reach(target: BatchTarget, locked: list[int] | None = None) -> selectors.Reach:
-    """Return the target's reach now: through the ``locked`` grants, or through all the target's grants."""
+    """Return the target's reach now: through the ``locked`` grants, or through all the target's grants.
+
+    Looked up for the usage points the feed names (``Reach.cover``), never for the whole bulk.
+    """
     if target.kind == Submission.TargetKind.RETAIL_CUSTOMER and target.customer is not None:
         return selectors.reach_for_customer(customer=target.customer)
     grants = _target_grants(target) if locked is None else Grant.objects.filter(pk__in=locked)
@@ -347,46 +350,53 @@ def _reach(target: BatchTarget, locked: list[int] | None = None) -> selectors.Re
 class _GrantResolver:
     """The import's usage point resolver for an upload: only usage points in reach, never a new one by a Third Party."""
 
-    def __init__(self, reach: selectors.Reach, public_ids: dict[str, int]) -> None:
+    def __init__(self, reach: selectors.Reach) -> None:
         self.reach = reach
-        self.public_ids = public_ids
         self.customer_resolver = (
             imports.CustomerUsagePoints(reach.customer) if reach.may_create_usage_points and reach.customer else None
         )
 
     def resolve(self, *, ref: str, declared_uuid: UUID | None) -> imports.UsagePointTarget | None:
-        pk = self.public_ids.get(ref)
+        pk = self.reach.reaches_ref(ref)
         if pk is not None:
-            return imports.UsagePointTarget(ref=ref, usage_point_id=pk) if pk in self.reach.usage_points else None
+            return imports.UsagePointTarget(ref=ref, usage_point_id=pk)
         if self.customer_resolver is not None:
             return self.customer_resolver.resolve(ref=ref, declared_uuid=declared_uuid)
         return None
 
     def allows(self, *, usage_point_id: int) -> bool:
-        return usage_point_id in self.reach.usage_points
+        return self.reach.reaches(usage_point_id)
+
+    def allows_all(self, *, usage_point_ids: QuerySet[Any, int]) -> bool:
+        return self.reach.reaches_all(usage_point_ids)
 
 
-def _selector(public_ids: dict[str, int], may_create: bool) -> Callable[[str, str, Any], bool]:
-    """Return the reader's selector: skip the content of entries whose href names a usage point out of reach."""
+def _selector(reach: selectors.Reach) -> Callable[[str, str, Any], bool]:
+    """Return the reader's selector: skip the content of entries whose href names a usage point out of reach.
+
+    Each usage point the feed names is looked up once, when the feed first names it.
+    """
 
     def select(kind: str, atom_id: str, links: Any) -> bool:
-        if may_create or kind in SHARED_KINDS:
+        if reach.may_create_usage_points or kind in SHARED_KINDS:
             return True
-        refs = {href_ids(link.href).get("UsagePoint") for link in links if link.rel in ("self", "up")}
-        refs.discard(None)
-        return not refs or bool(refs & public_ids.keys())
+        refs = {ref for link in links if link.rel in ("self", "up") and (ref := href_ids(link.href).get("UsagePoint"))}
+        return not refs or any(reach.reaches_ref(ref) is not None for ref in sorted(refs))
 
     return select
 
 
-def _narrow(plan: imports.ImportPlan, reach: selectors.Reach, public_ids: dict[str, int]) -> None:
+def _narrow(plan: imports.ImportPlan, reach: selectors.Reach) -> None:
     """Set every entry's ``narrowed`` (None: accepted, else the reason): the import's plan narrowed to the reach.
 
     Two passes over the plan's chunks: rules 6 and 3 per entry (collecting the rejected meter readings
     and the shared resources accepted entries refer to), then the blocks of rejected meter readings
     and the shared resources nobody accepted refers to.
     """
-    refs = plan.usage_point_refs - public_ids.keys()
+    named = plan.usage_point_refs
+    reach.cover(refs=named, pks=plan.usage_point_ids)
+    public_ids = reach.public_ids
+    refs = named - public_ids.keys()
     # Refs naming an existing usage point out of reach; for a Third Party every other ref is too.
     foreign = set(selectors.usage_points_by_public_id(public_ids=refs)) if reach.may_create_usage_points else refs
     rejected_meter_readings: set[UUID | None] = set()
@@ -608,17 +618,17 @@ def _submission_run(
 
 
 def _plan(
-    target: BatchTarget, reach: selectors.Reach, public_ids: dict[str, int], *, path: Path, max_bytes: int, spool: bool
+    target: BatchTarget, reach: selectors.Reach, *, path: Path, max_bytes: int, spool: bool
 ) -> imports.ImportPlan:
     """Plan the stored payload against the reach, in lenient mode if the client is set so (rule 10)."""
     # One parse: the entries the plan reads are spooled for the apply (the stored payload cannot change),
     # on the payload's disk.
     return imports.import_plan(
         source=path,
-        resolver=_GrantResolver(reach, public_ids),
+        resolver=_GrantResolver(reach),
         lenient=target.caller.lenient_uploads,
         max_bytes=max_bytes,
-        select=_selector(public_ids, reach.may_create_usage_points),
+        select=_selector(reach),
         spool=_spool_dir() if spool else False,
     )
 
@@ -649,8 +659,7 @@ def _process(
     submission: Submission, *, target: BatchTarget, options: BatchOptions, path: Path, max_bytes: int
 ) -> BatchResult:
     reach = _reach(target)
-    public_ids = reach.public_ids
-    plan = _plan(target, reach, public_ids, path=path, max_bytes=max_bytes, spool=not options.dry_run)
+    plan = _plan(target, reach, path=path, max_bytes=max_bytes, spool=not options.dry_run)
     try:
         return _decide_and_apply(
             submission,
@@ -660,7 +669,6 @@ def _process(
             path=path,
             max_bytes=max_bytes,
             reach=reach,
-            public_ids=public_ids,
         )
     finally:
         plan.close()
@@ -675,11 +683,10 @@ def _decide_and_apply(
     path: Path,
     max_bytes: int,
     reach: selectors.Reach,
-    public_ids: dict[str, int],
 ) -> BatchResult:
     _notify("planned", submission)
     if options.dry_run:
-        _narrow(plan, reach, public_ids)
+        _narrow(plan, reach)
         tally = _rows_write(submission, plan)
         status = _outcome_status(tally=tally, strict=options.strict)
         report = _report(submission, tally, applied=False, outcome=Submission.Outcome.DRY_RUN)
@@ -688,11 +695,22 @@ def _decide_and_apply(
             _finish(submission, outcome=Submission.Outcome.DRY_RUN, http_status=status, report=report)
         return BatchResult(submission=submission, http_status=status, report=report)
 
+    # The grants this upload writes through: those reaching the usage points of the entries it would accept.
+    _narrow(plan, reach)
+    through = reach.grant_ids(
+        p.usage_point_id
+        for chunk in plan.entries.chunks(write=False, live_only=True)
+        for p in chunk
+        if p.narrowed is None and p.usage_point_id is not None
+    )
     with transaction.atomic(durable=True):
-        locked = grant_lock(grants=_target_grants(target), third_party=target.caller, bulk_user=target.bulk_user)
+        # Only those grants are locked (after the Third Party and the bulk user: the one lock order).
+        locked = grant_lock(
+            grants=Grant.objects.filter(pk__in=through), third_party=target.caller, bulk_user=target.bulk_user
+        )
         # Check the grants again under the lock: a revocation that committed since the plan wins.
         reach_now = _reach(target, locked) if target.kind != Submission.TargetKind.RETAIL_CUSTOMER else reach
-        _narrow(plan, reach_now, public_ids)
+        _narrow(plan, reach_now)
         _notify("locked", submission)
         tally = _rows_write(submission, plan)
         status = _outcome_status(tally=tally, strict=options.strict)
@@ -709,8 +727,8 @@ def _decide_and_apply(
                 raise
             # Another upload of the same resources committed after this plan was made and before this
             # one got the grant locks: plan again, now that its rows are visible (rule 10: unchanged).
-            plan = _plan(target, reach_now, public_ids, path=path, max_bytes=max_bytes, spool=True)
-            _narrow(plan, reach_now, public_ids)
+            plan = _plan(target, reach_now, path=path, max_bytes=max_bytes, spool=True)
+            _narrow(plan, reach_now)
             tally = _rows_write(submission, plan)
             status = _outcome_status(tally=tally, strict=options.strict)
             if status != 200:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -133,14 +133,11 @@ def meter_reading_uuids(*, pks: Iterable[int]) -> dict[int, UUID]:
     return dict(MeterReading.objects.filter(pk__in=list(set(pks))).values_list("pk", "uuid"))
 
 
-def shared_resource_users(*, kind: str, pk: int) -> Iterator[int]:
-    """Yield the usage points that use a stored ReadingType or LocalTimeParameters."""
-    users: QuerySet[Any, int]
+def shared_resource_users(*, kind: str, pk: int) -> QuerySet[Any, int]:
+    """Return (as a query, to use as a subquery) the usage points that use a stored ReadingType or LocalTimeParameters."""
     if kind == "ReadingType":
-        users = MeterReading.objects.filter(reading_type_id=pk).values_list("usage_point_id", flat=True).distinct()
-    else:
-        users = UsagePoint.objects.filter(local_time_parameters_id=pk).values_list("pk", flat=True)
-    return users.iterator()
+        return MeterReading.objects.filter(reading_type_id=pk).values_list("usage_point_id", flat=True)
+    return UsagePoint.objects.filter(local_time_parameters_id=pk).values_list("pk", flat=True)
 
 
 def resource_rows(*, model: Any, pks: Iterable[int], columns: Iterable[str]) -> dict[int, dict[str, Any]]:

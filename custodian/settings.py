@@ -372,6 +372,8 @@ NOTIFICATION_DELIVERY_SECONDS = env_int("NOTIFICATION_DELIVERY_SECONDS", 10)
 NOTIFICATION_DAILY_HOUR = env_int("NOTIFICATION_DAILY_HOUR", 6)
 NOTIFICATION_BACKOFF_BASE_SECONDS = env_int("NOTIFICATION_BACKOFF_BASE_SECONDS", 30)
 GRANT_EXPIRY_SECONDS = env_int("GRANT_EXPIRY_SECONDS", 60)
+# Grants per transaction of the expiry and lifecycle sweeps (grants.services): short transactions, bounded queries.
+GRANT_SWEEP_BATCH_SIZE = env_int("GRANT_SWEEP_BATCH_SIZE", 500)
 CELERY_BEAT_SCHEDULE = {
     "deliver-notifications": {
         "task": "grants.tasks.deliver_notifications",
@@ -381,6 +383,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     "expire-grants": {
         "task": "grants.tasks.expire_grants",
+        "schedule": float(GRANT_EXPIRY_SECONDS),
+        "options": {"expires": 300.0},
+    },
+    # Lifecycle sweeps are queued when a Third Party is put On Hold or revoked; this picks up any lost one.
+    "lifecycle-sweeps": {
+        "task": "grants.tasks.lifecycle_sweeps",
         "schedule": float(GRANT_EXPIRY_SECONDS),
         "options": {"expires": 300.0},
     },

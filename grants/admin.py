@@ -325,8 +325,14 @@ class ThirdPartyAdmin(admin.ModelAdmin):
             except ValidationError as exc:
                 self.message_user(request, f"{third_party}: {' '.join(exc.messages)}", messages.ERROR)
         if done:
+            later = (
+                " Requests are refused now; grants, tokens and customers' e-mails follow in the background."
+                if lifecycle in (ThirdParty.Lifecycle.ON_HOLD, ThirdParty.Lifecycle.REVOKED)
+                else ""
+            )
             self.message_user(
-                request, f"{done} Third Part{'y' if done == 1 else 'ies'} now {ThirdParty.Lifecycle(lifecycle).label}."
+                request,
+                f"{done} Third Part{'y' if done == 1 else 'ies'} now {ThirdParty.Lifecycle(lifecycle).label}.{later}",
             )
 
     @admin.action(description="Approve to Production (runs the checklist)", permissions=["change"])

@@ -18,7 +18,7 @@ from django.utils import translation
 
 from custodian.selectors import customer_language
 from grants.data_categories import grant_sentence
-from grants.models import Grant, ThirdParty
+from grants.models import Grant
 
 EXPIRY_NOTICE_DAYS = 30
 
@@ -43,21 +43,3 @@ def customer_email_send(*, grant: Grant, kind: str) -> None:
         subject = render_to_string(f"emails/{kind}_subject.txt", context).strip()
         body = render_to_string(f"emails/{kind}.txt", context).strip() + "\n"
     transaction.on_commit(lambda: send_mail(subject=subject, message=body, from_email=None, recipient_list=[address]))
-
-
-def grant_lifecycle_emails(*, third_party: ThirdParty, lifecycle: int) -> int:
-    """E-mail every customer with an active grant to a Third Party just put On Hold or revoked; return how many."""
-    kind: dict[int, str] = {
-        ThirdParty.Lifecycle.ON_HOLD: "third_party_on_hold",
-        ThirdParty.Lifecycle.REVOKED: "third_party_revoked",
-    }
-    if lifecycle not in kind:
-        return 0
-    grants = Grant.objects.filter(third_party=third_party, status=Grant.Status.ACTIVE).select_related(
-        "customer__user", "third_party"
-    )
-    sent = 0
-    for grant in grants:
-        customer_email_send(grant=grant, kind=kind[lifecycle])
-        sent += 1
-    return sent

@@ -66,6 +66,21 @@ class ThirdParty(AbstractApplication):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.THIRD_PARTY)
     lifecycle = models.PositiveSmallIntegerField(choices=Lifecycle.choices, default=Lifecycle.REVIEW)
     lifecycle_changed_at = models.DateTimeField(default=timezone.now)
+    lifecycle_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The staff member who made the last lifecycle change.",
+    )
+    lifecycle_swept_to = models.BigIntegerField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="On Hold or Revoked: the last grant id whose row work (revocation, e-mail) is done; "
+        "empty once the sweep finished (grants.services.third_party_lifecycle_sweep).",
+    )
     description = models.CharField(
         max_length=256, blank=True, help_text="thirdPartyApplicationDescription: shown to customers as the purpose."
     )

@@ -71,14 +71,15 @@ def batch_list_document(*, resources: Iterable[str]) -> bytes:
 # No atomic block of their own: each writes with one INSERT, and a savepoint would only add round trips.
 
 
-def notification_enqueue_for_grant(
-    *,
-    grant: Grant,
-    kind: str,
-    published_min: datetime | None = None,
-    published_max: datetime | None = None,
+def notification_enqueue_for_grants(*, grants: Iterable[Grant], kind: str) -> list[Notification]:
+    """Queue one notification about each grant (one INSERT for all), as :func:`notification_enqueue_for_grant` would."""
+    rows = [row for grant in grants if (row := _grant_notification(grant=grant, kind=kind)) is not None]
+    return Notification.objects.bulk_create(rows, batch_size=500) if rows else []
+
+
+def _grant_notification(
+    *, grant: Grant, kind: str, published_min: datetime | None = None, published_max: datetime | None = None
 ) -> Notification | None:
-    """Queue one notification about ``grant`` in the current transaction; None if its Third Party has no notify URI."""
     third_party = grant.third_party
     if not third_party.notify_uri:
         return None
@@ -93,9 +94,21 @@ def notification_enqueue_for_grant(
     if kind != Notification.Kind.NEW_DATA:
         # A new, changed, revoked or expired grant is also announced as its Authorization (PSH002).
         resources.append(grant_authorization_uri(grant=grant))
-    return Notification.objects.create(
-        third_party=third_party, grant=grant, bulk_user=bulk_user, kind=kind, resources=resources
-    )
+    return Notification(third_party=third_party, grant=grant, bulk_user=bulk_user, kind=kind, resources=resources)
+
+
+def notification_enqueue_for_grant(
+    *,
+    grant: Grant,
+    kind: str,
+    published_min: datetime | None = None,
+    published_max: datetime | None = None,
+) -> Notification | None:
+    """Queue one notification about ``grant`` in the current transaction; None if its Third Party has no notify URI."""
+    row = _grant_notification(grant=grant, kind=kind, published_min=published_min, published_max=published_max)
+    if row is not None:
+        row.save()
+    return row
 
 
 def notification_enqueue_for_application_information(*, third_party: ThirdParty) -> Notification | None:

@@ -22,15 +22,16 @@ from oauth2_provider.models import get_access_token_model, get_refresh_token_mod
 from oauth2_provider.settings import oauth2_settings
 
 from custodian.models import AuditEvent, RetailCustomer, UsagePoint
-from custodian.services import audit_record, saved_and_audited
+from custodian.services import audit_record, audit_record_many, saved_and_audited
 from grants.approval import ApprovalCheck, third_party_approval_checklist
 from grants.data_categories import CATEGORY_BY_KEY, CUSTOMER, RECORD_CHOICE_BY_KEY
-from grants.emails import EXPIRY_NOTICE_DAYS, customer_email_send, grant_lifecycle_emails
+from grants.emails import EXPIRY_NOTICE_DAYS, customer_email_send
 from grants.models import BulkUser, Grant, GrantCode, GrantToken, GrantUsagePoint, Notification, ThirdParty
 from grants.notifications import (
     PostResult,
     notification_enqueue_for_application_information,
     notification_enqueue_for_grant,
+    notification_enqueue_for_grants,
     post_batch_list,
 )
 from grants.registration import RegistrationMetadata
@@ -153,12 +154,21 @@ def _revoke_tokens(*, access_tokens: Iterable[Any]) -> int:
     return count
 
 
+# Lifecycles whose row work (e-mails; for Revoked also grants and tokens) a sweep does after the change.
+_SWEPT_LIFECYCLES = frozenset({ThirdParty.Lifecycle.ON_HOLD, ThirdParty.Lifecycle.REVOKED})
+
+
 @transaction.atomic
 def third_party_set_lifecycle(*, third_party: ThirdParty, lifecycle: int, actor: Any = None) -> ThirdParty:
     """Move a Third Party through Review, Production, On Hold, Revoked.
 
-    Revoking a Third Party revokes every grant it holds and every token issued to it. On Hold
-    keeps grants but lets them reach nothing until the Third Party is back in Production.
+    The change is one row and takes effect at once for every request: a grant reaches data only
+    while its Third Party is in Production (``selectors.active_grant_q``, ``Grant.is_active``) and
+    a token works only while its client is (``ThirdParty.is_usable``). The row work follows in
+    short batches (:func:`third_party_lifecycle_sweep`, queued when this commits): revoking a
+    Third Party revokes every grant it holds and every token issued to it; On Hold and Revoked
+    e-mail each customer with an active grant. On Hold keeps grants but lets them reach nothing
+    until the Third Party is back in Production.
     """
     locked = ThirdParty.objects.select_for_update().get(pk=third_party.pk)
     if lifecycle not in ThirdParty.Lifecycle.values:
@@ -168,7 +178,13 @@ def third_party_set_lifecycle(*, third_party: ThirdParty, lifecycle: int, actor:
     previous = locked.lifecycle
     locked.lifecycle = lifecycle
     locked.lifecycle_changed_at = timezone.now()
-    locked.save(update_fields=["lifecycle", "lifecycle_changed_at", "updated"])
+    locked.lifecycle_changed_by = actor if getattr(actor, "is_authenticated", False) else None
+    if previous != lifecycle:
+        # A new sweep from the first grant (an earlier one for another lifecycle stops where it was).
+        locked.lifecycle_swept_to = 0 if lifecycle in _SWEPT_LIFECYCLES else None
+    locked.save(
+        update_fields=["lifecycle", "lifecycle_changed_at", "lifecycle_changed_by", "lifecycle_swept_to", "updated"]
+    )
     audit_record(
         action=AuditEvent.Action.THIRD_PARTY_STATUS_CHANGED,
         actor_user=actor,
@@ -177,21 +193,153 @@ def third_party_set_lifecycle(*, third_party: ThirdParty, lifecycle: int, actor:
         detail={"from": previous, "to": lifecycle},
     )
     notification_enqueue_for_application_information(third_party=locked)
-    if previous != lifecycle:
-        grant_lifecycle_emails(third_party=locked, lifecycle=lifecycle)
-    if lifecycle == ThirdParty.Lifecycle.REVOKED:
-        for grant in Grant.objects.filter(third_party=locked, status=Grant.Status.ACTIVE):
-            grant_revoke(grant=grant, actor=actor, reason=THIRD_PARTY_REVOKED)
-        revoked = _revoke_tokens(access_tokens=get_access_token_model().objects.filter(application=locked))
-        if revoked:
-            audit_record(
-                action=AuditEvent.Action.TOKEN_REVOKED,
-                actor_user=actor,
-                obj=locked,
-                summary=f"{revoked} tokens of {locked.name} revoked",
-            )
+    if locked.lifecycle_swept_to is not None:
+        pk = locked.pk
+        transaction.on_commit(lambda: _sweep_queue(third_party_id=pk))
     third_party.refresh_from_db()
     return locked
+
+
+def _sweep_queue(*, third_party_id: int) -> None:
+    from grants.tasks import third_party_lifecycle_sweep_task  # tasks import this module
+
+    third_party_lifecycle_sweep_task.delay(third_party_id)
+
+
+def third_party_lifecycle_sweep(*, third_party_id: int, batch_size: int | None = None) -> int:
+    """Do the row work of a Third Party's On Hold or revocation, one short transaction per batch; return grants done.
+
+    Continues where the last batch stopped (``ThirdParty.lifecycle_swept_to``), so a run that was
+    interrupted, or two runs at once, do every grant once. Each batch locks the Third Party row
+    first (the one lock order), then at most ``batch_size`` grants in id order.
+    """
+    size = batch_size or settings.GRANT_SWEEP_BATCH_SIZE
+    done = 0
+    while True:
+        handled, finished = third_party_lifecycle_sweep_batch(third_party_id=third_party_id, batch_size=size)
+        done += handled
+        if finished:
+            return done
+
+
+def third_party_lifecycle_sweeps_due() -> list[int]:
+    """Return the Third Parties whose lifecycle sweep has not finished (the beat picks up any lost one)."""
+    return list(ThirdParty.objects.filter(lifecycle_swept_to__isnull=False).order_by("pk").values_list("pk", flat=True))
+
+
+@transaction.atomic
+def third_party_lifecycle_sweep_batch(*, third_party_id: int, batch_size: int) -> tuple[int, bool]:
+    """Do one batch of a lifecycle sweep; return (grants handled, whether the sweep is finished).
+
+    Revoked: the next active grants are revoked (status, their tokens, audit, notifications, the
+    customer's e-mail), then, once no grant is left, the Third Party's other tokens, a batch at a
+    time. On Hold: the customers of the next active grants are e-mailed. A constant number of
+    queries per batch, whatever its size.
+    """
+    third_party = ThirdParty.objects.select_for_update().filter(pk=third_party_id).first()
+    if third_party is None or third_party.lifecycle_swept_to is None:
+        return 0, True
+    if third_party.lifecycle not in _SWEPT_LIFECYCLES:
+        _sweep_finish(third_party)
+        return 0, True
+    grants = list(
+        Grant.objects.select_for_update(of=("self",))
+        .select_related("customer__user", "third_party", "bulk_user")
+        .filter(third_party=third_party, status=Grant.Status.ACTIVE, pk__gt=third_party.lifecycle_swept_to)
+        .order_by("pk")[:batch_size]
+    )
+    revoking = third_party.lifecycle == ThirdParty.Lifecycle.REVOKED
+    kind = "third_party_revoked" if revoking else "third_party_on_hold"
+    if grants:
+        if revoking:
+            _grants_revoke_many(grants=grants, actor=third_party.lifecycle_changed_by, reason=THIRD_PARTY_REVOKED)
+        for grant in grants:
+            customer_email_send(grant=grant, kind=kind)
+        third_party.lifecycle_swept_to = grants[-1].pk
+        third_party.save(update_fields=["lifecycle_swept_to"])
+        return len(grants), False
+    if revoking:
+        ids = list(
+            get_access_token_model()
+            .objects.filter(application=third_party)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        refresh = list(
+            get_refresh_token_model()
+            .objects.filter(application=third_party, revoked__isnull=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if ids or refresh:
+            revoked = _tokens_revoke_many(access_token_ids=ids, refresh_token_ids=refresh)
+            audit_record(
+                action=AuditEvent.Action.TOKEN_REVOKED,
+                actor_user=third_party.lifecycle_changed_by,
+                obj=third_party,
+                summary=f"{revoked} tokens of {third_party.name} revoked",
+            )
+            return 0, False
+    _sweep_finish(third_party)
+    return 0, True
+
+
+def _sweep_finish(third_party: ThirdParty) -> None:
+    third_party.lifecycle_swept_to = None
+    third_party.save(update_fields=["lifecycle_swept_to"])
+
+
+def _tokens_revoke_many(*, access_token_ids: list[int], refresh_token_ids: Iterable[int] = ()) -> int:
+    """Revoke these access tokens and their refresh tokens, and these refresh tokens, in a few statements each.
+
+    As django-oauth-toolkit's ``revoke()`` does one by one: an access token is deleted, a refresh
+    token marked revoked (and unlinked from its access token). Returns the access tokens revoked.
+    """
+    now = timezone.now()
+    refresh_model = get_refresh_token_model()
+    if access_token_ids:
+        refresh_model.objects.filter(access_token_id__in=access_token_ids).update(revoked=now, access_token=None)
+    refresh = list(refresh_token_ids)
+    if refresh:
+        refresh_model.objects.filter(pk__in=refresh, revoked__isnull=True).update(revoked=now, access_token=None)
+    if not access_token_ids:
+        return 0
+    get_access_token_model().objects.filter(pk__in=access_token_ids).delete()
+    return len(access_token_ids)
+
+
+def _grants_revoke_many(*, grants: list[Grant], actor: Any, reason: str) -> None:
+    """Revoke these locked, active grants together: status, tokens, audit rows and notifications in a few statements."""
+    now = timezone.now()
+    ids = [grant.pk for grant in grants]
+    revoked_by = actor if getattr(actor, "is_authenticated", False) else None
+    Grant.objects.filter(pk__in=ids).update(
+        status=Grant.Status.REVOKED, revoked_at=now, updated_at=now, revoked_by=revoked_by
+    )
+    tokens: dict[int, list[int]] = {}
+    for token_id, grant_id in (
+        get_access_token_model()
+        .objects.filter(grant_binding__grant_id__in=ids)
+        .values_list("pk", "grant_binding__grant_id")
+    ):
+        tokens.setdefault(grant_id, []).append(token_id)
+    _tokens_revoke_many(access_token_ids=[t for ts in tokens.values() for t in ts])
+    for grant in grants:
+        grant.status, grant.revoked_at, grant.updated_at, grant.revoked_by = Grant.Status.REVOKED, now, now, revoked_by
+    audit_record_many(
+        events=(
+            {
+                "action": AuditEvent.Action.GRANT_REVOKED,
+                "actor_user": actor,
+                "customer": grant.customer,
+                "obj": grant,
+                "summary": f"Grant to {grant.third_party.name} revoked: {reason}",
+                "detail": {"reason": reason, "tokens_revoked": len(tokens.get(grant.pk, ()))},
+            }
+            for grant in grants
+        )
+    )
+    notification_enqueue_for_grants(grants=grants, kind=Notification.Kind.GRANT_REVOKED)
 
 
 @transaction.atomic
@@ -494,20 +642,63 @@ def grant_customer_records_revoke(*, grant: Grant, records: Iterable[str], actor
     return locked
 
 
-def grant_expire_due(*, now: datetime | None = None) -> int:
-    """Mark active grants whose authorized period has ended as expired, one transaction each; return how many."""
+def grant_expire_due(*, now: datetime | None = None, batch_size: int | None = None) -> int:
+    """Mark active grants whose authorized period has ended as expired, in short batches; return how many.
+
+    They already reach nothing (``active_grant_q`` compares the end with now at every request):
+    this is the row work (status, tokens, audit, notifications, e-mail). Each batch is one short
+    transaction with a constant number of queries; a grant another transaction holds (an upload,
+    a revocation) is skipped and left to the next run, so nobody waits behind the sweep.
+    """
     moment = now or timezone.now()
+    size = batch_size or settings.GRANT_SWEEP_BATCH_SIZE
     count = 0
-    due = Grant.objects.filter(status=Grant.Status.ACTIVE, authorized_end__lte=moment)
-    for pk, third_party_id in due.order_by("pk").values_list("pk", "third_party_id"):
-        with transaction.atomic():
-            rows_lock_shared(model=ThirdParty, pks=[third_party_id])  # the one lock order: Third Party first
-            grant = due.select_for_update(skip_locked=True).filter(pk=pk).first()
-            if grant is None:
-                continue  # revoked or being changed right now
-            count += _grant_expire(grant=grant, moment=moment)
+    while expired := grant_expire_batch(moment=moment, batch_size=size):
+        count += expired
     grant_expiry_notices_send(now=moment)
     return count
+
+
+@transaction.atomic
+def grant_expire_batch(*, moment: datetime, batch_size: int) -> int:
+    """Expire at most ``batch_size`` due grants in one transaction; return how many (0: none left to do now)."""
+    due = Grant.objects.filter(status=Grant.Status.ACTIVE, authorized_end__lte=moment)
+    third_parties = sorted(set(due.order_by("pk").values_list("third_party_id", flat=True)[:batch_size]))
+    if not third_parties:
+        return 0
+    rows_lock_shared(model=ThirdParty, pks=third_parties)  # the one lock order: Third Parties first
+    grants = list(
+        due.filter(third_party_id__in=third_parties)
+        .select_for_update(skip_locked=True, of=("self",))
+        .select_related("customer__user", "third_party", "bulk_user")
+        .order_by("pk")[:batch_size]
+    )
+    if not grants:
+        return 0  # all held by others right now: the next run expires them
+    ids = [grant.pk for grant in grants]
+    Grant.objects.filter(pk__in=ids).update(status=Grant.Status.EXPIRED, updated_at=moment)
+    for grant in grants:
+        grant.status, grant.updated_at = Grant.Status.EXPIRED, moment
+    _tokens_revoke_many(
+        access_token_ids=list(
+            get_access_token_model().objects.filter(grant_binding__grant_id__in=ids).values_list("pk", flat=True)
+        )
+    )
+    audit_record_many(
+        events=(
+            {
+                "action": AuditEvent.Action.GRANT_EXPIRED,
+                "customer": grant.customer,
+                "obj": grant,
+                "summary": f"Grant to {grant.third_party.name} expired",
+            }
+            for grant in grants
+        )
+    )
+    notification_enqueue_for_grants(grants=grants, kind=Notification.Kind.GRANT_EXPIRED)
+    for grant in grants:
+        customer_email_send(grant=grant, kind="grant_expired")
+    return len(grants)
 
 
 def grant_expiry_notices_send(*, now: datetime | None = None) -> int:
@@ -532,23 +723,6 @@ def grant_expiry_notices_send(*, now: datetime | None = None) -> int:
             customer_email_send(grant=grant, kind="grant_expiring")
             count += 1
     return count
-
-
-def _grant_expire(*, grant: Grant, moment: datetime) -> int:
-    """Expire one locked grant: its tokens stop, the customer and the Third Party are told."""
-    grant.status = Grant.Status.EXPIRED
-    grant.updated_at = moment
-    grant.save(update_fields=["status", "updated_at"])
-    _revoke_tokens(access_tokens=list(get_access_token_model().objects.filter(grant_binding__grant=grant)))
-    audit_record(
-        action=AuditEvent.Action.GRANT_EXPIRED,
-        customer=grant.customer,
-        obj=grant,
-        summary=f"Grant to {grant.third_party.name} expired",
-    )
-    notification_enqueue_for_grant(grant=grant, kind=Notification.Kind.GRANT_EXPIRED)
-    customer_email_send(grant=grant, kind="grant_expired")
-    return 1
 
 
 @transaction.atomic

@@ -1,4 +1,4 @@
-"""Celery tasks of the grants app: the notification outbox, grant expiry, the daily "new data ready" notice.
+"""Celery tasks of the grants app: the notification outbox, grant expiry, lifecycle sweeps, the daily notice.
 
 Each task is a thin wrapper over a service and is safe to run twice (the outbox claims rows with a
 lease, expiry and the daily notice skip what they already did), so late acknowledgement and beat
@@ -13,7 +13,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from grants.notifications import notification_deliver_due, notification_enqueue_daily_new_data
-from grants.services import grant_expire_due
+from grants.services import grant_expire_due, third_party_lifecycle_sweep, third_party_lifecycle_sweeps_due
 
 
 @shared_task(name="grants.tasks.deliver_notifications", ignore_result=True)
@@ -27,6 +27,18 @@ def deliver_notifications(limit: int = 500) -> dict[str, int]:
 def expire_grants() -> int:
     """Expire the grants whose authorized period has ended."""
     return grant_expire_due(now=timezone.now())
+
+
+@shared_task(name="grants.tasks.third_party_lifecycle_sweep", ignore_result=True)
+def third_party_lifecycle_sweep_task(third_party_id: int) -> int:
+    """Do the row work of one Third Party's On Hold or revocation, batch by batch, from where it stopped."""
+    return third_party_lifecycle_sweep(third_party_id=third_party_id)
+
+
+@shared_task(name="grants.tasks.lifecycle_sweeps", ignore_result=True)
+def lifecycle_sweeps() -> int:
+    """Finish every unfinished lifecycle sweep (one lost with a worker, or never queued)."""
+    return sum(third_party_lifecycle_sweep(third_party_id=pk) for pk in third_party_lifecycle_sweeps_due())
 
 
 @shared_task(name="grants.tasks.daily_new_data_notices", ignore_result=True)

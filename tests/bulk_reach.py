@@ -17,7 +17,7 @@ def bulk_reach(*, third_party: ThirdParty, bulk_id: str, at: datetime | None = N
 
     The bulk is looked up as the endpoints look it up (``bulk_user_get``, exact id; NotFound is nothing);
     the GET reads one page of it (``reach_for_bulk_page``) and a POST writes through its member grants
-    (``bulk_member_grants`` then ``reach_for_grants``).
+    (``bulk_member_grants`` then ``reach_for_grants``, asked about every usage point).
     """
     try:
         bulk_user = bulk_user_get(third_party=third_party, bulk_id=bulk_id)
@@ -25,10 +25,9 @@ def bulk_reach(*, third_party: ThirdParty, bulk_id: str, at: datetime | None = N
         return set()
     page = reach_for_bulk_page(bulk_user=bulk_user, start_index=1, max_results=1000, at=at)
     read = {reach.usage_point_id for reach in page.reaches}
-    write = set(
-        reach_for_grants(
-            grants=bulk_member_grants(bulk_user=bulk_user), third_party_id=third_party.pk, at=at
-        ).usage_points
-    )
+    # The POST's reach is looked up per usage point a feed names: ask it about every usage point there is.
+    write_reach = reach_for_grants(grants=bulk_member_grants(bulk_user=bulk_user), third_party_id=third_party.pk, at=at)
+    write_reach.cover(pks=UsagePoint.objects.values_list("pk", flat=True))
+    write = set(write_reach.usage_points)
     assert read == write, f"the bulk GET reaches {sorted(read)}, the bulk POST {sorted(write)}"
     return set(UsagePoint.objects.filter(pk__in=read))

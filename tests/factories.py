@@ -89,3 +89,64 @@ def make_access_token(grant) -> str:
     raw = secrets.token_urlsafe(32)
     grant_services.grant_token_issue(grant=grant, raw_token=raw)
     return raw
+
+
+def make_many_grants(*, third_party, count: int, bulk_user=None, days: int = 365, start=None, tokens_every: int = 0):
+    """Insert ``count`` active grants of ``third_party`` (a customer and usage point each) in a few statements.
+
+    For scale tests only (thousands of rows): the rows the services would write, inserted together;
+    every ``tokens_every``-th grant also gets an access token bound to it. Returns the grants, in id order.
+    """
+    from custodian.models import RetailCustomer, UsagePoint, User
+    from grants.models import Grant, GrantToken, GrantUsagePoint
+
+    start = start or timezone.now() - timedelta(minutes=1)
+    tag = next(_counter)
+    users = User.objects.bulk_create(
+        (User(username=f"many{tag}-{i}", email=f"many{tag}-{i}@example.org") for i in range(count)), batch_size=2000
+    )
+    customers = RetailCustomer.objects.bulk_create(
+        (RetailCustomer(user=user, name=user.username) for user in users), batch_size=2000
+    )
+    points = UsagePoint.objects.bulk_create((UsagePoint(customer=c, title=c.name) for c in customers), batch_size=2000)
+    scope = DEFAULT_SCOPE + (f";BR={bulk_user.bulk_id}" if bulk_user else "")
+    Grant.objects.bulk_create(
+        (
+            Grant(
+                customer=customer,
+                third_party=third_party,
+                bulk_user=bulk_user,
+                scope=scope,
+                function_blocks=[1, 3, 4, 5, 13, 14, 15, 17, 35, 37, 39],
+                interval_duration=900,
+                block_duration="daily",
+                history_length=94608000,
+                authorized_start=start,
+                authorized_end=start + timedelta(days=days),
+            )
+            for customer in customers
+        ),
+        batch_size=2000,
+    )
+    grants = list(Grant.objects.filter(customer__in=customers).select_related("customer").order_by("pk"))
+    by_customer = {point.customer_id: point for point in points}
+    GrantUsagePoint.objects.bulk_create(
+        (GrantUsagePoint(grant=g, usage_point=by_customer[g.customer_id]) for g in grants), batch_size=2000
+    )
+    if tokens_every:
+        chosen = grants[::tokens_every]
+        rows = []
+        for grant in chosen:
+            token = AccessToken(
+                user_id=grant.customer.user_id,
+                application=third_party,
+                scope=scope,
+                expires=timezone.now() + timedelta(hours=1),
+            )
+            set_token_value(token, secrets.token_urlsafe(30))
+            rows.append(token)
+        AccessToken.objects.bulk_create(rows, batch_size=2000)  # sets their keys (PostgreSQL, SQLite 3.35+)
+        GrantToken.objects.bulk_create(
+            (GrantToken(access_token=t, grant=g) for t, g in zip(rows, chosen, strict=True)), batch_size=2000
+        )
+    return grants

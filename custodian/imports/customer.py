@@ -9,6 +9,7 @@ from typing import IO, Any
 from uuid import UUID
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from custodian.espi.customer import RECORD_KINDS
 from custodian.imports.apply import ImportResult, import_apply
@@ -36,6 +37,9 @@ class CustomerUsagePoints:
         if declared_uuid is not None:
             return UsagePointTarget(ref=ref, create=True, uuid=declared_uuid)
         return None
+
+    def allows_all(self, *, usage_point_ids: QuerySet[Any, int]) -> bool:
+        return not UsagePoint.objects.filter(pk__in=usage_point_ids).exclude(customer=self.customer).exists()
 
     def allows(self, *, usage_point_id: int) -> bool:
         return (

@@ -21,7 +21,7 @@ the plan's outcome into the reported reason. The reasons themselves are :class:`
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID
 
 from custodian.imports.reasons import OK, Change, Reason
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from custodian.imports.plan import EntryPlan, UsagePointTarget
     from custodian.imports.store import SeenIds
     from custodian.selectors import Location
+
+UsersT = TypeVar("UsersT")
 
 # Function blocks a grant needs for each kind (rule 3); kinds not listed are core.
 FUNCTION_BLOCKS_NEEDED: dict[str, frozenset[int]] = {
@@ -121,9 +123,13 @@ def rule4_shared_referred_to(plans: Iterable[EntryPlan], *, accepted: Callable[[
     return wanted
 
 
-def rule4_shared_used_only_within(*, users: Iterable[int], allows: Callable[[int], bool]) -> bool:
-    """Rule 4: return whether a stored shared resource is used only by usage points the import may write."""
-    return all(allows(usage_point_id) for usage_point_id in users)
+def rule4_shared_used_only_within(*, users: UsersT, allows_all: Callable[[UsersT], bool]) -> bool:
+    """Rule 4: return whether a stored shared resource is used only by usage points the import may write.
+
+    ``users`` are the usage points using it (a query: a ReadingType may serve a whole bulk), asked
+    of ``allows_all`` at once rather than one by one.
+    """
+    return allows_all(users)
 
 
 def rule5_duplicate(uuid: UUID, seen: set[UUID] | SeenIds) -> bool:

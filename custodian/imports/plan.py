@@ -20,6 +20,8 @@ from operator import attrgetter
 from typing import IO, Any, Protocol
 from uuid import UUID
 
+from django.db.models import QuerySet
+
 from custodian.espi import content as espi_content
 from custodian.espi.hrefs import href_ids
 from custodian.espi.parser import Entry, EntrySelector
@@ -60,6 +62,9 @@ class UsagePointResolver(Protocol):
 
     def allows(self, *, usage_point_id: int) -> bool:
         """Return whether this import may write under an existing usage point."""
+
+    def allows_all(self, *, usage_point_ids: QuerySet[Any, int]) -> bool:
+        """Return whether this import may write under every usage point of a query (one query: it may name thousands)."""
 
 
 @dataclass(slots=True)
@@ -166,6 +171,7 @@ class ImportPlan:
     rejected_count: int = 0
     readings: int = 0
     usage_point_refs: set[str] = field(default_factory=set)  # every usage point id the feed's hrefs name
+    usage_point_ids: set[int] = field(default_factory=set)  # every stored usage point an entry was placed under
 
     def close(self) -> None:
         """Drop the spool, if any (the apply does it itself; call it when a plan is not applied)."""
@@ -389,6 +395,8 @@ def _resolve(plan: ImportPlan, resolver: UsagePointResolver, refs: _FeedRefs) ->
         for p in chunk:
             if p.status == OK:
                 _place(p, plan, resolver, refs, existing.get(p.uuid) if p.uuid else None)
+                if p.usage_point_id is not None:
+                    plan.usage_point_ids.add(p.usage_point_id)
                 if p.status != OK:
                     plan.rejected_count += 1
                     if p.kind == "MeterReading":
@@ -420,6 +428,8 @@ def _resolve(plan: ImportPlan, resolver: UsagePointResolver, refs: _FeedRefs) ->
                     Reason.CONFLICT, f"this {p.kind} is shared with data outside this import and cannot be changed"
                 )
             p._shared_elsewhere = False
+            if p.usage_point_id is not None:
+                plan.usage_point_ids.add(p.usage_point_id)
         plan.rejected_count += sum(1 for p in importable if p.status != OK)
 
 
@@ -431,14 +441,18 @@ def _place(
     def allows(usage_point_id: int) -> bool:
         return resolver.allows(usage_point_id=usage_point_id)
 
+    def allows_all(usage_point_ids: QuerySet[Any, int]) -> bool:
+        return resolver.allows_all(usage_point_ids=usage_point_ids)
+
     if stored and stored.kind != RESOURCE_MODELS[p.kind or ""].__name__:
         p.reject(Reason.CONFLICT, f"this id already belongs to a {stored.kind}")
         return
     if stored:
         p.existing_id = stored.pk
     if p.kind in SHARED_KINDS:
-        users = shared_resource_users(kind=p.kind, pk=stored.pk) if stored else ()
-        if stored and not filter_rules.rule4_shared_used_only_within(users=users, allows=allows):
+        if stored and not filter_rules.rule4_shared_used_only_within(
+            users=shared_resource_users(kind=p.kind, pk=stored.pk), allows_all=allows_all
+        ):
             p._shared_elsewhere = True  # a conflict unless it changes nothing (rule 10, second pass)
         return
     if p.kind != "UsagePoint" and not p.usage_point_ref:

@@ -74,8 +74,12 @@ def test_rule4_shared_resources_go_only_with_an_accepted_entry_and_never_change_
     reading = planned("MeterReading", index=0, reading_type_uuid=reading_type)
     point = planned("UsagePoint", index=1, local_time_parameters_uuid=ltp)
     assert filter_rules.rule4_shared_referred_to([reading, point], accepted=lambda p: p.index == 0) == {reading_type}
-    assert filter_rules.rule4_shared_used_only_within(users=[1, 2], allows=lambda up: up in {1, 2})
-    assert not filter_rules.rule4_shared_used_only_within(users=[1, 3], allows=lambda up: up in {1, 2})
+
+    def within_1_and_2(users):
+        return set(users) <= {1, 2}
+
+    assert filter_rules.rule4_shared_used_only_within(users=[1, 2], allows_all=within_1_and_2)
+    assert not filter_rules.rule4_shared_used_only_within(users=[1, 3], allows_all=within_1_and_2)
 
 
 def test_rule5_ids_never_move_and_never_repeat():

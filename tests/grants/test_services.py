@@ -66,15 +66,26 @@ def test_revoking_the_last_usage_point_revokes_the_grant(grant, usage_point):
     ]
 
 
-def test_revoking_a_third_party_revokes_all_its_grants_and_tokens(customer, other_customer, third_party):
+def test_revoking_a_third_party_revokes_all_its_grants_and_tokens(
+    customer, other_customer, third_party, django_capture_on_commit_callbacks
+):
     grants = [
         factories.make_grant(customer=c, third_party=third_party, usage_points=[factories.make_usage_point(customer=c)])
         for c in (customer, other_customer)
     ]
     tokens = [services.grant_token_issue(grant=g, raw_token=f"{i}" * 40) for i, g in enumerate(grants)]
-    services.third_party_set_lifecycle(third_party=third_party, lifecycle=ThirdParty.Lifecycle.REVOKED)
+    with django_capture_on_commit_callbacks() as sweeps:
+        services.third_party_set_lifecycle(third_party=third_party, lifecycle=ThirdParty.Lifecycle.REVOKED)
     third_party.refresh_from_db()
     assert third_party.lifecycle == ThirdParty.Lifecycle.REVOKED
+    # At once, before any row work: no grant reaches data.
+    assert not any(Grant.objects.select_related("third_party").get(pk=g.pk).is_active for g in grants)
+    assert third_party.lifecycle_swept_to == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        for sweep in sweeps:  # the queued sweep (eager Celery without a broker)
+            sweep()
+    third_party.refresh_from_db()
+    assert third_party.lifecycle_swept_to is None
     assert set(Grant.objects.filter(third_party=third_party).values_list("status", flat=True)) == {"revoked"}
     assert not AccessToken.objects.filter(pk__in=[t.pk for t in tokens]).exists()
     assert AuditEvent.Action.THIRD_PARTY_STATUS_CHANGED in actions_for(third_party.public_id)
