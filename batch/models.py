@@ -22,6 +22,7 @@ class Submission(models.Model):
 
     The row is inserted (``in_progress``) in its own transaction before anything is applied, so a
     concurrent request with the same ``Idempotency-Key`` hits the unique constraint and gets 409.
+    A POST with ``Prefer: respond-async`` leaves it ``queued`` for a worker (``batch.services_async``).
     """
 
     class TargetKind(models.TextChoices):
@@ -30,6 +31,7 @@ class Submission(models.Model):
         RETAIL_CUSTOMER = "retail_customer", "Batch/RetailCustomer"
 
     class Outcome(models.TextChoices):
+        QUEUED = "queued", "queued for a worker (Prefer: respond-async)"
         IN_PROGRESS = "in_progress", "in progress"
         APPLIED = "applied", "applied"
         REJECTED = "rejected", "rejected (nothing applied)"
@@ -55,6 +57,9 @@ class Submission(models.Model):
     sha256 = models.CharField(max_length=64, blank=True)
     payload = models.FileField(upload_to=payload_upload_to, blank=True, max_length=200)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker took an asynchronous submission (Prefer: respond-async)."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.IN_PROGRESS, db_index=True)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)

@@ -52,6 +52,13 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+# SQLite: every transaction takes the write lock when it begins (BEGIN IMMEDIATE) and waits up to 20 s
+# for it. With the default deferred transactions, a request that read first and then writes while
+# another thread commits (the request counter written as a response closes) gets "database is locked"
+# at once, without waiting: SQLite's deadlock avoidance. PostgreSQL is unaffected.
+_SQLITE_OPTIONS = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+
+
 def database_from_url(url: str | None, *, sqlite_path: Path) -> dict[str, Any]:
     """Turn ``DATABASE_URL`` into a Django ``DATABASES['default']`` entry.
 
@@ -60,14 +67,14 @@ def database_from_url(url: str | None, *, sqlite_path: Path) -> dict[str, Any]:
     that names the variable, so a typo never silently falls back to SQLite.
     """
     if url is None or url.strip() == "":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": sqlite_path, "OPTIONS": {"timeout": 20}}
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": sqlite_path, "OPTIONS": dict(_SQLITE_OPTIONS)}
     parts = urlsplit(url.strip())
     if parts.scheme == "sqlite":
         # As dj-database-url: sqlite:////absolute/path.db, or sqlite:///relative/path.db.
         path = unquote(parts.path)[1:]
         if parts.netloc or not path or path == "/":
             raise ImproperlyConfigured("DATABASE_URL for SQLite must look like sqlite:////absolute/path.db")
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path, "OPTIONS": {"timeout": 20}}
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path, "OPTIONS": dict(_SQLITE_OPTIONS)}
     if parts.scheme not in {"postgres", "postgresql"}:
         raise ImproperlyConfigured(
             f"DATABASE_URL scheme {parts.scheme!r} is not supported: use postgresql://user@host:port/name or sqlite:////path."
@@ -323,6 +330,9 @@ BATCH_MAX_BODY_BYTES = env_int("BATCH_MAX_BODY_BYTES", 512 * 1024 * 1024)
 # SQLite only (development): an in-progress submission older than this is taken as abandoned by its
 # worker. On PostgreSQL the worker's database session holds the lease (an advisory lock) instead.
 BATCH_LEASE_SECONDS = env_int("BATCH_LEASE_SECONDS", 3600)
+# A batch POST with `Prefer: respond-async` queued this long without a worker taking it is sent
+# to the workers again (its task may have been lost before it reached the broker).
+BATCH_ASYNC_REQUEUE_SECONDS = env_int("BATCH_ASYNC_REQUEUE_SECONDS", 600)
 ESPI_MAX_DEPTH = env_int("ESPI_MAX_DEPTH", 64)
 ESPI_MAX_TEXT_BYTES = env_int("ESPI_MAX_TEXT_BYTES", 64 * 1024)
 
@@ -395,5 +405,10 @@ CELERY_BEAT_SCHEDULE = {
     "daily-new-data-notices": {
         "task": "grants.tasks.daily_new_data_notices",
         "schedule": crontab(minute=0, hour=NOTIFICATION_DAILY_HOUR),
+    },
+    "requeue-batch-submissions": {
+        "task": "batch.tasks.requeue_submissions",
+        "schedule": float(max(60, BATCH_ASYNC_REQUEUE_SECONDS // 2)),
+        "options": {"expires": 300.0},
     },
 }
