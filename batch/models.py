@@ -73,6 +73,12 @@ class Submission(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        # The admin's exact searches (target id, body hash, Idempotency-Key without the caller).
+        indexes = [
+            models.Index(fields=["target_id"], name="submission_target_id"),
+            models.Index(fields=["sha256"], name="submission_sha256"),
+            models.Index(fields=["idempotency_key"], name="submission_idempotency_key"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["caller", "idempotency_key"],

@@ -36,7 +36,7 @@ admin.site.index_title = "Utility staff"
 
 @admin.register(User)
 class UserAdmin(LargeTableMixin, DjangoUserAdmin):
-    search_fields = ("^username", "=email")
+    search_fields = ("^username", "^email")
 
 
 class ReadOnlyImportedMixin:
@@ -92,7 +92,7 @@ class CustomerOnboardingForm(forms.ModelForm):
 @admin.register(RetailCustomer)
 class RetailCustomerAdmin(LargeTableMixin, admin.ModelAdmin):
     list_display = ("name", "public_id", "user", "created_at")
-    search_fields = ("^name", "=public_id", "=user__username", "=user__email")
+    search_fields = ("^name", "=public_id", "=user__username", "^user__email")
     readonly_fields = ("public_id", "user", "language", "created_at", "customer_records")
     list_select_related = ("user",)
     inlines = [UsagePointInline]
