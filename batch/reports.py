@@ -121,6 +121,14 @@ def report_json_chunks(submission: Submission, report: dict[str, Any]) -> Iterat
     yield b"".join(pending)
 
 
+def report_in_body_chunks(body: dict[str, Any], submission: Submission, report: dict[str, Any]) -> Iterator[bytes]:
+    """Yield ``body`` as JSON with the whole report streamed in as its ``"report"`` member (the status URL's answer)."""
+    head = json.dumps(body, ensure_ascii=False).encode()
+    yield head[:-1] + (b', "report": ' if len(head) > 2 else b'"report": ')
+    yield from report_json_chunks(submission, report)
+    yield b"}"
+
+
 def report_rows_first(submission: Submission, count: int) -> list[dict[str, Any]]:
     """Return the report's first ``count`` rows (what the admin shows)."""
     return list(islice(report_entries(submission), count))

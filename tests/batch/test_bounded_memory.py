@@ -120,3 +120,19 @@ def test_ids_seen_answer_the_same_in_memory_and_on_disk():
     assert [seen.add(u) for u in reversed(ids)] == [True] * 10
     assert seen._db is not None  # past the bound: on disk
     seen.close()
+
+
+def test_the_status_url_of_an_async_upload_streams_a_large_report(upload_world, tiny_bounds):
+    from batch import services_async
+    from tests.batch.test_async_upload import spool_bulk, status, status_path
+
+    body = _two_feeds(upload_world)
+    submission = spool_bulk(upload_world, body)
+    services_async.submission_apply_queued(submission_id=submission.pk)
+    done = status(status_path(submission), upload_world.tp_token)
+    assert done.status_code == 200
+    data = _streamed_json(done)
+    assert (data["status"], data["outcome"]) == ("done", "applied")
+    submission.refresh_from_db()
+    assert data["report"] == reports.report_json(submission, submission.report)
+    assert len(data["report"]["entries"]) == data["report"]["counts"]["received"] == 41
