@@ -1,11 +1,14 @@
 """Batch POST endpoints (uploads filtered entry by entry to the caller's grants).
 
 HTTP only: check the headers and query, resolve the target from the URL and the token, call
-``batch.services.batch_submit``, and answer with its report as JSON or as an Atom feed.
+``batch.services.batch_submit``, and answer with its report as JSON or as an Atom feed. With
+``Prefer: respond-async`` the body is spooled instead (``batch.services_async.batch_spool``), a
+worker applies it, and the answer is 202 with the status URL (``batch.submission_apis``).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -16,7 +19,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from batch import reports, selectors, services
+from batch import async_rules, reports, selectors, services, services_async, submission_apis, tasks
 from batch.models import Submission
 from custodian.exceptions import DomainError
 from grants.permissions import (
@@ -33,6 +36,7 @@ from grants.permissions import (
 ATOM = "application/atom+xml"
 ACCEPTED_CONTENT_TYPES = (ATOM, "application/xml")
 QUERY_PARAMETERS = {"mode": {"strict", "partial"}, "dry_run": {"0", "1", "true", "false"}}
+logger = logging.getLogger(__name__)
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}\Z")
 
 
@@ -105,6 +109,23 @@ def _check_request(request: Any) -> tuple[int, services.BatchOptions]:
     return length, options
 
 
+def _enqueue(request: Any, submission: Submission) -> Response:
+    """Send a spooled submission to the workers and answer 202 with its status URL (503 if it cannot be sent)."""
+    try:
+        tasks.apply_submission.delay(submission.pk)
+    except Exception:  # the broker refused or is unreachable: nothing was applied, nothing will be
+        logger.exception("Batch submission %s could not be queued", submission.public_id)
+        services_async.submission_enqueue_failed(submission=submission)
+        raise DomainError(
+            "The upload could not be queued; nothing was applied. Retry later.",
+            code="unavailable",
+            status_code=503,
+            retry_after=30,
+        ) from None
+    submission.refresh_from_db()  # without a broker the task has already run in this process
+    return submission_apis.accepted_response(request, submission)
+
+
 class _UploadApi(APIView):
     authentication_classes = [EspiBearerAuthentication]
     parser_classes = [AtomStreamParser, XmlStreamParser]
@@ -126,7 +147,15 @@ class _UploadApi(APIView):
         stream = request.stream
         if stream is None:
             raise DomainError("The body is empty.", code="malformed", extra={"line": 1, "column": 1})
-        result = services.batch_submit(target=target, options=options, stream=stream, content_length=length)
+        if async_rules.prefers_async(request.META.get("HTTP_PREFER", "")):
+            spooled = services_async.batch_spool(target=target, options=options, stream=stream, content_length=length)
+            if isinstance(spooled, Submission):
+                return _enqueue(request, spooled)
+            result = spooled
+        else:
+            result = services.batch_submit(target=target, options=options, stream=stream, content_length=length)
+        if result.submission.outcome in services_async.PENDING:
+            return submission_apis.accepted_response(request, result.submission, replayed=True)
         headers = {"X-Submission-Id": result.submission.public_id}
         if result.replayed:
             headers["Idempotent-Replayed"] = "true"

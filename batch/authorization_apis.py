@@ -119,9 +119,14 @@ class AuthorizationListApi(_EspiApi):
 
 
 class AuthorizationApi(_EspiApi):
-    """GET Authorization/{authorizationId}: one of the client token's grants."""
+    """GET Authorization/{authorizationId}: one of the client token's grants; DELETE revokes it (FB_41).
+
+    PUT is not offered (405): a customer's consent is changed by the customer only. The Atom parsers
+    are named so that a PUT with an Atom body gets that 405, not a 415 from reading the body.
+    """
 
     permission_classes = [IsThirdPartyClientToken]
+    parser_classes = [AtomStreamParser, XmlStreamParser]
 
     def get(self, request, authorization_id: str):
         found = espi_reads.authorization_get(third_party=request_third_party(request), public_id=authorization_id)

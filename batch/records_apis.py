@@ -21,8 +21,9 @@ from batch import records as records_reach
 from batch import selectors as batch_selectors
 from batch import services
 from batch.apis import AtomStreamParser, XmlStreamParser, _check_request
-from batch.atom_http import atom_stream, certification_links, feed_uuid
-from batch.feeds import _FeedApi
+from batch.atom_http import atom_stream, certification_links, feed_uuid, paged_feed_links, query_params
+from batch.feed_params import parse_feed_params
+from batch.feeds import _FeedApi, _head_only
 from custodian.espi import customer as espi_customer
 from custodian.espi import writer
 from custodian.exceptions import DomainError
@@ -84,6 +85,8 @@ class RetailCustomerBatchApi(_FeedApi):
 
     def get(self, request, retail_customer_id: str):
         grant = _grant_with_records(request, retail_customer_id, records_reach.BATCH_RETAIL_CUSTOMER)
+        if _head_only(request):
+            return atom_stream(())
         records = list(records_reach.records_in_reach(grant=grant))
         records_read_record(
             grants=[grant], client=grant.third_party, path=request.get_full_path(), records=grant.customer_records
@@ -181,6 +184,8 @@ class RetailCustomerResourceApi(_FeedApi):
             raise NotFound("Not found.")
         if collection_kind is None and parent is not None and parent.pk not in reach:
             raise NotFound("Not found.")
+        if _head_only(request):
+            return atom_stream(())
         records_read_record(
             grants=[grant], client=grant.third_party, path=request.get_full_path(), records=grant.customer_records
         )
@@ -203,24 +208,36 @@ class RetailCustomerResourceApi(_FeedApi):
 
 
 class BulkRetailCustomerInfoApi(_FeedApi):
-    """GET Batch/BulkRetailCustomerInfo/{bulkId}: the records of every active member who chose to share them."""
+    """GET Batch/BulkRetailCustomerInfo/{bulkId}: the records of every active member who chose to share them.
+
+    Paged over member grants with ``start-index`` and ``max-results`` (at most ``ESPI_BULK_MAX_RESULTS``
+    members a page), with a ``next`` link while more follow; one INSERT of history rows a page.
+    """
 
     permission_classes = [IsThirdPartyClientToken]
 
     def get(self, request, bulk_id: str):
         bulk_user = bulk_user_for_request(request, bulk_id)
         third_party = request_third_party(request)
-        members = [
-            grant
-            for grant in Grant.objects.filter(active_grant_q(), bulk_user=bulk_user)
+        params = parse_feed_params(query=query_params(request), paging=True)
+        assert params.max_results is not None  # noqa: S101 - paging=True always sets it
+        if _head_only(request):
+            return atom_stream(())
+        opted_in = (
+            Grant.objects.filter(active_grant_q(), bulk_user=bulk_user)
+            .exclude(customer_records=[])
             .select_related("customer", "third_party")
             .order_by("pk")
+        )
+        offset = params.start_index - 1
+        page = list(opted_in[offset : offset + params.max_results + 1])
+        has_more = len(page) > params.max_results
+        members = [
+            grant
+            for grant in page[: params.max_results]
             if records_reach.records_granted(grant=grant, path_kind=records_reach.BULK_RETAIL_CUSTOMER)
         ]
-        for grant in members:
-            records_read_record(
-                grants=[grant], client=third_party, path=request.get_full_path(), records=grant.customer_records
-            )
+        records_read_record(grants=members, client=third_party, path=request.get_full_path())
         base = espi_resource_base()
         hrefs = _usage_point_hrefs(members, base)
 
@@ -233,8 +250,19 @@ class BulkRetailCustomerInfoApi(_FeedApi):
                     usage_point_hrefs=hrefs[grant.pk],
                 )
 
-        return _feed(
-            path=f"Batch/BulkRetailCustomerInfo/{bulk_user.bulk_id}",
-            title=f"Retail Customer records, Bulk {bulk_user.bulk_id}",
-            entries=entries(),
+        path = f"Batch/BulkRetailCustomerInfo/{bulk_user.bulk_id}"
+        self_link = writer.ResourcePaths(base=base).feed_self(*path.split("/"), kind="RetailCustomer")
+        return atom_stream(
+            writer.feed_chunks(
+                feed_uuid=feed_uuid(f"{path}/{third_party.public_id}"),
+                title=f"Retail Customer records, Bulk {bulk_user.bulk_id}",
+                updated=timezone.now(),
+                links=[
+                    *paged_feed_links(
+                        self_link=self_link, query=request.GET.urlencode(), params=params, has_more=has_more
+                    ),
+                    *certification_links(),
+                ],
+                entries=entries(),
+            )
         )

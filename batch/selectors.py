@@ -163,6 +163,11 @@ def submission_get_by_key(*, caller_id: int, idempotency_key: str) -> Submission
     return Submission.objects.filter(caller_id=caller_id, idempotency_key=idempotency_key).first()
 
 
+def submission_get(*, public_id: str) -> Submission | None:
+    """Return the submission with this URL id (whole-string match), if any; callers check ownership."""
+    return Submission.objects.filter(public_id__exact=public_id).select_related("caller").first()
+
+
 def retail_customer_get(*, public_id: str) -> RetailCustomer:
     """Return the retail customer with this URL id; an unknown id is NotFound."""
     customer = RetailCustomer.objects.filter(public_id=public_id).first()

@@ -242,6 +242,9 @@ def _submission_retry(*, target: BatchTarget, options: BatchOptions, stored: _St
             code="idempotency_key_reused",
             status_code=422,
         )
+    if earlier.outcome == Submission.Outcome.QUEUED:
+        # Spooled for a worker (Prefer: respond-async): the retry gets the same status URL (202).
+        return BatchResult(submission=earlier, http_status=202, report={}, replayed=True)
     if earlier.outcome == Submission.Outcome.IN_PROGRESS:
         if submission_abandoned_close(submission=earlier):
             return None

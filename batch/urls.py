@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from batch import apis, feeds, records_apis
+from batch import apis, feeds, records_apis, submission_apis
 
 
 def by_method(**views: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -30,6 +30,11 @@ def by_method(**views: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
 
 
 urlpatterns = [
+    path(
+        "Batch/Submission/<str:submission_id>",
+        by_method(GET=submission_apis.SubmissionStatusApi.as_view()),
+        name="espi-batch-submission",
+    ),
     path(
         "Batch/Bulk/<str:bulk_id>",
         by_method(GET=feeds.BulkFeedApi.as_view(), POST=apis.BulkUploadApi.as_view()),

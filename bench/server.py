@@ -67,8 +67,8 @@ class Workers:
 
 
 @contextmanager
-def gunicorn(*, env: dict, port: int, timeout: int) -> Iterator[subprocess.Popen]:
-    """Run ``gunicorn custodian.wsgi`` with 2 workers on ``port`` until the block ends."""
+def gunicorn(*, env: dict, port: int, timeout: int, workers: int = 2) -> Iterator[subprocess.Popen]:
+    """Run ``gunicorn custodian.wsgi`` with ``workers`` workers (2) on ``port`` until the block ends."""
     server = subprocess.Popen(
         [
             GUNICORN,
@@ -76,7 +76,7 @@ def gunicorn(*, env: dict, port: int, timeout: int) -> Iterator[subprocess.Popen
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
-            "2",
+            str(workers),
             "--timeout",
             str(timeout),
             "--no-control-socket",

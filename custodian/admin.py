@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -35,7 +36,7 @@ admin.site.index_title = "Utility staff"
 
 @admin.register(User)
 class UserAdmin(LargeTableMixin, DjangoUserAdmin):
-    search_fields = ("^username", "=email")
+    search_fields = ("^username", "^email")
 
 
 class ReadOnlyImportedMixin:
@@ -91,8 +92,8 @@ class CustomerOnboardingForm(forms.ModelForm):
 @admin.register(RetailCustomer)
 class RetailCustomerAdmin(LargeTableMixin, admin.ModelAdmin):
     list_display = ("name", "public_id", "user", "created_at")
-    search_fields = ("^name", "=public_id", "=user__username", "=user__email")
-    readonly_fields = ("public_id", "user", "language", "created_at")
+    search_fields = ("^name", "=public_id", "=user__username", "^user__email")
+    readonly_fields = ("public_id", "user", "language", "created_at", "customer_records")
     list_select_related = ("user",)
     inlines = [UsagePointInline]
     actions = ["send_invitation"]
@@ -118,6 +119,24 @@ class RetailCustomerAdmin(LargeTableMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="Customer records (personal data, shared only by the customer's own choice)")
+    def customer_records(self, obj):
+        """The customer's own records (customer.xsd), each a link to its page."""
+        records = CustomerRecord.objects.filter(customer=obj).defer("content").order_by("kind", "pk")
+        items = format_html_join(
+            "",
+            '<li><a href="{}">{}</a> {}</li>',
+            (
+                (
+                    reverse("admin:custodian_customerrecord_change", args=[record.pk]),
+                    record.get_kind_display(),
+                    record.label,
+                )
+                for record in records[:200]
+            ),
+        )
+        return format_html("<ul>{}</ul>", items) if records else "none"
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -48,13 +48,14 @@ def customer_data_read_record(*, customer: RetailCustomer, client: Any, path: st
     )
 
 
-def records_read_record(*, grants: Iterable[Any], client: Any, path: str, records: Iterable[str]) -> int:
-    """Append one "data read" row per grant for a read of customer records (personal data), naming which.
+def records_read_record(*, grants: Iterable[Any], client: Any, path: str, records: Iterable[str] | None = None) -> int:
+    """Append one "data read" row per grant (one INSERT) for a read of customer records, naming which.
 
-    ``records`` are the categories read (``custodian.espi.customer.RECORD_CATEGORIES``); the access
-    history says them in words ("Sunny Solar read your name and service address").
+    ``records``: the categories read (``custodian.espi.customer.RECORD_CATEGORIES``), by default each
+    grant's own ``customer_records``; the access history says them in words ("Sunny Solar read your
+    name and service address").
     """
-    kinds = list(records)
+    chosen = list(records) if records is not None else None
     rows = [
         AuditEvent(
             action=AuditEvent.Action.DATA_READ,
@@ -63,7 +64,11 @@ def records_read_record(*, grants: Iterable[Any], client: Any, path: str, record
             object_type="Grant",
             object_id=grant.public_id,
             summary=f"{client.name} read your records ({path[:200]})",
-            detail={"path": path[:500], "subscription_id": grant.subscription_id, "records": kinds},
+            detail={
+                "path": path[:500],
+                "subscription_id": grant.subscription_id,
+                "records": chosen if chosen is not None else list(grant.customer_records),
+            },
         )
         for grant in grants
     ]

@@ -21,7 +21,7 @@ from oauth2_provider.models import (
     get_refresh_token_model,
 )
 
-from custodian.admin_tools import LargeTableMixin
+from custodian.admin_tools import IndexedSearchMixin, LargeTableMixin
 from grants import services
 from grants.admin_consent import consent_record_html
 from grants.admin_offline import offline_authorization_view
@@ -154,7 +154,7 @@ def _credentials_response(model_admin, request, credentials: services.Credential
 
 
 @admin.register(ThirdParty)
-class ThirdPartyAdmin(admin.ModelAdmin):
+class ThirdPartyAdmin(IndexedSearchMixin, admin.ModelAdmin):
     """Registration (secret shown once), information changes, rotation and lifecycle, all through the services."""
 
     list_display = ("name", "role", "lifecycle", "client_id", "public_id", "lifecycle_changed_at")

@@ -69,13 +69,21 @@ def grant_get_for_customer(*, customer: RetailCustomer, public_id: str) -> Grant
 
 
 def grant_for_access_token(*, access_token) -> Grant | None:
-    """Return the grant an access token is bound to, or None for a client-credentials token."""
-    binding = (
-        GrantToken.objects.select_related("grant__third_party", "grant__bulk_user")
-        .filter(access_token=access_token)
-        .first()
-    )
-    return binding.grant if binding else None
+    """Return the grant an access token is bound to, or None for a client-credentials token.
+
+    Only a customer's token is ever bound (``grant_token_issue``, the code exchange): a token
+    without a user is a Third Party's own client token and costs no query here. The grant's Third
+    Party is the token's client, the row already loaded with the token.
+    """
+    if access_token.user_id is None:
+        return None
+    binding = GrantToken.objects.select_related("grant").filter(access_token=access_token).first()
+    if binding is None:
+        return None
+    grant = binding.grant
+    if grant.third_party_id == access_token.application_id:
+        grant.third_party = access_token.application
+    return grant
 
 
 def third_party_list_in_production() -> QuerySet[ThirdParty]:

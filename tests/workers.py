@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from django.db import connection
 from django.utils import timezone
+from kombu import pools as kombu_pools
 
 from custodian.celery import app
 
@@ -154,6 +155,9 @@ def _reset_app_connections() -> None:
     if "amqp" in app.__dict__:
         app.amqp._producer_pool = None
     app._local.__dict__.pop("backend", None)
+    # kombu keeps its own registry of producer pools per connection: a later test on the same broker
+    # URL would otherwise get the pool closed above ("Acquire on closed pool").
+    kombu_pools.reset()
 
 
 def use_real_broker(*, queue: str, visibility_timeout: int) -> dict[str, object]:

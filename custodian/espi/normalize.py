@@ -18,7 +18,9 @@ from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID, uuid5
 
-from custodian.espi.namespaces import ESPI
+from lxml import etree
+
+from custodian.espi.namespaces import CUSTOMER, ESPI
 
 # The namespace of every UUID v5 this module makes (itself a v5 of the URL namespace).
 LENIENT_NAMESPACE = uuid5(UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8"), "urn:x-green-button-portal:lenient-id")
@@ -150,3 +152,19 @@ def nested_resources(kind: str | None, element: Any) -> list[Any]:
     if kind != "MeterReading":
         return []
     return list(element.iterchildren(f"{{{ESPI}}}ReadingType"))
+
+
+def customer_status_text(element: Any) -> str | None:
+    """Wrap a customer.xsd ``status`` given as bare text (``<status>active</status>``) as ``<status><value>``.
+
+    GBA's own anonymized Retail Customer sample writes it so; the schema's Status is a structure
+    (value, dateTime, remark, reason). Returns a warning when something was wrapped.
+    """
+    wrapped = 0
+    for status in element.iter(f"{{{CUSTOMER}}}status"):
+        text = (status.text or "").strip()
+        if text and not len(status):
+            status.text = None
+            etree.SubElement(status, f"{{{CUSTOMER}}}value").text = text
+            wrapped += 1
+    return f"lenient: wrapped {wrapped} bare customer status text(s) as status/value" if wrapped else None

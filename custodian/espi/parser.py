@@ -42,7 +42,7 @@ from custodian.espi.errors import (
     TooLarge,
 )
 from custodian.espi.fingerprint import element_fingerprint
-from custodian.espi.namespaces import ATOM, ESPI
+from custodian.espi.namespaces import ATOM, CUSTOMER, ESPI
 
 if TYPE_CHECKING:
     from custodian.espi.validate import EntryValidator
@@ -494,6 +494,10 @@ def _read_entry(
             )
         if lenient and namespace == ESPI and kind == "UsagePoint":
             _normalize_lenient(element, problems)
+        if lenient and namespace == CUSTOMER:
+            warning = normalize.customer_status_text(element)
+            if warning:
+                problems.append(warning)
         nested = normalize.nested_resources(kind, element) if lenient and namespace == ESPI else []
         if nested:
             # Copied out: the feed's own tree stays whole for the depth and size checks after this.

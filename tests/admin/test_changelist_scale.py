@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 
 from batch.models import Submission
@@ -173,8 +174,14 @@ HEAVY_COLUMNS = {
 }
 
 
-def _changelist_queries(admin_client, model) -> tuple[int, int]:
+#: A search term of each kind the admins search by: a uuid (exact id columns) and a word (text prefixes).
+SEARCH_TERMS = ("0f4c1c3e-6a7e-4b53-9d52-3f1f6c1b2a10", "Meter")
+
+
+def _changelist_queries(admin_client, model, search: str = "") -> tuple[int, int]:
     url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    if search:
+        url += "?" + urlencode({"q": search})
     admin_client.get(url)  # warm caches (content types, permissions)
     with CaptureQueriesContext(connection) as queries:
         response = admin_client.get(url)
@@ -198,6 +205,17 @@ def test_a_changelist_page_costs_the_same_queries_at_ten_thousand_rows(admin_cli
     many, large_count = _changelist_queries(admin_client, model)
     assert large_count >= LARGE > small_count
     assert many == few, f"{model._meta.label}: {few} queries with {small_count} rows, {many} with {large_count}"
+
+
+@pytest.mark.parametrize(
+    "model", [m for m in MODELS if admin.site._registry[m].search_fields], ids=lambda m: m._meta.label_lower
+)
+def test_a_search_costs_the_same_queries_at_ten_thousand_rows(admin_client, parents, model):
+    _grow(model, parents, 0, 10)
+    few = [_changelist_queries(admin_client, model, term)[0] for term in SEARCH_TERMS]
+    _grow(model, parents, 10, LARGE - 10)
+    many = [_changelist_queries(admin_client, model, term)[0] for term in SEARCH_TERMS]
+    assert many == few, f"{model._meta.label}: {few} queries per search with 10 rows, {many} with {LARGE}"
 
 
 def test_large_changelists_never_count_the_whole_table_twice():

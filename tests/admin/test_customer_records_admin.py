@@ -53,3 +53,10 @@ def test_another_customers_usage_point_cannot_be_linked(admin_client, records):
     assert not location.usage_points.exists()
     with pytest.raises(ValueError):
         customer_record_link_usage_points(record=location, usage_points=[stranger])
+
+
+def test_the_customers_page_lists_their_records(admin_client, records):
+    customer, _home, _location = records
+    page = admin_client.get(reverse("admin:custodian_retailcustomer_change", args=[customer.pk]))
+    assert page.status_code == 200
+    assert b"0098765432-1" in page.content and b"742 Evergreen Terrace" in page.content

@@ -113,3 +113,16 @@ def test_the_import_command_refuses_a_broken_records_feed_and_says_which_entry(c
         call_command("import_greenbutton", str(path), customer="ana")
     assert "duplicate" in capsys.readouterr().err
     assert not CustomerRecord.objects.exists()
+
+
+def test_gbas_own_retail_customer_sample_needs_lenient_and_then_imports():
+    """The OpenESPI anonymized Customer feed writes ``<cust:status>active</cust:status>``: invalid, wrapped in lenient."""
+    customer = factories.make_customer()
+    sample = SAMPLES / "Customer-Subscription-Feed-Anonymized.xml"
+    strict = customer_feed_import_with_records(customer=customer, source=sample)
+    assert not strict.imported and "schema" in strict.rejected[0]
+    lenient = customer_feed_import_with_records(customer=customer, source=sample, lenient=True)
+    assert lenient.imported, lenient.rejected
+    assert any("status/value" in line for line in lenient.warnings())
+    record = CustomerRecord.objects.get(customer=customer)
+    assert (record.kind, record.label) == ("Customer", "123 Test Street, Test City, 12345-6789")

@@ -284,3 +284,75 @@ def etree_tostring(element) -> bytes:
     from lxml import etree
 
     return etree.tostring(element, method="c14n")
+
+
+def test_head_answers_like_get_and_reads_nothing(client, records_world):
+    grant = _grant(records_world, records=["name_address"])
+    token = factories.make_access_token(grant)
+    response = client.head(
+        RESOURCE + f"/Batch/RetailCustomer/{records_world.customer.public_id}",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+        HTTP_ACCEPT="application/atom+xml",
+    )
+    assert response.status_code == 200
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.DATA_READ).exists()
+
+
+def test_bulk_retail_customer_info_pages_over_members(client, records_world):
+    bulk_user = factories.make_bulk_user(third_party=records_world.tp, bulk_id="7")
+    _grant(records_world, records=["name_address"], bulk_user=bulk_user)
+    for name in ("bea", "cai"):
+        other = factories.make_customer(username=name)
+        point = factories.make_usage_point(customer=other, title=f"{name}'s home")
+        grant_services.grant_create(
+            customer=other,
+            third_party=records_world.tp,
+            usage_points=[point],
+            scope=RC_SCOPE + ";BR=7",
+            bulk_user=bulk_user,
+            authorized_end=timezone.now() + timedelta(days=30),
+            customer_records=["account_billing"],
+        )
+    token = factories.make_client_token(records_world.tp, scope="FB=3_35_47;BR=7")
+    first = _get(client, "/Batch/BulkRetailCustomerInfo/7?max-results=2", token)
+    root = parse_small_document(b"".join(first.streaming_content))
+    following = [link.get("href") for link in root.iterfind("a:link[@rel='next']", NS)]
+    assert len(following) == 1 and "start-index=3" in following[0]
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.DATA_READ).count() == 2
+    last = _get(client, "/Batch/BulkRetailCustomerInfo/7?start-index=3&max-results=2", token)
+    root = parse_small_document(b"".join(last.streaming_content))
+    assert not root.findall("a:link[@rel='next']", NS)
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.DATA_READ).count() == 3
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        ("application/atom+xml", "application/atom+xml"),
+        ("application/xml", "application/xml"),
+        ("text/xml; charset=utf-8", "text/xml"),
+        ("*/*", "application/atom+xml"),
+    ],
+)
+def test_every_records_get_answers_the_xml_accepts_and_json_only_is_406(client, records_world, accept, expected):
+    bulk_user = factories.make_bulk_user(third_party=records_world.tp, bulk_id="7")
+    grant = _grant(records_world, records=["name_address"], bulk_user=bulk_user)
+    access = factories.make_access_token(grant)
+    client_token = factories.make_client_token(records_world.tp, scope="FB=3_35_47;BR=7")
+    rc = records_world.customer.public_id
+    customer = CustomerRecord.objects.get(customer=records_world.customer, kind="Customer").public_id
+    gets = [
+        (f"/Batch/RetailCustomer/{rc}", access),
+        (f"/RetailCustomer/{rc}/Customer/{customer}", access),
+        (f"/RetailCustomer/{rc}/Customer", access),
+        ("/Batch/BulkRetailCustomerInfo/7", client_token),
+    ]
+    for path, token in gets:
+        response = client.get(RESOURCE + path, HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ACCEPT=accept)
+        assert response.status_code == 200, path
+        assert response["Content-Type"].split(";")[0] == expected, path
+        assert validate_document(b"".join(response.streaming_content)) == [], path
+        refused = client.get(RESOURCE + path, HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ACCEPT="application/json")
+        assert refused.status_code == 406, path
+        unauthenticated = client.get(RESOURCE + path, HTTP_ACCEPT=accept)
+        assert unauthenticated.status_code == 401 and unauthenticated["Content-Type"] == "application/json"
