@@ -83,13 +83,13 @@ def customer_feed_import(
     imported by :func:`customer_feed_import_with_records`; this function refuses them.
     """
     plan = _customer_plan(customer=customer, source=source, lenient=lenient, max_bytes=max_bytes, progress=progress)
-    if plan.rejected or not plan.entries:
+    if plan.rejected_count or not len(plan.entries):
         plan.close()
         return plan, None
     result = import_apply(
         source=source,
         plan=plan,
-        accept=plan.ok_indexes,
+        accept=None,  # every entry: none is rejected
         customer=customer,
         actor=actor,
         max_bytes=max_bytes,
@@ -143,7 +143,7 @@ class CustomerImport:
         """Every warning, one line per entry ("entry #3 (UsagePoint, line 12): ...")."""
         lines = [
             f"entry #{entry.index} ({entry.kind}, line {entry.line}): " + "; ".join(entry.warnings)
-            for entry in self.plan.entries
+            for entry in self.plan.entries.scan()
             if entry.warnings and not _is_record(entry)
         ]
         lines += [
@@ -171,8 +171,8 @@ def customer_feed_import_with_records(
     """
     plan = _customer_plan(customer=customer, source=source, lenient=lenient, max_bytes=max_bytes, progress=progress)
     outcome = CustomerImport(plan=plan)
-    has_records = any(_is_record(entry) for entry in plan.entries)
-    if not plan.entries or any(not _is_record(entry) for entry in plan.rejected):
+    has_records = any(_is_record(entry) for entry in plan.entries.scan())
+    if not len(plan.entries) or any(not _is_record(entry) for entry in plan.rejected):
         plan.close()
         return outcome
     targets = dict(plan.usage_points)
