@@ -19,7 +19,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from batch import reports, selectors, services, services_async, submission_apis, tasks
+from batch import async_rules, reports, selectors, services, services_async, submission_apis, tasks
 from batch.models import Submission
 from custodian.exceptions import DomainError
 from grants.permissions import (
@@ -147,7 +147,7 @@ class _UploadApi(APIView):
         stream = request.stream
         if stream is None:
             raise DomainError("The body is empty.", code="malformed", extra={"line": 1, "column": 1})
-        if services_async.prefers_async(request.META.get("HTTP_PREFER", "")):
+        if async_rules.prefers_async(request.META.get("HTTP_PREFER", "")):
             spooled = services_async.batch_spool(target=target, options=options, stream=stream, content_length=length)
             if isinstance(spooled, Submission):
                 return _enqueue(request, spooled)

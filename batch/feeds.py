@@ -13,12 +13,14 @@ from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
+from batch import async_http
 from batch import reach as reach_selectors
 from batch import selectors as batch_selectors
 from batch.atom_http import atom_stream, certification_links, feed_uuid, page_of, paged_feed_links, query_params
 from batch.cursors import bulk_cursor_open, bulk_cursor_seal
 from batch.feed_entries import customer_feed_chunks, usage_point_tree_entries
-from batch.feed_params import parse_feed_params
+from batch.feed_params import PAGING_PARAMS, parse_feed_params
+from batch.selectors_async import JobTarget
 from custodian.espi import writer
 from custodian.negotiation import EspiNegotiationMixin
 from custodian.services_access_log import bulk_data_read_record, customer_data_read_record, data_read_record
@@ -51,9 +53,15 @@ class SubscriptionFeedApi(_FeedApi):
 
     def get(self, request, subscription_id: str):
         grant = grant_for_subscription(request, subscription_id)
-        params = parse_feed_params(query=query_params(request))
+        query = query_params(request)
+        target = JobTarget.for_grant(grant)
+        if async_http.names_job(query):
+            return async_http.correlation_answer(request, target=target, query=query)
+        params = parse_feed_params(query=query)
         if _head_only(request):
             return atom_stream(())
+        if (answer := async_http.maybe_async(request, target=target, query=query, params=params)) is not None:
+            return answer
         # Paged over usage points, each with its whole tree, as a Bulk feed is.
         reaches, has_more = page_of(reach_selectors.reach_for_grant(grant=grant), params)
         data_read_record(grants=[grant], client=grant.third_party, path=request.get_full_path())
@@ -91,11 +99,21 @@ class BulkFeedApi(_FeedApi):
 
     def get(self, request, bulk_id: str):
         bulk_user = bulk_user_for_request(request, bulk_id)
-        params = parse_feed_params(query=query_params(request), paging=True)
+        query = query_params(request)
+        target = JobTarget.for_bulk(bulk_user)
+        if async_http.names_job(query):
+            return async_http.correlation_answer(request, target=target, query=query)
+        params = parse_feed_params(query=query, paging=True)
         assert params.max_results is not None  # noqa: S101 - paging=True always sets it
         after = bulk_cursor_open(params.cursor, bulk_user_id=bulk_user.pk, start_index=params.start_index)
         if _head_only(request):
             return atom_stream(())
+        # Asynchronous: the whole bulk in parts (no paging) unless the client asked for one page; a
+        # next link's cursor continues a synchronous walk.
+        if params.cursor is None:
+            whole = parse_feed_params(query=query) if not any(name in query for name in PAGING_PARAMS) else params
+            if (answer := async_http.maybe_async(request, target=target, query=query, params=whole)) is not None:
+                return answer
         page = reach_selectors.reach_for_bulk_page(
             bulk_user=bulk_user,
             start_index=params.start_index,
@@ -142,9 +160,15 @@ class RetailCustomerFeedApi(_FeedApi):
 
     def get(self, request, retail_customer_id: str):
         customer = batch_selectors.retail_customer_get(public_id=retail_customer_id)
-        params = parse_feed_params(query=query_params(request))
+        query = query_params(request)
+        target = JobTarget.for_customer(customer)
+        if async_http.names_job(query):
+            return async_http.correlation_answer(request, target=target, query=query)
+        params = parse_feed_params(query=query)
         if _head_only(request):
             return atom_stream(())
+        if (answer := async_http.maybe_async(request, target=target, query=query, params=params)) is not None:
+            return answer
         customer_data_read_record(customer=customer, client=request_third_party(request), path=request.get_full_path())
         return atom_stream(
             customer_feed_chunks(

@@ -140,3 +140,105 @@ class ApiRequestCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.kind} {self.method} {self.status_class}xx: {self.requests}"
+
+
+class BulkJob(models.Model):
+    """One asynchronous Batch GET: who asked for what, and where its parts stand (see batch.services_bulk_jobs).
+
+    ``request_key`` names the request (caller, target, query); at most one job per key is
+    ``building`` at a time (a constraint), so a repeat while it is pending is refused, race-free.
+    """
+
+    class Status(models.TextChoices):
+        BUILDING = "building", "building"
+        READY = "ready", "ready"
+        EXPIRED = "expired", "expired (parts deleted)"
+        FAILED = "failed", "failed"
+
+    correlation_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    caller = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.PROTECT, related_name="bulk_jobs"
+    )
+    target_kind = models.CharField(max_length=16, choices=Submission.TargetKind.choices)
+    target_id = models.CharField(max_length=64, help_text="The bulk, subscription or retail customer id in the URL.")
+    bulk_user = models.ForeignKey(
+        "grants.BulkUser", on_delete=models.SET_NULL, null=True, blank=True, related_name="bulk_jobs"
+    )
+    grant = models.ForeignKey(
+        "grants.Grant", on_delete=models.SET_NULL, null=True, blank=True, related_name="bulk_jobs"
+    )
+    customer = models.ForeignKey(
+        "custodian.RetailCustomer", on_delete=models.SET_NULL, null=True, blank=True, related_name="bulk_jobs"
+    )
+    query = models.CharField(max_length=500, blank=True, help_text="The feed query it was asked with, normalized.")
+    request_key = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.BUILDING, db_index=True)
+    requested_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    usage_points = models.PositiveIntegerField(default=0)
+    usage_point_days = models.PositiveBigIntegerField(default=0, help_text="The work estimate that decided 202.")
+    bytes = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request_key"], condition=Q(status="building"), name="bulkjob_one_building_per_request"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Bulk job {self.correlation_id} ({self.target_kind} {self.target_id}, {self.status})"
+
+
+class BulkJobRange(models.Model):
+    """One range of usage point ids ``[low_id, high_id)`` of a job: one task builds it, writing its parts at once."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        DONE = "done", "done"
+
+    job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="ranges")
+    index = models.PositiveIntegerField()
+    low_id = models.BigIntegerField()
+    high_id = models.BigIntegerField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    built_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="bulkjobrange_unique_index")]
+
+    def __str__(self) -> str:
+        return f"{self.job.correlation_id} range {self.index} [{self.low_id}, {self.high_id})"
+
+
+class BulkPart(models.Model):
+    """One stored part of a job's result: a schema-valid feed of at most BATCH_CHUNK_BYTES.
+
+    ``grants`` are the grants whose data it holds; it is served only while all of them still reach it.
+    """
+
+    job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="parts")
+    range = models.ForeignKey(BulkJobRange, on_delete=models.CASCADE, related_name="parts")
+    seq = models.PositiveIntegerField()
+    key = models.CharField(max_length=24, help_text="The part's name in its URI: range-seq, 1-based.")
+    storage_name = models.CharField(max_length=300)
+    bytes = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    usage_points = models.PositiveIntegerField(default=0)
+    grants = models.ManyToManyField("grants.Grant", related_name="bulk_parts", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["job", "range__index", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["range", "seq"], name="bulkpart_unique_seq_per_range"),
+            models.UniqueConstraint(fields=["job", "key"], name="bulkpart_unique_key_per_job"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job.correlation_id} part {self.key}"

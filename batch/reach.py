@@ -238,3 +238,73 @@ def grant_reading_type_q(*, grant: Grant) -> Q:
 def grant_local_time_parameters_q(*, grant: Grant) -> Q:
     """Return the condition for LocalTimeParameters used by one of the grant's usage points."""
     return Q(usage_points__pk__in=grant_usage_point_ids(grant=grant))
+
+
+@dataclass(frozen=True, slots=True)
+class RangeReach:
+    """The usage points of one id range a caller reaches, and per usage point the grants whose data it shows."""
+
+    reaches: list[UsagePointReach]
+    grant_ids: dict[int, frozenset[int]]
+    grants: list[Grant]
+
+
+def reach_for_bulk_range(*, bulk_user: BulkUser, low_id: int, high_id: int, at: datetime | None = None) -> RangeReach:
+    """Return the bulk's usage points with id in ``[low_id, high_id)``: what an asynchronous part holds.
+
+    Grants are active now (a grant revoked since the request is left out); windows are measured
+    from ``at``, the moment the request was made. Merged per usage point as a page is.
+    """
+    links = (
+        bulk_member_links(bulk_user=bulk_user)
+        .filter(usage_point_id__gte=low_id, usage_point_id__lt=high_id)
+        .select_related("grant")
+        .order_by("usage_point_id", "grant_id")
+    )
+    reaches: dict[int, UsagePointReach] = {}
+    grant_ids: dict[int, set[int]] = {}
+    grants: dict[int, Grant] = {}
+    for link in links:
+        grant = link.grant
+        grants.setdefault(grant.pk, grant)
+        grant_ids.setdefault(link.usage_point_id, set()).add(grant.pk)
+        windows = _grant_windows(grant=grant, at=at)
+        current = reaches.get(link.usage_point_id)
+        if current is None:
+            reaches[link.usage_point_id] = UsagePointReach(
+                usage_point_id=link.usage_point_id, scope=subscription_scope(grant=grant), windows=windows
+            )
+        else:
+            reaches[link.usage_point_id] = UsagePointReach(
+                usage_point_id=current.usage_point_id, scope=current.scope, windows=_merge(current.windows, windows)
+            )
+    return RangeReach(
+        reaches=list(reaches.values()),
+        grant_ids={up: frozenset(ids) for up, ids in grant_ids.items()},
+        grants=list(grants.values()),
+    )
+
+
+def reach_for_grant_range(*, grant: Grant, low_id: int, high_id: int, at: datetime | None = None) -> RangeReach:
+    """Return one grant's usage points with id in ``[low_id, high_id)`` (nothing once it is no longer active)."""
+    if not grant.is_active_at(timezone.now()):
+        return RangeReach(reaches=[], grant_ids={}, grants=[])
+    windows = _grant_windows(grant=grant, at=at)
+    scope = subscription_scope(grant=grant)
+    ids = grant_usage_point_ids(grant=grant).filter(usage_point_id__gte=low_id, usage_point_id__lt=high_id)
+    reaches = [UsagePointReach(usage_point_id=up_id, scope=scope, windows=windows) for up_id in ids]
+    return RangeReach(
+        reaches=reaches, grant_ids={r.usage_point_id: frozenset({grant.pk}) for r in reaches}, grants=[grant]
+    )
+
+
+def reach_for_customer_range(*, customer: RetailCustomer, low_id: int, high_id: int) -> RangeReach:
+    """Return a customer's usage points with id in ``[low_id, high_id)``, unbounded (the back office reads all)."""
+    scope = f"RetailCustomer/{customer.public_id}"
+    windows = dict.fromkeys(ALL_KINDS, UNBOUNDED)
+    ids = UsagePoint.objects.filter(customer=customer, pk__gte=low_id, pk__lt=high_id).order_by("pk")
+    reaches = [
+        UsagePointReach(usage_point_id=up_id, scope=scope, windows=windows)
+        for up_id in ids.values_list("pk", flat=True)
+    ]
+    return RangeReach(reaches=reaches, grant_ids={}, grants=[])

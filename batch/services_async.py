@@ -54,11 +54,6 @@ logger = logging.getLogger(__name__)
 PENDING = (Submission.Outcome.QUEUED, Submission.Outcome.IN_PROGRESS)
 
 
-def prefers_async(prefer: str) -> bool:
-    """Return whether a ``Prefer`` header (RFC 7240) asks for ``respond-async``."""
-    return any(part.split(";")[0].split("=")[0].strip().lower() == "respond-async" for part in prefer.split(","))
-
-
 def batch_spool(
     *, target: BatchTarget, options: BatchOptions, stream: IO[bytes], content_length: int
 ) -> Submission | BatchResult:

@@ -1,7 +1,9 @@
-"""Celery tasks of the batch app: the asynchronous batch POST (``Prefer: respond-async``).
+"""Celery tasks of the batch app: the asynchronous batch POST (``Prefer: respond-async``) and the asynchronous Batch GET.
 
-Thin wrappers over ``batch.services_async``; each is safe to run twice (a submission is claimed
-under its lease and only while pending), so late acknowledgement and redelivery apply nothing twice.
+Thin wrappers over ``batch.services_async`` (POST) and ``batch.services_bulk_jobs`` (GET); each is
+safe to run twice (a submission is claimed under its lease and only while pending; a range already
+done is skipped, and an attempt's files count only once it marks the range done), so late
+acknowledgement and redelivery apply and record nothing twice.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from celery import shared_task
 from django.conf import settings
 
 from batch.services_async import submission_apply_queued, submission_stale_queued_ids
+from batch.services_bulk_jobs import bulk_range_build, bulk_results_expire
 
 
 @shared_task(name="batch.tasks.apply_submission", ignore_result=True)
@@ -28,3 +31,15 @@ def requeue_submissions() -> int:
     for submission_id in ids:
         apply_submission.delay(submission_id)
     return len(ids)
+
+
+@shared_task(name="batch.tasks.build_range", ignore_result=True)
+def build_range(range_id: int) -> int:
+    """Build one range of usage points of a job into stored parts (finishing the job if it was the last)."""
+    return bulk_range_build(range_id=range_id)
+
+
+@shared_task(name="batch.tasks.expire_results", ignore_result=True)
+def expire_results() -> int:
+    """Delete the parts of results kept longer than BATCH_RESULT_DAYS."""
+    return bulk_results_expire()

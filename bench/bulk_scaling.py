@@ -13,7 +13,8 @@ gunicorn (2 workers, the deploy settings). For each size it times, median of
   alone (OFFSET);
 * ``GET ReadServiceStatus`` with the same client token;
 
-and prints, for each path, the ratio between consecutive sizes (the aim: at most 1.5 for 10x the
+and, last (it changes the data), one batch of the grant expiry sweep (``grants.services.grant_expire_batch``,
+``GRANT_SWEEP_BATCH_SIZE`` grants) over each bulk's members, in-process; then prints, for each path, the ratio between consecutive sizes (the aim: at most 1.5 for 10x the
 members). Results go to ``bench/out/bulk_scaling.json``.
 
 ``python -m bench bulk_scaling`` (``make bench``); ``python -m bench.bulk_scaling [--large]``;
@@ -198,6 +199,38 @@ def load(*, sizes: list[int]) -> dict:
     return {"token": raw, "bulks": bulks, "load_seconds": round(time.perf_counter() - started, 1)}
 
 
+def sweep(*, sizes: list[int], repeat: int) -> dict:
+    """Time one expiry batch over each bulk's grants (made due first); return size -> median ms and grants per batch."""
+    from datetime import timedelta
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.utils import timezone
+
+    from grants.models import Grant
+    from grants.services import grant_expire_batch
+
+    results = {}
+    for size in sizes:
+        times, done = [], 0
+        for _ in range(repeat):
+            # The bulk's grants all active and due again, then one batch of them timed.
+            now = timezone.now()
+            Grant.objects.filter(bulk_user__bulk_id=f"s{size}").update(
+                status=Grant.Status.ACTIVE,
+                authorized_start=now - timedelta(days=2),
+                authorized_end=now - timedelta(days=1),
+            )
+            started = time.perf_counter()
+            done = grant_expire_batch(moment=now, batch_size=settings.GRANT_SWEEP_BATCH_SIZE)
+            times.append(time.perf_counter() - started)
+        results[size] = {"ms": round(statistics.median(times) * 1000, 1), "grants_per_batch": done}
+        Grant.objects.filter(bulk_user__bulk_id=f"s{size}").update(status=Grant.Status.EXPIRED)
+    return results
+
+
 # ---- client -------------------------------------------------------------------------------------
 
 
@@ -304,6 +337,21 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp, gunicorn(env=_env(cfg["database_url"], port), port=port, timeout=600):
         bulks = {size: loaded["bulks"][str(size)] for size in cfg["sizes"]}
         rows = measure(port=port, token=loaded["token"], bulks=bulks, repeat=cfg["repeat"], work=Path(tmp))
+    done = subprocess.run(
+        [PY, "-m", "bench.bulk_scaling", "sweep", str(cfg["repeat"]), *map(str, cfg["sizes"])],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.decode()[-3000:])
+    swept = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    rows["expiry_sweep_one_batch"] = {int(size): value for size, value in swept.items()}
+    figures = ", ".join(
+        f"{int(size):,}: {value['ms']} ms ({value['grants_per_batch']} grants)" for size, value in swept.items()
+    )
+    print(f"  {'expiry_sweep_one_batch':<42} {figures}; load average {_loadavg()}", flush=True)
     ratios: dict[str, dict[str, float]] = {}
     sizes = cfg["sizes"]
     for small, large in zip(sizes, sizes[1:], strict=False):
@@ -326,7 +374,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "load":
+    if len(sys.argv) > 1 and sys.argv[1] == "sweep":
+        print(json.dumps(sweep(repeat=int(sys.argv[2]), sizes=[int(s) for s in sys.argv[3:]])))
+    elif len(sys.argv) > 1 and sys.argv[1] == "load":
         print(json.dumps(load(sizes=[int(s) for s in sys.argv[2:]])))
     else:
         main()

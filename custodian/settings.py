@@ -192,6 +192,35 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "var" / "static"))
 MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", BASE_DIR / "var" / "media"))
+# Built bulk results (the parts of an asynchronous Batch GET): the file system under
+# BATCH_RESULTS_DIR by default; with BATCH_RESULTS_S3_BUCKET set, an S3 (or S3-compatible) bucket
+# through django-storages, credentials from the usual AWS_* variables or the instance role.
+BATCH_RESULTS_DIR = Path(os.environ.get("BATCH_RESULTS_DIR", MEDIA_ROOT / "batch-results"))
+BATCH_RESULTS_S3_BUCKET = os.environ.get("BATCH_RESULTS_S3_BUCKET", "").strip()
+if BATCH_RESULTS_S3_BUCKET:
+    _batch_results_storage: dict = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": BATCH_RESULTS_S3_BUCKET,
+            "location": os.environ.get("BATCH_RESULTS_S3_PREFIX", "batch-results"),
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            # Private objects: parts are served by the portal after the token and grant checks, never by URL.
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": True,
+        },
+    }
+else:
+    _batch_results_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": BATCH_RESULTS_DIR, "base_url": None, "file_permissions_mode": 0o600},
+    }
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "batch_results": _batch_results_storage,
+}
 
 # Security headers. Consent and login pages must never be framed (RFC 9700 section 4.16).
 X_FRAME_OPTIONS = "DENY"
@@ -334,6 +363,17 @@ BATCH_LEASE_SECONDS = env_int("BATCH_LEASE_SECONDS", 3600)
 # to the workers again (its task may have been lost before it reached the broker).
 BATCH_ASYNC_REQUEUE_SECONDS = env_int("BATCH_ASYNC_REQUEUE_SECONDS", 600)
 ESPI_MAX_DEPTH = env_int("ESPI_MAX_DEPTH", 64)
+# Asynchronous Batch GET (batch.async_rules, batch.services_async): a request whose work is at least
+# BATCH_ASYNC_USAGE_POINT_DAYS (usage points x days of data asked for), or that sends
+# `Prefer: respond-async`, is answered 202 and built by workers in ranges of BATCH_RANGE_USAGE_POINTS
+# usage points, each written as parts of at most BATCH_CHUNK_BYTES, kept BATCH_RESULT_DAYS days.
+# Default: more than a full synchronous page (ESPI_BULK_MAX_RESULTS, 500 usage points) of three years
+# (the usual HistoryLength); a grant without one counts as three years (async_rules.UNBOUNDED_HISTORY_DAYS).
+BATCH_ASYNC_USAGE_POINT_DAYS = env_int("BATCH_ASYNC_USAGE_POINT_DAYS", 500 * 1098 + 1)
+BATCH_RANGE_USAGE_POINTS = env_int("BATCH_RANGE_USAGE_POINTS", 500)
+BATCH_CHUNK_BYTES = env_int("BATCH_CHUNK_BYTES", 200 * 1024 * 1024)
+BATCH_RESULT_DAYS = env_int("BATCH_RESULT_DAYS", 2)
+BATCH_EXPIRY_SECONDS = env_int("BATCH_EXPIRY_SECONDS", 3600)
 ESPI_MAX_TEXT_BYTES = env_int("ESPI_MAX_TEXT_BYTES", 64 * 1024)
 
 # Error reports (500 mails, debug pages) never show credential form fields.
@@ -394,6 +434,11 @@ CELERY_BEAT_SCHEDULE = {
     "expire-grants": {
         "task": "grants.tasks.expire_grants",
         "schedule": float(GRANT_EXPIRY_SECONDS),
+        "options": {"expires": 300.0},
+    },
+    "expire-batch-results": {
+        "task": "batch.tasks.expire_results",
+        "schedule": float(BATCH_EXPIRY_SECONDS),
         "options": {"expires": 300.0},
     },
     # Lifecycle sweeps are queued when a Third Party is put On Hold or revoked; this picks up any lost one.

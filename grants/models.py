@@ -367,6 +367,7 @@ class Notification(models.Model):
         GRANT_REVOKED = "grant_revoked", "Grant revoked"
         GRANT_EXPIRED = "grant_expired", "Grant expired"
         APPLICATION_INFORMATION_CHANGED = "app_info_changed", "ApplicationInformation changed"
+        BATCH_READY = "batch_ready", "Batch result ready"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

@@ -122,6 +122,21 @@ def notification_enqueue_for_application_information(*, third_party: ThirdParty)
     )
 
 
+def notification_enqueue_for_batch_result(
+    *, third_party: ThirdParty, resources: Sequence[str], bulk_user: Any = None, grant: Grant | None = None
+) -> Notification | None:
+    """Queue the BatchList naming each part of an asynchronous Batch GET's result; None without a notify URI."""
+    if not third_party.notify_uri or not resources:
+        return None
+    return Notification.objects.create(
+        third_party=third_party,
+        grant=grant,
+        bulk_user=bulk_user,
+        kind=Notification.Kind.BATCH_READY,
+        resources=list(resources),
+    )
+
+
 def notification_enqueue_for_usage_points(
     *,
     usage_point_ids: Iterable[int],

@@ -335,15 +335,21 @@ class PortalLoginView(auth_views.LoginView):
         return context
 
     def form_valid(self, form):
-        """Log in; a customer without a stored language gets the browser's, one with it sees the portal in it.
+        """Log in; a customer who never chose a language gets the browser's stored as theirs.
 
-        The browser's language is its language cookie (the switch) or ``Accept-Language``; a stored
-        language wins over both, so a choice made on another device follows the customer.
+        The browser's language is its language cookie (the switch) or ``Accept-Language``. Pages keep
+        following the browser and the switch; the stored language is what e-mail is written in.
         """
         response = super().form_valid(form)
         customer = getattr(form.get_user(), "retail_customer", None)
-        if customer is None:
-            return response
+        has_preference = self.request.META.get("HTTP_ACCEPT_LANGUAGE") or self.request.COOKIES.get(
+            settings.LANGUAGE_COOKIE_NAME
+        )
+        if customer is not None and not customer.language and has_preference:
+            custodian_services.retail_customer_language_set(
+                customer=customer, language=translation.get_language_from_request(self.request), actor=form.get_user()
+            )
+        return response
         if customer.language:
             response.set_cookie(
                 settings.LANGUAGE_COOKIE_NAME,

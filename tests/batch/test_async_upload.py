@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 
-from batch import services, services_async, tasks
+from batch import async_rules, services, services_async, tasks
 from batch.models import Submission
 from custodian.models import IntervalBlock, MeterReading
 from grants.models import ThirdParty
@@ -65,7 +65,7 @@ def status_path(submission: Submission) -> str:
     ],
 )
 def test_prefer_respond_async_is_read_as_rfc_7240_says(prefer, expected):
-    assert services_async.prefers_async(prefer) is expected
+    assert async_rules.prefers_async(prefer) is expected
 
 
 def test_the_post_is_202_with_the_status_url_and_the_url_gives_the_report(upload_world):

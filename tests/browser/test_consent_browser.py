@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -14,6 +13,7 @@ from django.test import Client as HttpClient
 from custodian.models import IntervalBlock, MeterReading, ReadingType
 from grants.models import Grant
 from tests import factories
+from tests.browser.helpers import save_screenshot
 from tests.grants.oauth_helpers import REDIRECT_URI, authorize_url, exchange_code, pkce_pair
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls here are plain test setup.
@@ -21,7 +21,6 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 sync_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = shutil.which("chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "correct-horse-battery"
 SECRET = "browser-test-third-party-secret"
 
@@ -94,8 +93,7 @@ def test_consent_in_the_browser_then_revoke(live_server, browser_page):
     assert "together with other customers" in page.content()
     page.check(f"input[name=usage_points][value='{home.public_id}']")
     page.uncheck("input[name=data][value='quality']")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "consent.png"), full_page=True)
+    save_screenshot(page, "consent")
 
     page.click("#approve")
     page.wait_for_url(REDIRECT_URI + "**")
@@ -117,11 +115,9 @@ def test_consent_in_the_browser_then_revoke(live_server, browser_page):
 
     page.goto(live_server.url + "/")
     page.wait_for_selector("svg.chart")
-    page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
 
     page.goto(live_server.url + "/grants/")
     page.wait_for_selector(f"#grant-{grant.public_id}")
-    page.screenshot(path=str(SCREENSHOTS / "my-grants.png"), full_page=True)
     page.click(f"#revoke-{grant.public_id}")
     page.wait_for_selector("#confirm-revoke")
     page.click("#confirm-revoke")

@@ -74,6 +74,8 @@ def portal(live_server, settings, tmp_path) -> Portal:
     from grants.models import ThirdParty
 
     settings.PORTAL_BASE_URL = live_server.url
+    # The issuer (metadata ``issuer``, the authorization response's ``iss``) is the portal's own URL too.
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "OIDC_ISS_ENDPOINT": live_server.url}
     path = tmp_path / "demo.json"
     call_command("seed_demo", "--json", str(path), "--days", "2", verbosity=0)
     # The harness's bursts are not what these tests are about (rate limits have their own tests).

@@ -127,6 +127,7 @@ def test_OAD004_a_reused_code_is_400_and_revokes_what_it_issued(portal, party):
 def test_OAD005_the_code_grant_answers_every_espi_member(portal, party):
     code, verifier, location = party.code()
     assert query_of(location)["state"] == "harness-state-1"
+    assert query_of(location)["iss"] == portal.url  # RFC 9207, the metadata's issuer
     response = party.exchange(code, verifier)
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("application/json")
@@ -279,3 +280,19 @@ def test_token_calls_answer_json_to_the_harness_accept_header(portal, espi_party
     )
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("application/json")
+
+
+def test_server_metadata_lists_the_real_grant_types_and_scopes(portal, settings):
+    """RFC 8414 metadata over HTTP: what the token endpoint really grants, no device code, real scopes."""
+    data = requests.get(f"{portal.url}/.well-known/oauth-authorization-server", timeout=30).json()
+    assert data["issuer"] == portal.url
+    assert set(data["grant_types_supported"]) == {"authorization_code", "client_credentials", "refresh_token"}
+    assert data["response_types_supported"] == ["code"]
+    assert data["code_challenge_methods_supported"] == ["S256"]
+    assert data["token_endpoint"] == f"{portal.url}/oauth/token"
+    assert "FB=36_40" in data["scopes_supported"]
+    assert f"FB={settings.ESPI_FUNCTION_BLOCKS}" in data["scopes_supported"]
+    assert "registration_endpoint" not in data
+    settings.OAUTH_DYNAMIC_REGISTRATION = True
+    data = requests.get(f"{portal.url}/.well-known/oauth-authorization-server", timeout=30).json()
+    assert data["registration_endpoint"] == f"{portal.url}/oauth/register"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 
+from django.db.models import Sum
 from django.test import Client
 
 from batch.models import Submission
+from bench import gen
 from custodian.models import IntervalBlock, MeterReading
 from tests.batch.conftest import build_upload_world, bulk_path, post, sample_feed
 
@@ -41,3 +43,39 @@ def test_a_real_worker_applies_the_spooled_upload_and_the_status_url_reports_it(
     replay = post(bulk_path("1"), body, world.tp_token, HTTP_PREFER="respond-async", HTTP_IDEMPOTENCY_KEY="w-1")
     assert replay.status_code == 200 and replay["Idempotent-Replayed"] == "true"
     assert Submission.objects.count() == 1
+
+
+def test_a_worker_killed_while_applying_leaves_it_to_another_that_applies_it_once(celery_workers, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    world = build_upload_world()
+    feed = tmp_path / "year.xml"
+    readings = gen.write_feed(
+        feed, days=365, tag="kill", points=[(world.a1.public_id, str(world.a1.uuid).upper())], scope="Batch/Bulk/1"
+    )
+    media = {"DJANGO_MEDIA_ROOT": str(settings.MEDIA_ROOT)}
+    first = celery_workers.start("w1", env=media)
+    response = post(bulk_path("1"), feed.read_bytes(), world.tp_token, HTTP_PREFER="respond-async")
+    assert response.status_code == 202
+    submission = Submission.objects.get()
+
+    deadline = time.monotonic() + 60
+    while Submission.objects.get().outcome == Submission.Outcome.QUEUED and time.monotonic() < deadline:
+        time.sleep(0.05)
+    celery_workers.kill(first)
+    killed = Submission.objects.get()
+    assert killed.outcome == Submission.Outcome.IN_PROGRESS, "the worker finished before it was killed"
+    assert not IntervalBlock.objects.exists()  # it had committed nothing
+
+    # SQLite has no session lease: the second worker takes it once BATCH_LEASE_SECONDS have passed.
+    second = celery_workers.start("w2", env={**media, "BATCH_LEASE_SECONDS": "1"})
+    deadline = time.monotonic() + 120
+    while Submission.objects.get().outcome == Submission.Outcome.IN_PROGRESS and time.monotonic() < deadline:
+        time.sleep(0.3)
+    done = Client().get(response["Location"], HTTP_AUTHORIZATION=f"Bearer {world.tp_token}")
+    assert done.status_code == 200, second.output()[-3000:]
+    assert done.json()["outcome"] == "applied"
+    assert "batch.tasks.apply_submission" in second.output()
+    # Every reading once: nothing missing, nothing twice.
+    assert done.json()["report"]["counts"]["readings_written"] == readings
+    assert IntervalBlock.objects.aggregate(total=Sum("reading_count"))["total"] == readings
+    assert Submission.objects.filter(pk=submission.pk, outcome="applied").count() == Submission.objects.count() == 1

@@ -43,6 +43,7 @@ def test_beat_schedule_names_registered_tasks():
         "grants.tasks.deliver_notifications",
         "grants.tasks.expire_grants",
         "grants.tasks.daily_new_data_notices",
+        "batch.tasks.expire_results",
         "batch.tasks.requeue_submissions",
         "grants.tasks.lifecycle_sweeps",
     }
