@@ -298,7 +298,7 @@ def bulk_range_build(*, range_id: int) -> int:
 
 def _finish_if_complete(*, job_id: int) -> None:
     # Under the job's row lock: exactly one range's transaction sees the last range done.
-    job = BulkJob.objects.select_for_update().select_related("caller", "bulk_user", "grant").get(pk=job_id)
+    job = BulkJob.objects.select_for_update(of=("self",)).select_related("caller", "bulk_user", "grant").get(pk=job_id)
     if job.status != BulkJob.Status.BUILDING:
         return
     if BulkJobRange.objects.filter(job=job).exclude(status=BulkJobRange.Status.DONE).exists():
@@ -364,7 +364,7 @@ def bulk_results_expire(*, now: datetime | None = None) -> int:
     done = 0
     for job_id in due:
         with transaction.atomic():
-            job = BulkJob.objects.select_for_update().select_related("caller").get(pk=job_id)
+            job = BulkJob.objects.select_for_update(of=("self",)).select_related("caller").get(pk=job_id)
             if job.status not in (BulkJob.Status.READY, BulkJob.Status.BUILDING):
                 continue
             was = job.status

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
@@ -70,6 +71,11 @@ class CustomerOnboardingForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 3}), help_text="One usage point title per line (e.g. Home, Garage)."
     )
     service_kind = forms.TypedChoiceField(choices=ServiceKind.choices, coerce=int, initial=ServiceKind.ELECTRICITY)
+    language = forms.ChoiceField(
+        choices=lambda: [("", "the utility's default (LANGUAGE_CODE)"), *settings.LANGUAGES],
+        required=False,
+        help_text="The invitation and every later e-mail are written in it; the customer's switch changes it.",
+    )
     send_invitation = forms.BooleanField(required=False, initial=True)
 
     class Meta:
@@ -99,7 +105,10 @@ class RetailCustomerAdmin(LargeTableMixin, admin.ModelAdmin):
     actions = ["send_invitation"]
     change_form_template = "admin/custodian/retailcustomer/change_form.html"
     add_fieldsets = (
-        (None, {"fields": ("name", "username", "email", "usage_points", "service_kind", "send_invitation")}),
+        (
+            None,
+            {"fields": ("name", "username", "email", "usage_points", "service_kind", "language", "send_invitation")},
+        ),
     )
 
     def get_fieldsets(self, request, obj=None):
@@ -149,6 +158,7 @@ class RetailCustomerAdmin(LargeTableMixin, admin.ModelAdmin):
             usage_point_titles=form.cleaned_data["usage_points"].splitlines(),
             service_kind=form.cleaned_data["service_kind"],
             invite=form.cleaned_data["send_invitation"],
+            language=form.cleaned_data.get("language") or "",
             actor=request.user,
         )
         obj.pk = onboarding.customer.pk

@@ -202,6 +202,7 @@ def retail_customer_onboard(
     usage_point_titles: Iterable[str],
     service_kind: int = 0,
     invite: bool = True,
+    language: str = "",
     actor: Any = None,
 ) -> Onboarding:
     """Create a customer with a login (no password yet), e-mail and usage points, and invite them.
@@ -209,6 +210,8 @@ def retail_customer_onboard(
     Idempotent: the same customer again (same username and e-mail) adds only the usage points it
     lacks (by title) and sends no second invitation. A username held by someone with another
     e-mail is refused. The invitation is mailed after commit, so a rolled-back onboarding sends none.
+    ``language`` (a code of LANGUAGES; blank: the utility's LANGUAGE_CODE) is the new customer's, so the
+    invitation and every later e-mail are written in it.
     """
     username, email, name = username.strip(), email.strip().lower(), name.strip()
     titles = _clean_titles(usage_point_titles)
@@ -222,6 +225,8 @@ def retail_customer_onboard(
         raise ValidationError({"email": f"{email!r} is not a valid e-mail address."}) from exc
     if service_kind not in ServiceKind.values:
         raise ValidationError({"service_kind": f"Unknown service kind {service_kind!r}."})
+    if language.strip() and language_supported(language.strip()) is None:
+        raise ValidationError({"language": f"Unknown language {language!r}."})
     user_model = get_user_model()
     existing = user_model.objects.filter(username=username).select_related("retail_customer").first()
     if existing is not None:
@@ -235,6 +240,8 @@ def retail_customer_onboard(
         user = user_model(username=username, email=email)
         user.set_unusable_password()
         customer = _retail_customer_insert(user=user, name=name or username, actor=actor)
+        if language.strip():
+            customer = retail_customer_language_set(customer=customer, language=language.strip(), actor=actor)
         created = True
     have = set(customer.usage_points.values_list("title", flat=True))
     added = 0

@@ -24,7 +24,8 @@ from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.forms.utils import ErrorDict
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -125,6 +126,40 @@ def _window_count(key: str, timeout: int) -> int:
         return 1
 
 
+def _redis_client() -> Any | None:
+    """Return the redis-py client behind Django's ``RedisCache`` (writes go to its primary), else None."""
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(backend, RedisCache):
+        return backend._cache.get_client(write=True)
+    return None
+
+
+def _windows_count(keys: list[tuple[str, int]]) -> list[int]:
+    """Add one to each ``(key, timeout)`` counter and return the counts: one round trip on Redis."""
+    client = _redis_client()
+    if client is None:
+        return [_window_count(key, timeout) for key, timeout in keys]
+    pipe = client.pipeline(transaction=False)
+    for key, timeout in keys:
+        full = cache.make_and_validate_key(key)
+        pipe.set(full, 0, ex=timeout, nx=True)  # a new window's counter, with its expiry; never reset
+        pipe.incr(full)
+    return [int(count) for count in pipe.execute()[1::2]]
+
+
+def _windows_take_back(keys: list[tuple[str, int]]) -> None:
+    client = _redis_client()
+    if client is None:
+        for key, _timeout in keys:
+            with contextlib.suppress(ValueError):  # the window ended meanwhile: nothing left to take back
+                cache.decr(key)
+        return
+    pipe = client.pipeline(transaction=False)
+    for key, _timeout in keys:
+        pipe.decr(cache.make_and_validate_key(key))
+    pipe.execute()
+
+
 def rate_limit_windows_hit(*, scope: str, ident: str, limits: Sequence[tuple[int, int]]) -> tuple[int, int] | None:
     """Count one request of ``ident`` in each fixed window ``(window_seconds, limit)`` on the shared cache.
 
@@ -132,25 +167,24 @@ def rate_limit_windows_hit(*, scope: str, ident: str, limits: Sequence[tuple[int
     every window (a refused request uses up no allowance) and the answer is ``(window_seconds, wait)``
     of the refusing window that frees last. Windows are aligned on the epoch (a day is a UTC day), so
     every worker and host agrees on them; a counter lives one window plus a second, never longer.
-    Two requests racing for the last unit may both be refused, never both admitted.
+    Two requests racing for the last unit may both be refused, never both admitted. On Redis the
+    windows are counted in one pipelined round trip (and taken back in one more).
     """
     now = timezone.now().timestamp()
     digest = hashlib.sha256(ident.encode()).hexdigest()[:32]
-    counted: list[str] = []
+    keys = [
+        (f"ratelimit:{scope}:{window_seconds}:{int(now // window_seconds)}:{digest}", window_seconds + 1)
+        for window_seconds, _limit in limits
+    ]
     refused: tuple[int, int] | None = None
-    for window_seconds, limit in limits:
-        window = int(now // window_seconds)
-        key = f"ratelimit:{scope}:{window_seconds}:{window}:{digest}"
-        count = _window_count(key, window_seconds + 1)
-        counted.append(key)
+    for (window_seconds, limit), count in zip(limits, _windows_count(keys), strict=True):
         if count > limit:
+            window = int(now // window_seconds)
             wait = max(1, math.ceil((window + 1) * window_seconds - now))
             if refused is None or wait > refused[1]:
                 refused = (window_seconds, wait)
     if refused is not None:
-        for key in counted:
-            with contextlib.suppress(ValueError):  # the window ended meanwhile: nothing left to take back
-                cache.decr(key)
+        _windows_take_back(keys)
     return refused
 
 

@@ -72,13 +72,13 @@ def customer_feed_import(
         progress=progress,
         spool=True,
     )
-    if plan.rejected or not plan.entries:
+    if plan.rejected_count or not len(plan.entries):
         plan.close()
         return plan, None
     result = import_apply(
         source=source,
         plan=plan,
-        accept=plan.ok_indexes,
+        accept=None,  # every entry: none is rejected
         customer=customer,
         actor=actor,
         max_bytes=max_bytes,

@@ -173,3 +173,27 @@ def test_a_file_without_the_needed_columns_is_refused(tmp_path):
     _out, _err, failure = run(path)
     assert "the header lacks username, email, name, usage_points" in failure
     assert User.objects.count() == 0
+
+
+def test_a_customer_onboarded_in_spanish_is_invited_in_spanish(admin_client, tmp_path):
+    response = admin_client.post(reverse("admin:custodian_retailcustomer_add"), onboarding_data(language="es"))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert RetailCustomer.objects.get(user__username="carmen").language == "es"
+    (message,) = mail.outbox
+    assert message.subject == "Su cuenta Green Button está lista: elija su contraseña"
+    assert "Su nombre de usuario es: carmen" in message.body
+    path = tmp_path / "customers.csv"
+    path.write_text(
+        "username,email,name,usage_points,language\n"
+        "lupe,lupe@example.org,Lupe,Home,es\n"
+        "max,max@example.org,Max,Home,\n"
+        "zed,zed@example.org,Zed,Home,klingon\n",
+        encoding="utf-8",
+    )
+    _out, err, _failure = run(path)
+    assert "line 4 (zed): refused: language: Unknown language 'klingon'." in err
+    by_address = {m.to[0]: m.subject for m in mail.outbox[1:]}
+    assert by_address == {
+        "lupe@example.org": "Su cuenta Green Button está lista: elija su contraseña",
+        "max@example.org": "Your Green Button account is ready: set your password",  # the utility's LANGUAGE_CODE
+    }

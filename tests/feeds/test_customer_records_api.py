@@ -323,3 +323,36 @@ def test_bulk_retail_customer_info_pages_over_members(client, records_world):
     root = parse_small_document(b"".join(last.streaming_content))
     assert not root.findall("a:link[@rel='next']", NS)
     assert AuditEvent.objects.filter(action=AuditEvent.Action.DATA_READ).count() == 3
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        ("application/atom+xml", "application/atom+xml"),
+        ("application/xml", "application/xml"),
+        ("text/xml; charset=utf-8", "text/xml"),
+        ("*/*", "application/atom+xml"),
+    ],
+)
+def test_every_records_get_answers_the_xml_accepts_and_json_only_is_406(client, records_world, accept, expected):
+    bulk_user = factories.make_bulk_user(third_party=records_world.tp, bulk_id="7")
+    grant = _grant(records_world, records=["name_address"], bulk_user=bulk_user)
+    access = factories.make_access_token(grant)
+    client_token = factories.make_client_token(records_world.tp, scope="FB=3_35_47;BR=7")
+    rc = records_world.customer.public_id
+    customer = CustomerRecord.objects.get(customer=records_world.customer, kind="Customer").public_id
+    gets = [
+        (f"/Batch/RetailCustomer/{rc}", access),
+        (f"/RetailCustomer/{rc}/Customer/{customer}", access),
+        (f"/RetailCustomer/{rc}/Customer", access),
+        ("/Batch/BulkRetailCustomerInfo/7", client_token),
+    ]
+    for path, token in gets:
+        response = client.get(RESOURCE + path, HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ACCEPT=accept)
+        assert response.status_code == 200, path
+        assert response["Content-Type"].split(";")[0] == expected, path
+        assert validate_document(b"".join(response.streaming_content)) == [], path
+        refused = client.get(RESOURCE + path, HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ACCEPT="application/json")
+        assert refused.status_code == 406, path
+        unauthenticated = client.get(RESOURCE + path, HTTP_ACCEPT=accept)
+        assert unauthenticated.status_code == 401 and unauthenticated["Content-Type"] == "application/json"

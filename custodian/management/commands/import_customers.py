@@ -2,7 +2,7 @@
 
 The CSV has a header row with ``username``, ``email``, ``name`` and ``usage_points`` (titles
 separated by ``;``), and optionally ``service_kind`` (``electricity``, ``gas``, ``water``... or its
-number). Each row is onboarded on its own (``services.retail_customer_onboard``): a refused row is
+number) and ``language`` (``en``, ``es``: the invitation's and later e-mails' language). Each row is onboarded on its own (``services.retail_customer_onboard``): a refused row is
 reported with its line number and reason and changes nothing; the others go on. Running the same
 file again changes nothing and sends no invitation.
 """
@@ -101,6 +101,7 @@ class Command(BaseCommand):
                             usage_point_titles=(row.get("usage_points") or "").split(";"),
                             service_kind=service_kind_from_text(row.get("service_kind") or ""),
                             invite=invite,
+                            language=row.get("language") or "",
                         )
                 except ValidationError as exc:
                     counts["refused"] += 1
