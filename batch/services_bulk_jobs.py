@@ -351,6 +351,20 @@ def _delete_tree(storage: Storage, folder: str) -> None:
             path.rmdir()
 
 
+def bulk_ranges_stale(*, now: datetime | None = None, older_than: timedelta) -> list[int]:
+    """Return the ranges still pending of jobs building for longer than ``older_than`` (their task may be lost)."""
+    moment = now or timezone.now()
+    return list(
+        BulkJobRange.objects.filter(
+            status=BulkJobRange.Status.PENDING,
+            job__status=BulkJob.Status.BUILDING,
+            job__requested_at__lte=moment - older_than,
+        )
+        .order_by("job_id", "index")
+        .values_list("pk", flat=True)
+    )
+
+
 def bulk_results_expire(*, now: datetime | None = None) -> int:
     """Delete the parts of results past ``BATCH_RESULT_DAYS`` (and of jobs never finished in that time); return how many jobs."""
     moment = now or timezone.now()
