@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := custodian.settings
 
-.PHONY: help install messages run serve test cov lint fmt migrations-check check-deploy bench clean
+.PHONY: help install messages run serve test cov lint fmt migrations-check check-deploy bench bench-async-full clean
 
 help:
 	@echo "make run            set up, migrate, seed demo data and serve on http://$(HOST):$(PORT)"
@@ -14,6 +14,7 @@ help:
 	@echo "make cov            the test suite under coverage (branch), with the report"
 	@echo "make lint           ruff format --check, ruff check, and mypy on the apps"
 	@echo "make bench          benchmarks (ratios against raw lxml measured in the same run)"
+	@echo "make bench-async-full  the asynchronous bulk at 20,000 usage points x 30 days"
 	@echo "make check-deploy   manage.py check --deploy with production-like variables"
 
 $(PY):
@@ -76,6 +77,10 @@ check-deploy: install
 
 bench: install
 	$(PY) -m bench
+
+# The asynchronous bulk at utility scale: 20,000 usage points x 30 days of 15-minute readings.
+bench-async-full: install
+	$(PY) -m bench bulk_async --full
 
 clean:
 	rm -rf $(VENV) node_modules db.sqlite3 demo.json var bench/out

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from batch import reports
 from batch.models import Submission
 from custodian.admin_tools import CsvExportMixin, LargeTableMixin, fixed_choices_filter
 
@@ -143,19 +144,17 @@ class SubmissionAdmin(CsvExportMixin, LargeTableMixin, admin.ModelAdmin):
 
     @admin.display(description="per-entry report")
     def report_table(self, obj: Submission) -> str:
-        entries = (obj.report or {}).get("entries")
+        report = obj.report or {}
+        entries = reports.report_rows_first(obj, _REPORT_ROWS_SHOWN) if reports.report_has_entries(report) else []
         if not entries:
             error = (obj.report or {}).get("error")
             return format_html("<code>{}</code>", f"{error}: {obj.report.get('detail', '')}") if error else "-"
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (row["index"], row["id"], row["kind"] or "", row["status"], row["reason"] or "")
-                for row in entries[:_REPORT_ROWS_SHOWN]
-            ),
+            ((row["index"], row["id"], row["kind"] or "", row["status"], row["reason"] or "") for row in entries),
         )
-        more = len(entries) - _REPORT_ROWS_SHOWN
+        more = report.get("counts", {}).get("received", len(entries)) - len(entries)
         note = format_html("<p>{} more rows in the stored report.</p>", more) if more > 0 else ""
         return format_html(
             "<table><thead><tr><th>#</th><th>entry id</th><th>kind</th><th>status</th><th>reason</th></tr></thead>"

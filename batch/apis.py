@@ -160,15 +160,23 @@ class _UploadApi(APIView):
         if result.replayed:
             headers["Idempotent-Replayed"] = "true"
         if request.accepted_renderer.format == "atom":
-            rows = result.report.get("entries", [])
-            response = StreamingHttpResponse(
-                reports.report_feed_chunks(submission=result.submission, rows=rows, self_href=request.path),
+            return StreamingHttpResponse(
+                reports.report_feed_chunks(result.submission, report=result.report, self_href=request.path),
                 status=result.http_status,
                 content_type=ATOM,
                 headers=headers,
             )
-            return response
-        return Response(result.report, status=result.http_status, headers=headers)
+        if not reports.report_is_small(result.submission, result.report):
+            # One row per entry, read from disk as the body is sent: never the whole report in memory.
+            return StreamingHttpResponse(
+                reports.report_json_chunks(result.submission, result.report),
+                status=result.http_status,
+                content_type="application/json",
+                headers=headers,
+            )
+        return Response(
+            reports.report_json(result.submission, result.report), status=result.http_status, headers=headers
+        )
 
     def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(response, StreamingHttpResponse):

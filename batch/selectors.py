@@ -53,8 +53,10 @@ class Reach:
     def cover(self, *, refs: Iterable[str] = (), pks: Iterable[int] = ()) -> None:
         """Look up what the grants reach among these usage points (public ids, keys) not looked up yet.
 
-        One query per 2,000 new usage points, whatever the number of grants: the grants' links are
-        read for those usage points only (``grant_usage_point`` by usage point, then the grant by key).
+        Two queries per 2,000 new usage points, whatever the number of grants, each driven by an
+        index from the feed's side: the links of those usage points (``grant_usage_point`` by usage
+        point), then which of the grants they name are the caller's and active (by key). So the
+        plan cannot start from the grants, however stale the statistics.
         """
         grants = self.grants
         if grants is None:
@@ -65,7 +67,13 @@ class Reach:
         self._pks_covered.update(new_pks)
         for lookup, wanted in (("usage_point__public_id__in", new_refs), ("usage_point_id__in", new_pks)):
             for start in range(0, len(wanted), _CHUNK):
-                self._add(self._links(grants).filter(**{lookup: wanted[start : start + _CHUNK]}))
+                links = list(
+                    GrantUsagePoint.objects.filter(revoked_at__isnull=True, **{lookup: wanted[start : start + _CHUNK]})
+                    .order_by()
+                    .values_list("usage_point_id", "grant_id", "usage_point__public_id")
+                )
+                if links:
+                    self._add(links, self._active(grants, {grant_id for _up, grant_id, _ref in links}))
 
     def reaches_ref(self, ref: str) -> int | None:
         """Return the key of the usage point with public id ``ref`` if the caller reaches it, else None."""
@@ -100,11 +108,19 @@ class Reach:
             revoked_at__isnull=True,
         )
 
-    def _add(self, links: QuerySet[GrantUsagePoint]) -> None:
-        for up, grant_id, function_blocks, public_id in links.values_list(
-            "usage_point_id", "grant_id", "grant__function_blocks", "usage_point__public_id"
-        ):
-            blocks = frozenset(int(fb) for fb in function_blocks or ())
+    def _active(self, grants: QuerySet[Grant], grant_ids: set[int]) -> dict[int, list[int]]:
+        """Return ``grant id -> function blocks`` of those of ``grant_ids`` among ``grants`` that are active now."""
+        return dict(
+            grants.filter(active_grant_q(at=self.at), third_party_id=self.third_party_id, pk__in=sorted(grant_ids))
+            .order_by()
+            .values_list("pk", "function_blocks")
+        )
+
+    def _add(self, links: list[tuple[int, int, str]], active: dict[int, list[int]]) -> None:
+        for up, grant_id, public_id in links:
+            if grant_id not in active:
+                continue
+            blocks = frozenset(int(fb) for fb in active[grant_id] or ())
             self.usage_points[up] = self.usage_points.get(up, frozenset()) | blocks
             self.grants_by_usage_point.setdefault(up, []).append(grant_id)
             self.public_ids[public_id] = up

@@ -27,7 +27,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from batch import selectors
+from batch import reports, selectors
 from batch.models import Submission
 from custodian import imports
 from custodian.espi.errors import EspiError
@@ -109,11 +109,12 @@ class BatchOptions:
 
 @dataclass(slots=True)
 class BatchResult:
+    """A submission's answer: ``report`` without its entries (they are on disk: ``batch.reports.report_entries``)."""
+
     submission: Submission
     http_status: int
     report: dict[str, Any]
     replayed: bool = False
-    rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -388,74 +389,102 @@ def _selector(reach: selectors.Reach) -> Callable[[str, str, Any], bool]:
     return select
 
 
-def _narrow(plan: imports.ImportPlan, reach: selectors.Reach) -> dict[int, Reason | None]:
-    """Return ``index -> None (accepted) or reason`` for every entry: the import's plan narrowed to the reach."""
-    named = {p.usage_point_ref for p in plan.entries if p.usage_point_ref}
-    reach.cover(refs=named, pks={p.usage_point_id for p in plan.entries if p.usage_point_id is not None})
+def _narrow(plan: imports.ImportPlan, reach: selectors.Reach) -> None:
+    """Set every entry's ``narrowed`` (None: accepted, else the reason): the import's plan narrowed to the reach.
+
+    Two passes over the plan's chunks: rules 6 and 3 per entry (collecting the rejected meter readings
+    and the shared resources accepted entries refer to), then the blocks of rejected meter readings
+    and the shared resources nobody accepted refers to.
+    """
+    named = plan.usage_point_refs
+    reach.cover(refs=named, pks=plan.usage_point_ids)
     public_ids = reach.public_ids
     refs = named - public_ids.keys()
     # Refs naming an existing usage point out of reach; for a Third Party every other ref is too.
     foreign = set(selectors.usage_points_by_public_id(public_ids=refs)) if reach.may_create_usage_points else refs
-    decision = {p.index: filter_rules.rule6_reported_reason(p, foreign_refs=foreign) for p in plan.entries}
-    for p in plan.entries:
-        if decision[p.index] is not None or p.kind in SHARED_KINDS:
-            continue
-        decision[p.index] = filter_rules.rule3_reached(
-            p,
-            reached=reach.usage_points,
-            may_create_usage_points=reach.may_create_usage_points,
-            ref_pk=public_ids.get(p.usage_point_ref) if p.usage_point_ref else None,
-        )
-    # A block is only as good as its meter reading.
-    rejected = lambda p: decision[p.index] is not None  # noqa: E731
-    for p in filter_rules.rule3_blocks_of_rejected_meter_readings(plan.entries, rejected=rejected):
-        decision[p.index] = Reason.NOT_GRANTED
-    wanted = filter_rules.rule4_shared_referred_to(plan.entries, accepted=lambda p: decision[p.index] is None)
-    for p in plan.entries:
-        if p.kind in SHARED_KINDS and decision[p.index] is None and p.uuid not in wanted:
-            decision[p.index] = Reason.NOT_GRANTED
-    return decision
+    rejected_meter_readings: set[UUID | None] = set()
+    wanted: set[UUID | None] = set()
+    for chunk in plan.entries.chunks():
+        for p in chunk:
+            p.narrowed = filter_rules.rule6_reported_reason(p, foreign_refs=foreign)
+            if p.narrowed is None and p.kind not in SHARED_KINDS:
+                p.narrowed = filter_rules.rule3_reached(
+                    p,
+                    reached=reach.usage_points,
+                    may_create_usage_points=reach.may_create_usage_points,
+                    ref_pk=public_ids.get(p.usage_point_ref) if p.usage_point_ref else None,
+                )
+            if p.kind == "MeterReading" and p.narrowed is not None:
+                rejected_meter_readings.add(p.uuid)
+        wanted |= filter_rules.rule4_shared_referred_to(chunk, accepted=lambda p: p.narrowed is None)
+    rejected = lambda p: p.narrowed is not None  # noqa: E731
+    # Only entries accepted so far change now, all of them planned importable: other chunks are skipped.
+    for chunk in plan.entries.chunks(live_only=True):
+        # A block is only as good as its meter reading.
+        for p in filter_rules.rule3_blocks_of_rejected_meter_readings(
+            chunk, rejected=rejected, rejected_meter_readings=rejected_meter_readings
+        ):
+            p.narrowed = Reason.NOT_GRANTED
+        for p in chunk:
+            if p.kind in SHARED_KINDS and p.narrowed is None and p.uuid not in wanted:
+                p.narrowed = Reason.NOT_GRANTED
 
 
-def _rows(plan: imports.ImportPlan, decision: dict[int, Reason | None]) -> list[dict[str, Any]]:
-    rows = []
-    for p in plan.entries:
-        accepted = decision[p.index] is None
-        row: dict[str, Any] = {
-            "index": p.index,
-            "id": p.atom_id[:256],
-            "kind": p.kind,
-            "status": ACCEPTED if accepted else REJECTED,
-            "reason": decision[p.index],
-            # What the entry does to its resource: created, updated, or unchanged (identical: not written).
-            "change": p.change if accepted else None,
-        }
-        if p.warnings:
-            row["warnings"] = p.warnings  # what lenient mode normalized in this entry, among others
-        rows.append(row)
-    return rows
+def _row(p: imports.EntryPlan) -> dict[str, Any]:
+    accepted = p.narrowed is None
+    row: dict[str, Any] = {
+        "index": p.index,
+        "id": p.atom_id[:256],
+        "kind": p.kind,
+        "status": ACCEPTED if accepted else REJECTED,
+        "reason": p.narrowed,
+        # What the entry does to its resource: created, updated, or unchanged (identical: not written).
+        "change": p.change if accepted else None,
+    }
+    if p.warnings:
+        row["warnings"] = p.warnings  # what lenient mode normalized in this entry, among others
+    return row
 
 
-def _outcome_status(*, accepted: int, rows: list[dict[str, Any]], strict: bool) -> int:
-    rejected = [row["reason"] for row in rows if row["reason"]]
-    if accepted and not (strict and rejected):
+@dataclass(slots=True)
+class _Tally:
+    """What the report says of the entries as a whole, counted while its rows are written."""
+
+    received: int = 0
+    accepted: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    changes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(Change, 0))
+
+
+def _rows_write(submission: Submission, plan: imports.ImportPlan) -> _Tally:
+    """Write the report's rows (one per entry, in feed order) to the submission's entries file; return the counts.
+
+    The rows never are in memory together: ``batch.reports`` reads them back for the response.
+    """
+    tally = _Tally()
+    with reports.report_entries_writer(submission) as write:
+        for p in plan.entries.scan():
+            row = _row(p)
+            write(row)
+            tally.received += 1
+            if row["reason"]:
+                tally.reasons[row["reason"]] = tally.reasons.get(row["reason"], 0) + 1
+            else:
+                tally.accepted += 1
+                tally.changes[row["change"]] += 1
+    return tally
+
+
+def _outcome_status(*, tally: _Tally, strict: bool) -> int:
+    if tally.accepted and not (strict and tally.reasons):
         return 200
-    if any(reason in AUTHORIZATION_REASONS for reason in rejected):
+    if any(reason in AUTHORIZATION_REASONS for reason in tally.reasons):
         return 403
     return 400
 
 
-def _report(
-    submission: Submission, rows: list[dict[str, Any]], *, applied: bool, outcome: str, readings: int = 0
-) -> dict[str, Any]:
-    accepted = sum(1 for row in rows if row["status"] == ACCEPTED)
-    reasons: dict[str, int] = {}
-    changes = dict.fromkeys(Change, 0)
-    for row in rows:
-        if row["reason"]:
-            reasons[row["reason"]] = reasons.get(row["reason"], 0) + 1
-        elif row["change"]:
-            changes[row["change"]] += 1
+def _report(submission: Submission, tally: _Tally, *, applied: bool, outcome: str, readings: int = 0) -> dict[str, Any]:
+    """Return the report without its rows (``entries``: in the entries file, sent with it)."""
     return {
         "submission": submission.public_id,
         "outcome": outcome,
@@ -465,16 +494,16 @@ def _report(
         "sha256": submission.sha256,
         "bytes": submission.bytes,
         "counts": {
-            "received": len(rows),
-            "accepted": accepted,
-            "rejected": len(rows) - accepted,
-            "applied": accepted if applied else 0,
+            "received": tally.received,
+            "accepted": tally.accepted,
+            "rejected": tally.received - tally.accepted,
+            "applied": tally.accepted if applied else 0,
             "readings_written": readings,
-            **{str(change): count for change, count in changes.items()},
-            "by_reason": reasons,
+            **{str(change): count for change, count in tally.changes.items()},
+            "by_reason": tally.reasons,
         },
-        "reasons": {reason: REASON_TEXT[reason] for reason in reasons},
-        "entries": rows,
+        "reasons": {reason: REASON_TEXT[reason] for reason in tally.reasons},
+        reports.ENTRIES_STORED: True,
     }
 
 
@@ -607,13 +636,11 @@ def _plan(
     )
 
 
-def _apply(
-    plan: imports.ImportPlan, accepted: list[int], *, target: BatchTarget, path: Path, max_bytes: int
-) -> imports.ImportResult:
+def _apply(plan: imports.ImportPlan, *, target: BatchTarget, path: Path, max_bytes: int) -> imports.ImportResult:
     return imports.import_apply(
         source=path,
         plan=plan,
-        accept=accepted,
+        accept=None,  # the entries _narrow accepted
         customer=target.customer,
         actor_client=target.caller,
         max_bytes=max_bytes,
@@ -662,20 +689,22 @@ def _decide_and_apply(
 ) -> BatchResult:
     _notify("planned", submission)
     if options.dry_run:
-        decision = _narrow(plan, reach)
-        rows = _rows(plan, decision)
-        accepted = sum(1 for d in decision.values() if d is None)
-        status = _outcome_status(accepted=accepted, rows=rows, strict=options.strict)
-        report = _report(submission, rows, applied=False, outcome=Submission.Outcome.DRY_RUN)
+        _narrow(plan, reach)
+        tally = _rows_write(submission, plan)
+        status = _outcome_status(tally=tally, strict=options.strict)
+        report = _report(submission, tally, applied=False, outcome=Submission.Outcome.DRY_RUN)
         with transaction.atomic():
             _audit(submission, target, report=report, usage_point_ids=())
             _finish(submission, outcome=Submission.Outcome.DRY_RUN, http_status=status, report=report)
-        return BatchResult(submission=submission, http_status=status, report=report, rows=rows)
+        return BatchResult(submission=submission, http_status=status, report=report)
 
     # The grants this upload writes through: those reaching the usage points of the entries it would accept.
-    planned = _narrow(plan, reach)
+    _narrow(plan, reach)
     through = reach.grant_ids(
-        p.usage_point_id for p in plan.entries if planned[p.index] is None and p.usage_point_id is not None
+        p.usage_point_id
+        for chunk in plan.entries.chunks(write=False, live_only=True)
+        for p in chunk
+        if p.narrowed is None and p.usage_point_id is not None
     )
     with transaction.atomic(durable=True):
         # Only those grants are locked (after the Third Party and the bulk user: the one lock order).
@@ -684,44 +713,42 @@ def _decide_and_apply(
         )
         # Check the grants again under the lock: a revocation that committed since the plan wins.
         reach_now = _reach(target, locked) if target.kind != Submission.TargetKind.RETAIL_CUSTOMER else reach
-        decision = _narrow(plan, reach_now)
+        _narrow(plan, reach_now)
         _notify("locked", submission)
-        rows = _rows(plan, decision)
-        accepted_indexes = [index for index, reason in decision.items() if reason is None]
-        status = _outcome_status(accepted=len(accepted_indexes), rows=rows, strict=options.strict)
+        tally = _rows_write(submission, plan)
+        status = _outcome_status(tally=tally, strict=options.strict)
         if status != 200:
-            report = _report(submission, rows, applied=False, outcome=Submission.Outcome.REJECTED)
+            report = _report(submission, tally, applied=False, outcome=Submission.Outcome.REJECTED)
             _audit(submission, target, report=report, usage_point_ids=())
             _finish(submission, outcome=Submission.Outcome.REJECTED, http_status=status, report=report)
-            return BatchResult(submission=submission, http_status=status, report=report, rows=rows)
+            return BatchResult(submission=submission, http_status=status, report=report)
         try:
             with transaction.atomic():  # a savepoint: a race on a new resource's id rolls back to here
-                result = _apply(plan, accepted_indexes, target=target, path=path, max_bytes=max_bytes)
+                result = _apply(plan, target=target, path=path, max_bytes=max_bytes)
         except Exception as exc:
             if not _is_unique_violation(exc):
                 raise
             # Another upload of the same resources committed after this plan was made and before this
             # one got the grant locks: plan again, now that its rows are visible (rule 10: unchanged).
             plan = _plan(target, reach_now, path=path, max_bytes=max_bytes, spool=True)
-            decision = _narrow(plan, reach_now)
-            rows = _rows(plan, decision)
-            accepted_indexes = [index for index, reason in decision.items() if reason is None]
-            status = _outcome_status(accepted=len(accepted_indexes), rows=rows, strict=options.strict)
+            _narrow(plan, reach_now)
+            tally = _rows_write(submission, plan)
+            status = _outcome_status(tally=tally, strict=options.strict)
             if status != 200:
                 plan.close()
-                report = _report(submission, rows, applied=False, outcome=Submission.Outcome.REJECTED)
+                report = _report(submission, tally, applied=False, outcome=Submission.Outcome.REJECTED)
                 _audit(submission, target, report=report, usage_point_ids=())
                 _finish(submission, outcome=Submission.Outcome.REJECTED, http_status=status, report=report)
-                return BatchResult(submission=submission, http_status=status, report=report, rows=rows)
-            result = _apply(plan, accepted_indexes, target=target, path=path, max_bytes=max_bytes)
-        report = _report(submission, rows, applied=True, outcome=Submission.Outcome.APPLIED, readings=result.readings)
+                return BatchResult(submission=submission, http_status=status, report=report)
+            result = _apply(plan, target=target, path=path, max_bytes=max_bytes)
+        report = _report(submission, tally, applied=True, outcome=Submission.Outcome.APPLIED, readings=result.readings)
         touched = sorted(set(result.usage_point_ids))
         _audit(submission, target, report=report, usage_point_ids=touched)
         # "New data" notices for the grants covering them, in this transaction (the outbox).
         notification_enqueue_for_usage_points(usage_point_ids=touched)
         _notify("applied", submission)
         _finish(submission, outcome=Submission.Outcome.APPLIED, http_status=200, report=report)
-    return BatchResult(submission=submission, http_status=200, report=report, rows=rows)
+    return BatchResult(submission=submission, http_status=200, report=report)
 
 
 def retail_customer_records_upload(

@@ -298,7 +298,7 @@ def bulk_range_build(*, range_id: int) -> int:
 
 def _finish_if_complete(*, job_id: int) -> None:
     # Under the job's row lock: exactly one range's transaction sees the last range done.
-    job = BulkJob.objects.select_for_update().select_related("caller", "bulk_user", "grant").get(pk=job_id)
+    job = BulkJob.objects.select_for_update(of=("self",)).select_related("caller", "bulk_user", "grant").get(pk=job_id)
     if job.status != BulkJob.Status.BUILDING:
         return
     if BulkJobRange.objects.filter(job=job).exclude(status=BulkJobRange.Status.DONE).exists():
@@ -351,6 +351,20 @@ def _delete_tree(storage: Storage, folder: str) -> None:
             path.rmdir()
 
 
+def bulk_ranges_stale(*, now: datetime | None = None, older_than: timedelta) -> list[int]:
+    """Return the ranges still pending of jobs building for longer than ``older_than`` (their task may be lost)."""
+    moment = now or timezone.now()
+    return list(
+        BulkJobRange.objects.filter(
+            status=BulkJobRange.Status.PENDING,
+            job__status=BulkJob.Status.BUILDING,
+            job__requested_at__lte=moment - older_than,
+        )
+        .order_by("job_id", "index")
+        .values_list("pk", flat=True)
+    )
+
+
 def bulk_results_expire(*, now: datetime | None = None) -> int:
     """Delete the parts of results past ``BATCH_RESULT_DAYS`` (and of jobs never finished in that time); return how many jobs."""
     moment = now or timezone.now()
@@ -364,7 +378,7 @@ def bulk_results_expire(*, now: datetime | None = None) -> int:
     done = 0
     for job_id in due:
         with transaction.atomic():
-            job = BulkJob.objects.select_for_update().select_related("caller").get(pk=job_id)
+            job = BulkJob.objects.select_for_update(of=("self",)).select_related("caller").get(pk=job_id)
             if job.status not in (BulkJob.Status.READY, BulkJob.Status.BUILDING):
                 continue
             was = job.status

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import StreamingHttpResponse
 from django.urls import reverse
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from batch import selectors
+from batch import reports, selectors
 from batch.models import Submission
 from batch.services_async import PENDING
 from custodian.exceptions import NotFound
@@ -96,7 +97,7 @@ class SubmissionStatusApi(APIView):
     permission_classes = [HasGrantAccessToken | IsThirdPartyClientToken | IsCustodianClientToken]
     renderer_classes = [JSONRenderer]
 
-    def get(self, request: Any, *, submission_id: str) -> Response:
+    def get(self, request: Any, *, submission_id: str) -> Any:
         submission = selectors.submission_get(public_id=submission_id)
         if submission is None or not _reaches(request, submission):
             raise NotFound("No such submission.")
@@ -112,6 +113,15 @@ class SubmissionStatusApi(APIView):
             "outcome": submission.outcome,
             "http_status": submission.http_status,
             "finished_at": submission.finished_at.isoformat() if submission.finished_at else None,
-            "report": submission.report,
         }
-        return Response(body, status=200, headers={"X-Submission-Id": submission.public_id})
+        headers = {"X-Submission-Id": submission.public_id}
+        if not reports.report_is_small(submission, submission.report):
+            # One row per entry, read from disk as the body is sent (batch.reports).
+            return StreamingHttpResponse(
+                reports.report_in_body_chunks(body, submission, submission.report),
+                status=200,
+                content_type="application/json",
+                headers=headers,
+            )
+        body["report"] = reports.report_json(submission, submission.report)
+        return Response(body, status=200, headers=headers)

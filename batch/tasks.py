@@ -14,7 +14,7 @@ from celery import shared_task
 from django.conf import settings
 
 from batch.services_async import submission_apply_queued, submission_stale_queued_ids
-from batch.services_bulk_jobs import bulk_range_build, bulk_results_expire
+from batch.services_bulk_jobs import bulk_range_build, bulk_ranges_stale, bulk_results_expire
 
 
 @shared_task(name="batch.tasks.apply_submission", ignore_result=True)
@@ -41,5 +41,8 @@ def build_range(range_id: int) -> int:
 
 @shared_task(name="batch.tasks.expire_results", ignore_result=True)
 def expire_results() -> int:
-    """Delete the parts of results kept longer than BATCH_RESULT_DAYS."""
+    """Delete the parts of results kept longer than BATCH_RESULT_DAYS; send again the ranges whose task was lost."""
+    # A range already being built by a live worker is built twice at worst: only one attempt is recorded.
+    for range_id in bulk_ranges_stale(older_than=timedelta(seconds=settings.CELERY_VISIBILITY_TIMEOUT_SECONDS)):
+        build_range.delay(range_id)
     return bulk_results_expire()

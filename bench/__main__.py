@@ -9,6 +9,7 @@ import sys
 BENCHMARKS: list[str] = [
     "espi",
     "batch_feed",
+    "bulk_async",
     "batch_upload",
     "upload_memory",
     "admin_reports",

@@ -154,6 +154,27 @@ def nested_resources(kind: str | None, element: Any) -> list[Any]:
     return list(element.iterchildren(f"{{{ESPI}}}ReadingType"))
 
 
+# UsagePoint children of ESPI 1.x files that 4.0 replaced with structures they cannot be mapped to
+# (``pnodeRefs`` / ``aggregateNodeRefs`` need an ``apnodeType`` the old element does not carry).
+PRE_40_USAGE_POINT_ELEMENTS = ("pricingNode", "loadAggregationPoint")
+
+
+def drop_pre_40_usage_point_elements(element: Any) -> list[str]:
+    """Remove a UsagePoint's pre-4.0 children (``PRE_40_USAGE_POINT_ELEMENTS``) in place; return one warning each.
+
+    Their text is named in the warning, so what the import leaves out is on the report.
+    """
+    warnings = []
+    for name in PRE_40_USAGE_POINT_ELEMENTS:
+        for old in list(element.iterchildren(f"{{{ESPI}}}{name}")):
+            warnings.append(
+                f"lenient: dropped the pre-4.0 UsagePoint element {name} ({_short((old.text or '').strip())!r}): "
+                "ESPI 4.0 has no place for it"
+            )
+            element.remove(old)
+    return warnings
+
+
 def customer_status_text(element: Any) -> str | None:
     """Wrap a customer.xsd ``status`` given as bare text (``<status>active</status>``) as ``<status><value>``.
 

@@ -429,6 +429,7 @@ def _normalize_lenient(element: Any, problems: list[str]) -> None:
     for old in element.iter(f"{{{ESPI}}}ServiceDeliveryPoint"):
         old.tag = f"{{{ESPI}}}serviceDeliveryPoint"
         problems.append("lenient: renamed 2013 ServiceDeliveryPoint to serviceDeliveryPoint")
+    problems.extend(normalize.drop_pre_40_usage_point_elements(element))
 
 
 def _read_entry(

@@ -8,7 +8,7 @@ are read again from the same bytes. :class:`_Applier` writes one kind of resourc
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -39,6 +39,7 @@ from custodian.models import (
     new_public_id,
 )
 from custodian.readings import ReadingsInvalid
+from custodian.selectors import RESOURCE_MODELS
 from custodian.services import audit_record
 
 
@@ -115,7 +116,8 @@ class _Applier:
         else:
             pk = model.objects.create(uuid=p.uuid, **owner, **fields).pk
             self._count(p.kind or "", True)
-        self.ids[p.uuid] = pk
+        if model in _REFERRED:
+            self.ids[p.uuid] = pk
         return pk
 
     def meter_reading_id(self, uuid: UUID, usage_point_id: int) -> int:
@@ -133,7 +135,8 @@ class _Applier:
         """Write one accepted entry, by the method for its kind; nothing for one identical to its stored row."""
         if p.unchanged and p.existing_id is not None and p.uuid is not None:
             # Its children (and finish()) find it by uuid; its owner was checked before the apply began.
-            self.ids[p.uuid] = p.existing_id
+            if RESOURCE_MODELS.get(p.kind or "") in _REFERRED:
+                self.ids[p.uuid] = p.existing_id
             if entry.kind == "UsagePoint" and p.usage_point_ref:
                 self.new_usage_points.setdefault(p.usage_point_ref, p.existing_id)
             self.unchanged[entry.kind or ""] = self.unchanged.get(entry.kind or "", 0) + 1
@@ -292,6 +295,10 @@ class _Applier:
                     UsagePoint.objects.filter(pk__in=pks[start : start + 500]).update(local_time_parameters_id=ltp)
 
 
+# Kinds other entries refer to (by uuid): only their rows are remembered during an apply, so what the
+# apply keeps grows with the feed's usage points and meter readings, not with its blocks and summaries.
+_REFERRED = frozenset({UsagePoint, MeterReading, ReadingType, LocalTimeParameters})
+
 # The _Applier method that writes each kind of entry (the plan admits no other kind).
 _APPLY_METHOD = {
     "UsagePoint": "_apply_usage_point",
@@ -313,55 +320,100 @@ def _grouped(pairs: list[tuple[int, UUID]]) -> dict[UUID, list[int]]:
     return out
 
 
+class _Accepted:
+    """The accepted entry plans in feed order, one at a time (a pass over the plan's chunks), matched to the entries read."""
+
+    def __init__(self, plans: Iterable[EntryPlan]) -> None:
+        self._plans = iter(plans)
+        self.current: EntryPlan | None = next(self._plans, None)
+
+    def wanted(self, index: int) -> bool:
+        """Return whether the entry of ``index`` is the next accepted one; raise if an accepted one was passed."""
+        current = self.current
+        if current is not None and current.index < index:
+            raise ImportFailed(f"entry #{current.index} was not read by the plan")
+        return current is not None and current.index == index
+
+    def advance(self) -> None:
+        self.current = next(self._plans, None)
+
+
 def _apply_entries(
     source: Any,
     plan: ImportPlan,
-    accepted: set[int],
+    accepted: Callable[[EntryPlan], bool],
     applier: _Applier,
     max_bytes: int | None,
     progress: Callable[[ImportProgress], None] | None,
+    usage_point_ids: set[int],
 ) -> int:
-    """Read the feed again (or replay the plan's spool) and apply the accepted entries; return how many."""
-    by_index = {p.index: p for p in plan.entries}
-    accepted_ids = {by_index[index].atom_id for index in accepted}
+    """Replay the plan's spool (or read the feed again) and apply the accepted entries, in feed order; return how many."""
 
-    def select(kind: str, atom_id: str, links: Any) -> bool:
-        # Only accepted entries need their content parsed again.
-        return atom_id in accepted_ids
+    def accepted_plans() -> Iterator[EntryPlan]:
+        # Only entries planned importable can be accepted: chunks without one are skipped.
+        for chunk in plan.entries.chunks(write=False, live_only=True):
+            # Rows planned unchanged must not have moved since the plan (nothing is written for them).
+            check_owners((p for p in chunk if accepted(p)), applier.customer)
+            for p in chunk:
+                if accepted(p):
+                    if p.usage_point_id:
+                        usage_point_ids.add(p.usage_point_id)
+                    yield p
 
+    cursor = _Accepted(accepted_plans())
     stream: Iterable[tuple[Entry, Opened | None]]
     if plan.spool is not None:
-        missing = [index for index in accepted if index not in plan.spool]
-        if missing:
-            raise ImportFailed(f"entry #{min(missing)} was not read by the plan")
-        stream = ((entry, None) for entry in plan.spool.entries(accepted))
+        stream = ((entry, None) for entry in plan.spool.entries(cursor.wanted))
     else:
+        # Without a spool (small imports only: the batch POST always spools) the source is read again.
+        accepted_ids = {p.atom_id for p in plan.entries.scan() if accepted(p)}
+
+        def select(kind: str, atom_id: str, links: Any) -> bool:
+            # Only accepted entries need their content parsed again.
+            return atom_id in accepted_ids
+
         stream = read_entries(source, lenient=plan.lenient, max_bytes=max_bytes, validator=None, select=select)
     entries = 0
     try:
         for entry, opened in stream:
-            p = by_index.get(entry.index)
-            if p is None or p.uuid != entry.uuid or p.kind != entry.kind:
+            if opened is not None and not cursor.wanted(entry.index):
+                continue
+            p = cursor.current
+            if p is None or p.uuid != entry.uuid or p.kind != entry.kind or entry.skipped:
                 raise ImportFailed(f"the feed changed between plan and apply (entry #{entry.index})")
-            if entry.index in accepted:
-                applier.apply(p, entry)
-                entries += 1
-                if progress and entries % 500 == 0:
-                    if opened is None:
-                        read = plan.bytes_read
-                    else:
-                        read = opened.counter.count if opened.counter else opened.size
-                    progress(ImportProgress(entries=entries, readings=applier.readings, bytes_read=read, phase="apply"))
+            applier.apply(p, entry)
+            cursor.advance()
+            entries += 1
+            if progress and entries % 500 == 0:
+                if opened is None:
+                    read = plan.bytes_read
+                else:
+                    read = opened.counter.count if opened.counter else opened.size
+                progress(ImportProgress(entries=entries, readings=applier.readings, bytes_read=read, phase="apply"))
     except EspiError as exc:
         raise ImportFailed(f"the feed could not be read again: {exc}") from exc
+    if cursor.current is not None:
+        raise ImportFailed(f"entry #{cursor.current.index} was not read by the plan")
     return entries
+
+
+def _acceptance(plan: ImportPlan, accept: Iterable[int] | None) -> Callable[[EntryPlan], bool]:
+    """Return which entries the apply writes; raise ImportFailed if ``accept`` names one not planned importable."""
+    if accept is None:
+        return lambda p: p.accepted
+    indexes = set(accept)
+    importable = sum(1 for p in plan.entries.scan() if p.index in indexes and p.status == OK)
+    if importable != len(indexes):
+        planned = {p.index for p in plan.entries.scan() if p.index in indexes and p.status == OK}
+        raise ImportFailed(f"entry #{min(indexes - planned)} was not planned as importable")
+    return lambda p: p.index in indexes
 
 
 def import_apply(
     *,
     source: bytes | str | os.PathLike[str] | IO[bytes],
     plan: ImportPlan,
-    accept: Iterable[int],
+    accept: Iterable[int] | None = None,
     customer: RetailCustomer | None = None,
     actor: Any = None,
     actor_client: Any = None,
@@ -374,7 +426,8 @@ def import_apply(
     ``customer`` owns usage points the import creates (a customer import); the batch filter passes
     only existing usage points and may leave it None. Only entries planned ``ok`` can be accepted.
     A plan made with ``spool=True`` is applied from its spool (``source`` is not read again) and
-    closed afterwards.
+    closed afterwards. ``accept`` lists the indexes to write; None (what the batch filter passes, and
+    bounded in memory) means every entry whose plan says so (:attr:`EntryPlan.accepted`).
     """
     try:
         return _import_apply(
@@ -396,7 +449,7 @@ def _import_apply(
     *,
     source: Any,
     plan: ImportPlan,
-    accept: Iterable[int],
+    accept: Iterable[int] | None,
     customer: RetailCustomer | None,
     actor: Any,
     actor_client: Any,
@@ -404,12 +457,9 @@ def _import_apply(
     progress: Callable[[ImportProgress], None] | None,
     audit_action: str,
 ) -> ImportResult:
-    accepted = set(accept)
-    by_index = {p.index: p for p in plan.entries}
-    for index in accepted:
-        if index not in by_index or by_index[index].status != OK:
-            raise ImportFailed(f"entry #{index} was not planned as importable")
+    accepted = _acceptance(plan, accept)
     applier = _Applier(plan, customer)
+    touched: set[int] = set()
 
     with transaction.atomic():
         queue = applier.queue
@@ -417,15 +467,12 @@ def _import_apply(
         try:
             # Any other query first flushes the rows queued for bulk insertion.
             with connection.execute_wrapper(queue.before_query) if queue.batched else nullcontext():
-                check_owners((by_index[index] for index in accepted), customer)
-                entries = _apply_entries(source, plan, accepted, applier, max_bytes, progress)
+                entries = _apply_entries(source, plan, accepted, applier, max_bytes, progress, touched)
                 applier.finish()
         except BaseException:
             queue.abort()
             raise
-        usage_point_ids = sorted(
-            {p.usage_point_id for p in plan.entries if p.usage_point_id} | set(applier.new_usage_points.values())
-        )
+        usage_point_ids = sorted(touched | set(applier.new_usage_points.values()))
         audit_record(
             action=audit_action,
             actor_user=actor,
@@ -440,8 +487,9 @@ def _import_apply(
                 "updated": applier.updated,
                 "unchanged": applier.unchanged,
                 "rejected": [
-                    {"index": p.index, "id": p.atom_id, "status": p.status, "reason": p.reason} for p in plan.rejected
-                ][:100],
+                    {"index": p.index, "id": p.atom_id, "status": p.status, "reason": p.reason}
+                    for p in plan.rejected_first(100)
+                ],
                 "usage_points": usage_point_ids[:100],
             },
         )

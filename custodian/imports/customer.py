@@ -48,6 +48,25 @@ class CustomerUsagePoints:
         )
 
 
+def _customer_plan(
+    *,
+    customer: RetailCustomer,
+    source: bytes | str | os.PathLike[str] | IO[bytes],
+    lenient: bool,
+    max_bytes: int | None,
+    progress: Callable[[ImportProgress], None] | None,
+) -> ImportPlan:
+    """Plan a customer's import; one parse: the plan spools what it read and the apply replays it."""
+    return import_plan(
+        source=source,
+        resolver=CustomerUsagePoints(customer),
+        lenient=lenient,
+        max_bytes=max_bytes,
+        progress=progress,
+        spool=True,
+    )
+
+
 def customer_feed_import(
     *,
     customer: RetailCustomer,
@@ -63,22 +82,14 @@ def customer_feed_import(
     reader refuses as a whole. Customer records (``customer.xsd`` entries) in the same feed are
     imported by :func:`customer_feed_import_with_records`; this function refuses them.
     """
-    # One parse: the plan spools what it read and the apply replays it (the file cannot change between).
-    plan = import_plan(
-        source=source,
-        resolver=CustomerUsagePoints(customer),
-        lenient=lenient,
-        max_bytes=max_bytes,
-        progress=progress,
-        spool=True,
-    )
-    if plan.rejected or not plan.entries:
+    plan = _customer_plan(customer=customer, source=source, lenient=lenient, max_bytes=max_bytes, progress=progress)
+    if plan.rejected_count or not len(plan.entries):
         plan.close()
         return plan, None
     result = import_apply(
         source=source,
         plan=plan,
-        accept=plan.ok_indexes,
+        accept=None,  # every entry: none is rejected
         customer=customer,
         actor=actor,
         max_bytes=max_bytes,
@@ -132,7 +143,7 @@ class CustomerImport:
         """Every warning, one line per entry ("entry #3 (UsagePoint, line 12): ...")."""
         lines = [
             f"entry #{entry.index} ({entry.kind}, line {entry.line}): " + "; ".join(entry.warnings)
-            for entry in self.plan.entries
+            for entry in self.plan.entries.scan()
             if entry.warnings and not _is_record(entry)
         ]
         lines += [
@@ -158,29 +169,11 @@ def customer_feed_import_with_records(
     in one transaction: a refused entry of either kind imports nothing. The records' UsagePoint
     references may name the usage points of the same file.
     """
-    plan = import_plan(
-        source=source,
-        resolver=CustomerUsagePoints(customer),
-        lenient=lenient,
-        max_bytes=max_bytes,
-        progress=progress,
-        spool=True,
-    )
+    plan = _customer_plan(customer=customer, source=source, lenient=lenient, max_bytes=max_bytes, progress=progress)
     outcome = CustomerImport(plan=plan)
-    has_records = any(_is_record(entry) for entry in plan.entries)
-    if not plan.entries or any(not _is_record(entry) for entry in plan.rejected):
+    has_records = any(_is_record(entry) for entry in plan.entries.scan())
+    if not len(plan.entries) or any(not _is_record(entry) for entry in plan.rejected):
         plan.close()
-        return outcome
-    if not has_records:
-        outcome.result = import_apply(
-            source=source,
-            plan=plan,
-            accept=plan.ok_indexes,
-            customer=customer,
-            actor=actor,
-            max_bytes=max_bytes,
-            progress=progress,
-        )
         return outcome
     targets = dict(plan.usage_points)
     with transaction.atomic():
@@ -196,6 +189,8 @@ def customer_feed_import_with_records(
             )
         else:
             plan.close()
+        if not has_records:
+            return outcome
         by_uuid = dict(
             UsagePoint.objects.filter(
                 customer=customer, uuid__in=[t.uuid for t in targets.values() if t.uuid is not None]

@@ -28,6 +28,7 @@ from custodian.imports.reasons import OK, Change, Reason
 
 if TYPE_CHECKING:
     from custodian.imports.plan import EntryPlan, UsagePointTarget
+    from custodian.imports.store import SeenIds
     from custodian.selectors import Location
 
 UsersT = TypeVar("UsersT")
@@ -94,11 +95,20 @@ def rule3_reached(
 
 
 def rule3_blocks_of_rejected_meter_readings(
-    plans: Iterable[EntryPlan], *, rejected: Callable[[EntryPlan], bool]
+    plans: Iterable[EntryPlan],
+    *,
+    rejected: Callable[[EntryPlan], bool],
+    rejected_meter_readings: Collection[UUID | None] | None = None,
 ) -> list[EntryPlan]:
-    """Rule 3: return the IntervalBlocks not yet rejected whose MeterReading entry is: a block goes only with it."""
+    """Rule 3: return the IntervalBlocks not yet rejected whose MeterReading entry is: a block goes only with it.
+
+    ``rejected_meter_readings``: the uuids of the feed's rejected MeterReading entries, when ``plans``
+    is one chunk of the feed (the import keeps its entries in chunks); by default, those of ``plans``.
+    """
     plans = list(plans)
-    bad = {p.uuid for p in plans if p.kind == "MeterReading" and rejected(p)}
+    bad = rejected_meter_readings
+    if bad is None:
+        bad = {p.uuid for p in plans if p.kind == "MeterReading" and rejected(p)}
     return [p for p in plans if p.kind == "IntervalBlock" and not rejected(p) and p.meter_reading_uuid in bad]
 
 
@@ -122,8 +132,13 @@ def rule4_shared_used_only_within(*, users: UsersT, allows_all: Callable[[UsersT
     return allows_all(users)
 
 
-def rule5_duplicate(uuid: UUID, seen: set[UUID]) -> bool:
-    """Rule 5: return whether the id appeared earlier in this feed (and remember it)."""
+def rule5_duplicate(uuid: UUID, seen: set[UUID] | SeenIds) -> bool:
+    """Rule 5: return whether the id appeared earlier in this feed (and remember it).
+
+    ``seen``: a set, or the import's :class:`~custodian.imports.store.SeenIds` (bounded memory).
+    """
+    if not isinstance(seen, set):
+        return seen.add(uuid)
     if uuid in seen:
         return True
     seen.add(uuid)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import pickle  # noqa: S403 - only for the plan's own spool file, written and read by this process
+import struct
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,10 +40,12 @@ class EntrySpool:
 
     ``import_plan(spool=True)`` keeps every entry whose content it read (the reader's ``Entry``, an
     IntervalBlock's readings packed) in memory up to ``memory_budget`` bytes (estimated), and pickles
-    the rest into an anonymous temporary file; ``import_apply`` then replays the accepted ones instead
-    of parsing the source again. So a feed of any size is held with bounded memory, and an ordinary
-    one costs no disk round trip. The file is unlinked from the start (no other process can open
-    it) and only this process writes and reads it.
+    the rest into an anonymous temporary file, each behind a small header (its index and length) so
+    the replay skips what it does not want without unpickling it and nothing per entry stays in
+    memory; ``import_apply`` then replays the accepted ones, in feed order, instead of parsing the
+    source again. So a feed of any size is held with bounded memory, and an ordinary one costs no
+    disk round trip. The file is unlinked from the start (no other process can open it) and only
+    this process writes and reads it.
     """
 
     def __init__(self, directory: str | os.PathLike[str] | None = None, *, memory_budget: int | None = None) -> None:
@@ -52,7 +55,7 @@ class EntrySpool:
         self._held = 0
         self._memory: dict[int, Entry] = {}
         self._file: Any = None
-        self._offsets: dict[int, int] = {}
+        self.on_disk = 0  # entries written to the file
 
     @staticmethod
     def _footprint(entry: Entry) -> int:
@@ -65,6 +68,7 @@ class EntrySpool:
         return size
 
     def add(self, entry: Entry) -> None:
+        """Keep one entry; entries are added in feed order."""
         size = self._footprint(entry)
         if self._file is None and self._held + size <= self._budget:
             self._memory[entry.index] = entry
@@ -72,27 +76,35 @@ class EntrySpool:
             return
         if self._file is None:
             self._file = tempfile.TemporaryFile(dir=self._directory)  # noqa: SIM115 - closed by close()
-        self._offsets[entry.index] = self._file.tell()
-        pickle.dump(entry, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
+        self._file.write(_HEADER.pack(entry.index, len(data)))
+        self._file.write(data)
+        self.on_disk += 1
 
-    def __contains__(self, index: object) -> bool:
-        return index in self._memory or index in self._offsets
-
-    def entries(self, indexes: Iterable[int]) -> Iterator[Entry]:
-        """Yield the spooled entries of ``indexes`` in feed order."""
-        if self._file is not None:
-            self._file.flush()
-        for index in sorted(indexes):
-            held = self._memory.pop(index, None)
-            if held is not None:
+    def entries(self, wanted: Callable[[int], bool]) -> Iterator[Entry]:
+        """Yield the spooled entries whose index is ``wanted``, in feed order (each once: the replay consumes them)."""
+        memory, self._memory = self._memory, {}
+        for index, held in memory.items():
+            if wanted(index):
                 yield held
-                continue
-            self._file.seek(self._offsets[index])
-            yield pickle.load(self._file)  # noqa: S301 - our own spool file, see the class docstring
+        del memory
+        if self._file is None:
+            return
+        self._file.flush()
+        self._file.seek(0)
+        read = self._file.read
+        while header := read(_HEADER.size):
+            index, length = _HEADER.unpack(header)
+            if wanted(index):
+                yield pickle.loads(read(length))  # noqa: S301 - our own spool file, see the class docstring
+            else:
+                self._file.seek(length, os.SEEK_CUR)
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
         self._memory = {}
-        self._offsets = {}
+
+
+_HEADER = struct.Struct("<QQ")  # a spooled entry's index and the length of its pickle

@@ -6,10 +6,9 @@ table size. They are not in the models' ``Meta.indexes``: SQLite (development) h
 the migration does nothing and the search is a scan of a small table.
 """
 
-from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations
 
-from custodian.migrations._trigram import trigram_indexes
+from custodian.migrations._trigram import TrigramExtensionOnPostgres, trigram_indexes
 
 # (table, column): every "^column" of an admin's search_fields on this app's tables.
 TRIGRAM_COLUMNS = [
@@ -27,7 +26,7 @@ class Migration(migrations.Migration):
     dependencies = [("custodian", "0010_retailcustomer_language")]
 
     operations = [
-        TrigramExtension(),
+        TrigramExtensionOnPostgres(),
         migrations.RunPython(
             trigram_indexes(TRIGRAM_COLUMNS, create=True), trigram_indexes(TRIGRAM_COLUMNS, create=False)
         ),

@@ -22,6 +22,7 @@ from custodian.models import (
 from grants.resource_uris import espi_resource_base
 from tests import factories
 from tests.readings import reading_rows
+from tests.roundtrip import download_my_data, resources, wipe
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "tests" / "samples"
@@ -37,16 +38,16 @@ IMPORTABLE = {
     "Usage-Subscription-Feed-Anonymized.xml",
     "BulkSCEIntervalBlock.xml",
     "PGEUsagePoint.xml",
+    "BulkSCEUsageSummaryAndIntervalBlock.xml",
 }
 REFUSED = {
     "ApplicationInformation-Entry-Anonymized.xml": "not_atom_feed",
     "Authorization-Entry-Anonymized.xml": "not_atom_feed",
 }
 REJECTED = {
-    # SCE: the UsagePoint's children are in a pre-4.0 order (pricingNode before readRoute...).
-    "BulkSCEUsageSummaryAndIntervalBlock.xml": ("UsagePoint", "invalid", "pricingNode"),
-    # One id on every entry (given repeatable ids in lenient mode), but an empty ServiceCategory kind
-    # and fractional-second interval starts that no ESPI type allows.
+    # Not importable data (test_the_gas_export_has_no_time_in_its_readings): one id on every entry
+    # (given repeatable ids in lenient mode), an empty ServiceCategory kind, and every one of its
+    # interval and reading starts is the same fractional instant, the export's own time.
     "ngma_gas_provider_2024-07-16.xml": ("UsagePoint", "invalid", "ServiceKind"),
     "Customer-Subscription-Feed-Anonymized.xml": ("Customer", "unsupported", "cannot be imported"),
     "Multiple-Authorization-Feed-Anonymized.xml": ("Authorization", "unsupported", "cannot be imported"),
@@ -127,6 +128,18 @@ def test_sample_round_trip(name):
     assert {p.change for p in _plan.entries} == {"unchanged"}
     assert snapshot(first) == before
 
+    # Download My Data, imported into an empty portal for another customer, downloads the same again.
+    downloaded = download_my_data(first)
+    assert resources(downloaded) == resources(exported)
+    wipe()
+    elsewhere = factories.make_customer(username="elsewhere")
+    _plan, moved = customer_feed_import(customer=elsewhere, source=downloaded, lenient=False)
+    assert moved is not None, [p.describe() for p in _plan.rejected]
+    assert snapshot(elsewhere) == before
+    assert resources(download_my_data(elsewhere)) == resources(downloaded)
+    exported = b"".join(customer_feed_chunks(customer=elsewhere, base=espi_resource_base()))
+    first = elsewhere
+
     # Another customer cannot take the same resources: every owned entry is a conflict, nothing moves.
     second = factories.make_customer(username="second")
     plan2, result2 = customer_feed_import(customer=second, source=exported, lenient=False)
@@ -160,6 +173,20 @@ def test_bad_samples_name_the_entry_and_reason(name):
     text = bad[0].describe()
     assert f"entry #{bad[0].index}" in text and bad[0].atom_id in text and words in text
     assert not UsagePoint.objects.filter(customer=customer).exists()
+
+
+def test_the_gas_export_has_no_time_in_its_readings():
+    # Why it is refused rather than normalized: rounding the starts would still put all 36 monthly
+    # blocks at one instant (2024-07-16T18:26:24Z, when the file was written), and its usage point
+    # says no service kind. Nothing true could be stored from it.
+    import xml.etree.ElementTree as ET  # noqa: S405, TID251 - reading a vendored sample with the independent reader
+
+    root = ET.parse(SAMPLES / "ngma_gas_provider_2024-07-16.xml").getroot()  # noqa: S314 - a vendored sample
+    starts = {e.text for e in root.iter("{http://naesb.org/espi}start")}
+    assert starts == {"1721154384.66136"}
+    assert len(list(root.iter("{http://naesb.org/espi}IntervalBlock"))) == 36
+    kinds = [e.text for e in root.iter("{http://naesb.org/espi}kind") if e.text is None]
+    assert kinds  # the UsagePoint's ServiceCategory kind is empty
 
 
 @pytest.mark.django_db

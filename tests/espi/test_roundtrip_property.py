@@ -27,14 +27,11 @@ from custodian.espi.content import (
     UsagePointContent,
     UsageSummaryContent,
 )
-from custodian.espi.fingerprint import xml_fingerprint
-from custodian.espi.parser import iter_entries
 from custodian.imports import customer_feed_import
-from custodian.models import LocalTimeParameters, ReadingType, UsagePoint
-from custodian.readings import readings_pack
 from grants.resource_uris import espi_resource_base
 from tests import factories
 from tests.espi.test_roundtrip import snapshot
+from tests.roundtrip import download_my_data, resources, wipe
 
 pytestmark = pytest.mark.django_db
 
@@ -143,26 +140,6 @@ def export(customer) -> bytes:
     return b"".join(customer_feed_chunks(customer=customer, base=espi_resource_base()))
 
 
-def resources(feed: bytes) -> list[tuple]:
-    """Return what a feed says of each resource, without our hrefs: kind, id, title, stamps, content, readings."""
-    out = []
-    for entry in iter_entries(feed, keep_block_xml=True):
-        content = entry.content
-        if entry.kind == "IntervalBlock":
-            body = (content.start, content.duration, readings_pack(content.readings))
-        else:
-            body = xml_fingerprint(entry.content_xml)
-        out.append((entry.kind, entry.uuid, entry.title, entry.published, entry.updated, body))
-    return sorted(out, key=repr)
-
-
-def wipe() -> None:
-    """Leave the portal with no usage data (customers stay)."""
-    UsagePoint.objects.all().delete()
-    ReadingType.objects.all().delete()
-    LocalTimeParameters.objects.all().delete()
-
-
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
@@ -200,3 +177,36 @@ def test_export_import_export_keeps_resources_ids_and_readings(data, stamp_list)
     assert again is not None and not again.created and not again.updated
     assert sum(again.unchanged.values()) == len(plan.entries)
     assert snapshot(target) == before
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(
+    data=st.fixed_dictionaries(
+        {
+            "usage_points": st.lists(usage_point, min_size=1, max_size=2),
+            "reading_types": st.lists(reading_type, min_size=1, max_size=2),
+        }
+    ),
+    stamp_list=st.lists(stamps, min_size=1, max_size=5),
+)
+def test_download_my_data_import_download_keeps_resources_ids_and_readings(data, stamp_list):
+    wipe()
+    n = next(_counter)
+    cycle = itertools.cycle(stamp_list)
+    source = factories.make_customer(username=f"dmd{n}a")
+    plan, result = customer_feed_import(customer=source, source=build_feed(data, lambda: next(cycle)))
+    assert result is not None, [p.describe() for p in plan.rejected]
+    first = download_my_data(source)
+    before = snapshot(source)
+    # Over all days, Download My Data holds what Batch/RetailCustomer does.
+    assert resources(first) == resources(export(source))
+
+    wipe()
+    target = factories.make_customer(username=f"dmd{n}b")
+    plan, result = customer_feed_import(customer=target, source=first)  # strict: it needs no leniency
+    assert result is not None, [p.describe() for p in plan.rejected]
+    assert not result.updated
+    assert snapshot(target) == before
+    assert resources(download_my_data(target)) == resources(first)

@@ -28,7 +28,7 @@ def test_spooled_entries_replay_the_same_within_and_beyond_the_memory_budget(fee
     expected = {e.atom_id: e.content.readings for e in iter_entries(feed) if e.kind == "IntervalBlock"}
     plan = import_plan(source=feed, resolver=CustomerUsagePoints(customer), spool=True)
     spool = plan.spool
-    on_disk = len(spool._offsets)
+    on_disk = spool.on_disk
     assert (on_disk == 0) == (budget == 16 << 20) and (on_disk == len(plan.entries)) == (budget == 0)
     # The source is not read again.
     result = import_apply(source=b"<not-a-feed/>", plan=plan, accept=plan.ok_indexes, customer=customer)

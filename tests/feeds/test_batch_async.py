@@ -358,3 +358,19 @@ def test_an_empty_bulk_still_delivers_one_valid_part(client, results, django_cap
     (data,) = fetch_parts(client, "Batch/Bulk/5", token, [uri])
     assert_valid(data)
     assert Feed.of(data).kinds() == []
+
+
+def test_a_range_whose_task_was_lost_is_sent_again_by_the_beat_task(
+    client, notified, results, settings, django_capture_on_commit_callbacks, _clock
+):
+    world = notified
+    request_async(client, "Batch/Bulk/1", world.tp_token, django_capture_on_commit_callbacks, build=False)
+    job = BulkJob.objects.get()
+    tasks.expire_results()
+    assert BulkJob.objects.get(pk=job.pk).status == BulkJob.Status.BUILDING  # not late yet
+
+    _clock.shift(timedelta(seconds=settings.CELERY_VISIBILITY_TIMEOUT_SECONDS + 1))
+    tasks.expire_results()
+
+    assert BulkJob.objects.get(pk=job.pk).status == BulkJob.Status.READY
+    assert Notification.objects.filter(kind=Notification.Kind.BATCH_READY).count() == 1
