@@ -49,7 +49,8 @@ def _usage_point_hrefs(grants: list[Grant], base: str) -> dict[int, dict[int, st
     for grant_id, point_id, public_id in GrantUsagePoint.objects.filter(
         grant_id__in=list(hrefs), revoked_at__isnull=True
     ).values_list("grant_id", "usage_point_id", "usage_point__public_id"):
-        hrefs[grant_id][point_id] = f"{base}/Subscription/{subscription[grant_id]}/UsagePoint/{public_id}"
+        paths = writer.ResourcePaths(base=base, scope=f"Subscription/{subscription[grant_id]}")
+        hrefs[grant_id][point_id] = paths.usage_point_href(public_id)
     return hrefs
 
 
