@@ -111,9 +111,13 @@ class ApiRequestCount(models.Model):
     """
 
     day = models.DateField(help_text="The local day (TIME_ZONE) the request arrived.")
+    # No database constraint: the per-request upsert runs after the response has gone, and a foreign
+    # key check would take a share lock on the Third Party row on every request (waiting behind a
+    # lifecycle change, and deadlocking with a table flush); a counter outlives nothing it names.
     third_party = models.ForeignKey(
         settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
-        on_delete=models.PROTECT,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
         null=True,
         blank=True,
         related_name="api_request_counts",

@@ -89,6 +89,20 @@ def _empty_cache():
 
 
 @pytest.fixture(autouse=True)
+def _celery_join_allowed():
+    """Every test starts with Celery's process-wide "a join would block" flag down.
+
+    An eager ``delay()`` raises the flag while its task runs and puts back what it found; two run at
+    once (a live server's thread and the test's) can put it back the wrong way round and leave it up,
+    so a later test's ``result.get()`` would be refused as if it ran inside a task.
+    """
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
