@@ -63,17 +63,18 @@ def _grant_with_records(request, retail_customer_id: str, path_kind: str) -> Gra
     return grant
 
 
-def _feed(*, path: str, title: str, entries) -> object:
-    base = espi_resource_base()
+def _self_link(path: str):
+    return writer.ResourcePaths(base=espi_resource_base()).feed_self(*path.split("/"), kind="RetailCustomer")
+
+
+def _feed(*, path: str, title: str, entries, links=None, feed_id: str | None = None) -> object:
+    """Stream a feed of records; ``links`` default to its self link (the paged Bulk feed passes its own)."""
     return atom_stream(
         writer.feed_chunks(
-            feed_uuid=feed_uuid(path),
+            feed_uuid=feed_uuid(feed_id or path),
             title=title,
             updated=timezone.now(),
-            links=[
-                writer.ResourcePaths(base=base).feed_self(*path.split("/"), kind="RetailCustomer"),
-                *certification_links(),
-            ],
+            links=[*(links if links is not None else [_self_link(path)]), *certification_links()],
             entries=entries,
         )
     )
@@ -252,18 +253,12 @@ class BulkRetailCustomerInfoApi(_FeedApi):
                 )
 
         path = f"Batch/BulkRetailCustomerInfo/{bulk_user.bulk_id}"
-        self_link = writer.ResourcePaths(base=base).feed_self(*path.split("/"), kind="RetailCustomer")
-        return atom_stream(
-            writer.feed_chunks(
-                feed_uuid=feed_uuid(f"{path}/{third_party.public_id}"),
-                title=f"Retail Customer records, Bulk {bulk_user.bulk_id}",
-                updated=timezone.now(),
-                links=[
-                    *paged_feed_links(
-                        self_link=self_link, query=request.GET.urlencode(), params=params, has_more=has_more
-                    ),
-                    *certification_links(),
-                ],
-                entries=entries(),
-            )
+        return _feed(
+            path=path,
+            feed_id=f"{path}/{third_party.public_id}",
+            title=f"Retail Customer records, Bulk {bulk_user.bulk_id}",
+            links=paged_feed_links(
+                self_link=_self_link(path), query=request.GET.urlencode(), params=params, has_more=has_more
+            ),
+            entries=entries(),
         )

@@ -15,7 +15,7 @@ from custodian.espi.customer import RECORD_KINDS
 from custodian.imports.apply import ImportResult, import_apply
 from custodian.imports.plan import EntryPlan, ImportPlan, UsagePointTarget, import_plan
 from custodian.imports.reading import ImportProgress
-from custodian.imports.reasons import Reason
+from custodian.imports.reasons import OK, Reason
 from custodian.imports.records import RecordsPlan, RecordsResult, customer_records_import
 from custodian.models import RetailCustomer, UsagePoint
 
@@ -118,7 +118,7 @@ class CustomerImport:
     @property
     def rejected(self) -> list[str]:
         """Every refused entry, described (usage and records)."""
-        usage = [entry.describe() for entry in self.plan.rejected if not _is_record(entry)]
+        usage = [e.describe() for e in self.plan.entries.scan() if e.status != OK and not _is_record(e)]
         return usage + [record.describe() for record in (self.records.rejected if self.records else [])]
 
     @property
@@ -172,7 +172,7 @@ def customer_feed_import_with_records(
     plan = _customer_plan(customer=customer, source=source, lenient=lenient, max_bytes=max_bytes, progress=progress)
     outcome = CustomerImport(plan=plan)
     has_records = any(_is_record(entry) for entry in plan.entries.scan())
-    if not len(plan.entries) or any(not _is_record(entry) for entry in plan.rejected):
+    if not len(plan.entries) or any(e.status != OK and not _is_record(e) for e in plan.entries.scan()):
         plan.close()
         return outcome
     targets = dict(plan.usage_points)
