@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -126,6 +128,30 @@ class Reach:
             self.public_ids[public_id] = up
             self._refs_covered.add(public_id)
             self._pks_covered.add(up)
+
+
+# ``/UsagePoint/{id}`` as it appears in an href: the id up to the next path, query or attribute delimiter.
+_USAGE_POINT_HREF = re.compile(rb"/UsagePoint/([0-9A-Za-z_.~-]{1,200})")
+_SCAN_BLOCK = 4 * 1024 * 1024
+_SCAN_OVERLAP = 256
+
+
+def usage_point_refs_hinted(path: Path) -> set[str]:
+    """Return the ``UsagePoint/{id}`` ids that appear anywhere in the stored payload: a prefetch hint only.
+
+    One pass over the bytes (about 0.1 s per 100 MB), in blocks that overlap so an id cut by a
+    block's end is seen whole in the next. It decides nothing: the batch filter still asks the reach
+    for each entry's parsed hrefs, so an id in a comment or cut short only costs one more usage point
+    looked up in the same query; its use is that :meth:`Reach.cover` looks them up 2,000 at a time
+    before the parse instead of one by one as the feed names them.
+    """
+    found: set[bytes] = set()
+    tail = b""
+    with open(path, "rb") as handle:
+        while block := handle.read(_SCAN_BLOCK):
+            found.update(_USAGE_POINT_HREF.findall(tail + block))
+            tail = block[-_SCAN_OVERLAP:]
+    return {ref.decode("ascii") for ref in found}
 
 
 def reach_for_grants(*, grants: QuerySet[Grant], third_party_id: int, at: datetime | None = None) -> Reach:

@@ -168,3 +168,43 @@ def test_in_a_large_bulk_a_revocation_committed_first_still_leaves_the_upload_no
     assert results["upload"].status_code == 403
     assert {row["reason"] for row in results["upload"].json()["entries"]} == {"not_granted"}
     assert not IntervalBlock.objects.exists()
+
+
+def _feed_naming(points, salt: str) -> bytes:
+    """Return one bulk feed carrying the sample's resources for each of ``points`` (fresh ids per point)."""
+    feeds = [sample_feed(usage_point=p, salt=f"{salt}-{p.pk}").decode() for p in points]
+    entries = "".join(f[f.index("<entry") : f.rindex("</feed>")] for f in feeds[1:])
+    return (feeds[0][: feeds[0].rindex("</feed>")] + entries + "</feed>").encode()
+
+
+def _reach_lookups(body: bytes, token: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = post(bulk_path("1"), body, token)
+    assert response.status_code == 200, response.content[:500]
+    # Each copy's MeterReading links the first copy's ReadingType href: the later shared copies go unused.
+    refused = {e["kind"] for e in response.json()["entries"] if e["status"] != "accepted"}
+    assert refused <= {"ReadingType", "LocalTimeParameters"}, refused
+    return sum('FROM "grants_grantusagepoint"' in q["sql"] for q in queries.captured_queries)
+
+
+@pytest.mark.django_db
+def test_the_usage_points_a_feed_names_are_looked_up_together_not_one_by_one(upload_world):
+    members = add_members(upload_world, 40)
+    points = [m.usage_points.get() for m in members]
+    few = _reach_lookups(_feed_naming(points[:3], "few"), upload_world.tp_token)
+    many = _reach_lookups(_feed_naming(points[3:33], "many"), upload_world.tp_token)
+    # Ten times the usage points in the feed, the same lookups of the grants' links (2,000 per query).
+    assert many == few
+    assert IntervalBlock.objects.filter(meter_reading__usage_point=points[32]).count() == 14
+
+
+def test_the_prefetch_hint_sees_an_id_cut_by_a_block_end(tmp_path, monkeypatch):
+    from batch import selectors
+
+    monkeypatch.setattr(selectors, "_SCAN_BLOCK", 64)
+    body = b"x" * 50 + b'<link href="/espi/1_1/resource/UsagePoint/0123456789abcdef/MeterReading/1"/>'
+    path = tmp_path / "feed.xml"
+    path.write_bytes(body + b"<!-- UsagePoint/notahref -->")
+    # The id starts in the first 64-byte block and ends in the second; the comment has no leading slash.
+    assert "0123456789abcdef" in selectors.usage_point_refs_hinted(path)
+    assert "notahref" not in selectors.usage_point_refs_hinted(path)
