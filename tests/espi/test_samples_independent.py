@@ -52,6 +52,8 @@ IMPORTABLE = {
     "PGEUsagePoint.xml": Sample(lenient=True, why="is a bare UUID"),
     # SCE bulk feed: bare UUIDs, and the UsagePoint's ESPI 1.x pricingNode / loadAggregationPoint (dropped).
     "BulkSCEUsageSummaryAndIntervalBlock.xml": Sample(lenient=True, why="dropped the pre-4.0 UsagePoint element"),
+    # Burlington Hydro (Ontario) Download My Data, anonymized upstream: ids of other forms in its hrefs.
+    "burlington_hydro_usage_60min.xml": Sample(),
 }
 
 # Samples greenbutton-objects cannot read, and why; the standard library's reader counts them instead
