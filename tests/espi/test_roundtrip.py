@@ -39,6 +39,7 @@ IMPORTABLE = {
     "BulkSCEIntervalBlock.xml",
     "PGEUsagePoint.xml",
     "BulkSCEUsageSummaryAndIntervalBlock.xml",
+    "burlington_hydro_usage_60min.xml",
 }
 REFUSED = {
     "ApplicationInformation-Entry-Anonymized.xml": "not_atom_feed",
