@@ -137,6 +137,98 @@ def split_block_self_href(self_href: str | None, uuid: UUID) -> str:
     return f"{base}/IntervalBlock/{uuid}"
 
 
+# The order of a ReadingType's children in espi.xsd (IdentifiedObject's first, then ReadingType's sequence).
+READING_TYPE_ORDER = (
+    "extension",
+    "batchItemInfo",
+    "accumulationBehaviour",
+    "commodity",
+    "consumptionTier",
+    "currency",
+    "dataQualifier",
+    "defaultQuality",
+    "flowDirection",
+    "intervalLength",
+    "kind",
+    "phase",
+    "powerOfTenMultiplier",
+    "timeAttribute",
+    "tou",
+    "uom",
+    "cpp",
+    "interharmonic",
+    "measuringPeriod",
+    "argument",
+)
+_READING_TYPE_RANK = {name: rank for rank, name in enumerate(READING_TYPE_ORDER)}
+
+
+def reorder_reading_type(element: Any) -> str | None:
+    """Put a ReadingType's children in the schema's order, in place (their values untouched); return a warning.
+
+    Some exporters write ``flowDirection`` after ``uom``. Only children the schema knows are moved: with
+    any other child (or a repeated one) nothing is, and the schema names it.
+    """
+    children = list(element.iterchildren("{*}*"))
+    names = [etree.QName(child).localname if etree.QName(child).namespace == ESPI else None for child in children]
+    if None in names or len(set(names)) != len(names) or any(name not in _READING_TYPE_RANK for name in names):
+        return None
+    ranks = [_READING_TYPE_RANK[name] for name in names]
+    if ranks == sorted(ranks):
+        return None
+    first_out = next(names[i] for i in range(1, len(ranks)) if ranks[i] < ranks[i - 1])
+    for child in sorted(children, key=lambda child: _READING_TYPE_RANK[etree.QName(child).localname]):
+        element.append(child)  # moves it to the end: appended in schema order
+    return f"lenient: ReadingType children out of the schema's order ({first_out} too late): put in order"
+
+
+_TIMEZONE_PATH = f"{{{ESPI}}}IntervalReading/{{{ESPI}}}timePeriod/{{{ESPI}}}timezone"
+
+
+def interval_block_needs_fixes(element: Any) -> bool:
+    """Return whether :func:`fix_interval_block` would change the block (cheap: two lookups)."""
+    return element.find(f"{{{ESPI}}}interval") is None or element.find(_TIMEZONE_PATH) is not None
+
+
+def fix_interval_block(element: Any) -> list[str]:
+    """Fix, in place, what real IntervalBlocks do that ESPI has no place for; return one warning each.
+
+    * a ``timezone`` in a reading's ``timePeriod`` (UtilityAPI writes ``-0500``): dropped, its values
+      named (the starts are UTC instants; a usage point's offset is its LocalTimeParameters');
+    * no ``interval``: the span of its readings, from the earliest start to the latest end.
+    """
+    warnings = []
+    zones = list(element.iterfind(_TIMEZONE_PATH))
+    if zones:
+        values = sorted({(zone.text or "").strip() for zone in zones})
+        for zone in zones:
+            zone.getparent().remove(zone)
+        warnings.append(
+            f"lenient: dropped the timezone of {len(zones)} IntervalReading timePeriod(s) "
+            f"({_short(', '.join(values))}): ESPI 4.0 has no place for it"
+        )
+    if element.find(f"{{{ESPI}}}interval") is None:
+        spans = []
+        for period in element.iterfind(f"{{{ESPI}}}IntervalReading/{{{ESPI}}}timePeriod"):
+            try:
+                start = int((period.findtext(f"{{{ESPI}}}start") or "").strip())
+                duration = int((period.findtext(f"{{{ESPI}}}duration") or "").strip())
+            except ValueError:
+                return warnings  # the reader reports the reading
+            spans.append((start, start + duration))
+        if spans:
+            start, end = min(s for s, _ in spans), max(e for _, e in spans)
+            interval = etree.Element(f"{{{ESPI}}}interval")
+            etree.SubElement(interval, f"{{{ESPI}}}duration").text = str(end - start)
+            etree.SubElement(interval, f"{{{ESPI}}}start").text = str(start)
+            element.find(f"{{{ESPI}}}IntervalReading").addprevious(interval)  # after IdentifiedObject's children
+            warnings.append(
+                f"lenient: the IntervalBlock has no interval: read as the span of its {len(spans)} readings "
+                f"(start {start}, duration {end - start})"
+            )
+    return warnings
+
+
 def normalize_timestamp(text: str) -> tuple[datetime | None, str | None]:
     """Read an atom date-time the lenient way: a bare date is midnight UTC of that day (with a warning).
 

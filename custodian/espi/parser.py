@@ -461,6 +461,7 @@ def _split_blocks(
                 f"{parent.atom_id or '(no id)'} (line {parent.line}) read as its own entry urn:uuid:{uuid}"
             ],
         )
+        block = _fixed_block(block, entry.problems)
         try:
             entry.content = parse_content("IntervalBlock", block, block_readings=block_readings)
         except ValueError as exc:
@@ -471,6 +472,15 @@ def _split_blocks(
             entry.schema_errors = validator.validate(block, block, lenient=True)
         out.append(entry)
     return out
+
+
+def _fixed_block(block: Any, problems: list[str]) -> Any:
+    """Lenient: return the block with ``normalize.fix_interval_block``'s fixes (a copy: the feed's tree stays whole)."""
+    if not normalize.interval_block_needs_fixes(block):
+        return block
+    block = copy.deepcopy(block)
+    problems.extend(normalize.fix_interval_block(block))
+    return block
 
 
 def _normalize_lenient(element: Any, problems: list[str]) -> None:
@@ -545,6 +555,12 @@ def _read_entry(
             )
         if lenient and namespace == ESPI and kind == "UsagePoint":
             _normalize_lenient(element, problems)
+        if lenient and namespace == ESPI and kind == "ReadingType":
+            warning = normalize.reorder_reading_type(element)
+            if warning:
+                problems.append(warning)
+        if lenient and namespace == ESPI and kind == "IntervalBlock":
+            element = _fixed_block(element, problems)
         if lenient and namespace == CUSTOMER:
             warning = normalize.customer_status_text(element)
             if warning:

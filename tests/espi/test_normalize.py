@@ -172,3 +172,43 @@ def test_a_split_blocks_self_href_names_its_id_by_whole_segments():
     )
     assert normalize.split_block_self_href("/a/MyIntervalBlock/5", new) == f"/a/MyIntervalBlock/5/IntervalBlock/{new}"
     assert normalize.split_block_self_href(None, new) == f"IntervalBlock/{new}"
+
+
+def _espi(xml: str):
+    from custodian.espi.parser import parse_small_document
+
+    return parse_small_document(f'<x xmlns="http://naesb.org/espi">{xml}</x>'.encode())[0]
+
+
+def test_a_reading_types_children_are_put_in_the_schemas_order():
+    rt = _espi(
+        "<ReadingType><powerOfTenMultiplier>3</powerOfTenMultiplier><uom>169</uom><flowDirection>1</flowDirection></ReadingType>"
+    )
+    assert "flowDirection too late" in normalize.reorder_reading_type(rt)
+    assert [(c.tag.split("}")[1], c.text) for c in rt] == [
+        ("flowDirection", "1"),
+        ("powerOfTenMultiplier", "3"),
+        ("uom", "169"),
+    ]
+    assert normalize.reorder_reading_type(rt) is None  # in order now
+    odd = _espi("<ReadingType><uom>72</uom><colour>green</colour><kind>12</kind></ReadingType>")
+    assert normalize.reorder_reading_type(odd) is None  # an unknown child: nothing moved, the schema names it
+    assert [c.tag.split("}")[1] for c in odd] == ["uom", "colour", "kind"]
+
+
+def test_a_blocks_reading_timezones_are_dropped_and_a_missing_interval_is_the_span_of_its_readings():
+    block = _espi(
+        "<IntervalBlock>"
+        "<IntervalReading><timePeriod><duration>3600</duration><start>7200</start><timezone>-0500</timezone></timePeriod>"
+        "<value>2</value></IntervalReading>"
+        "<IntervalReading><timePeriod><duration>3600</duration><start>3600</start><timezone>-0500</timezone></timePeriod>"
+        "<value>1</value></IntervalReading>"
+        "</IntervalBlock>"
+    )
+    assert normalize.interval_block_needs_fixes(block)
+    zones, interval = normalize.fix_interval_block(block)
+    assert "timezone of 2 IntervalReading" in zones and "-0500" in zones
+    assert "start 3600, duration 7200" in interval
+    assert block[0].tag.endswith("interval") and [c.text for c in block[0]] == ["7200", "3600"]
+    assert not list(block.iter("{http://naesb.org/espi}timezone"))
+    assert not normalize.interval_block_needs_fixes(block) and normalize.fix_interval_block(block) == []

@@ -53,6 +53,9 @@ REJECTED = {
     "ngma_gas_provider_2024-07-16.xml": ("UsagePoint", "invalid", "ServiceKind"),
     "Customer-Subscription-Feed-Anonymized.xml": ("Customer", "unsupported", "cannot be imported"),
     "Multiple-Authorization-Feed-Anonymized.xml": ("Authorization", "unsupported", "cannot be imported"),
+    # UtilityAPI export: its first entry, an ApplicationInformation naming the exporter (no id, no links),
+    # is no data of a customer; the rest imports in lenient mode (test_samples_independent).
+    "intervals_APUC000000_electric.xml": ("ApplicationInformation", "unsupported", "cannot be imported"),
 }
 
 

@@ -17,7 +17,10 @@ import pytest
 from django.db.models import Sum
 from greenbutton_objects import parse as gbo_parse
 from greenbutton_objects import utils as gbo_utils
+from lxml import etree
 
+from custodian.espi.namespaces import ATOM, ESPI
+from custodian.espi.parser import parse_small_document
 from custodian.imports import customer_feed_import
 from custodian.models import IntervalBlock, MeterReading, UsagePoint, UsageSummary
 from tests import factories
@@ -56,6 +59,18 @@ IMPORTABLE = {
     "burlington_hydro_usage_60min.xml": Sample(),
     # 2012 EnergyOS sample: one IntervalBlock entry holds its 45 daily blocks (strict mode refuses it).
     "1dayLP_45Days.xml": Sample(lenient=True, why="the content holds 45 IntervalBlocks"),
+}
+
+# Samples refused as a whole for an entry that is no data of a customer (the import is all or nothing;
+# test_roundtrip names it): the rest of the file, that entry taken out in memory, is held to the same
+# test. Maps the file to the kind of that entry and the phrases its import's warnings say.
+IMPORTABLE_WITHOUT = {
+    # UtilityAPI export: an ApplicationInformation first (no id, no links), then entries with no atom:id,
+    # ReadingType children out of order, readings with a timezone and a block with no interval.
+    "intervals_APUC000000_electric.xml": (
+        "ApplicationInformation",
+        ("has no atom:id", "out of the schema's order", "dropped the timezone", "has no interval"),
+    ),
 }
 
 # Samples greenbutton-objects cannot read, and why; the standard library's reader counts them instead
@@ -161,7 +176,7 @@ def test_the_list_covers_what_greenbutton_objects_reads():
             continue  # it cannot read the file either (see test_roundtrip for why we refuse it)
         if counts["usage_points"]:
             holding.add(path.name)
-    assert holding == set(IMPORTABLE)
+    assert holding == set(IMPORTABLE) | set(IMPORTABLE_WITHOUT)
 
 
 @pytest.mark.django_db
@@ -179,6 +194,30 @@ def test_sample_imports_what_an_independent_parser_reads(name):
     warnings = [w for p in plan.entries for w in p.warnings]
     if sample.lenient:
         assert any(sample.why in w for w in warnings), warnings
+    expected = independent_counts(SAMPLES / name)
+    assert stored_counts(customer) == expected
+    assert result.readings == expected["readings"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(IMPORTABLE_WITHOUT))
+def test_the_rest_of_a_sample_imports_what_an_independent_parser_reads(name):
+    kind, phrases = IMPORTABLE_WITHOUT[name]
+    customer = factories.make_customer(username="reader")
+    plan, result = customer_feed_import(customer=customer, source=SAMPLES / name, lenient=True)
+    assert result is None and [p.kind for p in plan.rejected] == [kind]
+    root = parse_small_document((SAMPLES / name).read_bytes())
+    for entry in root.iterfind(f"{{{ATOM}}}entry"):
+        if entry.find(f"{{{ATOM}}}content/{{{ESPI}}}{kind}") is not None:
+            root.remove(entry)
+    rest = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    plan, result = customer_feed_import(customer=customer, source=rest, lenient=False)
+    assert result is None and plan.rejected  # strict mode refuses the rest
+    plan, result = customer_feed_import(customer=customer, source=rest, lenient=True)
+    assert result is not None, [p.describe() for p in plan.rejected]
+    warnings = [w for p in plan.entries for w in p.warnings]
+    for phrase in phrases:
+        assert any(phrase in w for w in warnings), (phrase, warnings)
     expected = independent_counts(SAMPLES / name)
     assert stored_counts(customer) == expected
     assert result.readings == expected["readings"]
