@@ -15,7 +15,9 @@ gunicorn (2 workers, the deploy settings). For each size it times, median of
 
 and, last (it changes the data), one batch of the grant expiry sweep (``grants.services.grant_expire_batch``,
 ``GRANT_SWEEP_BATCH_SIZE`` grants) over each bulk's members, in-process; then prints, for each path, the ratio between consecutive sizes (the aim: at most 1.5 for 10x the
-members). Results go to ``bench/out/bulk_scaling.json``.
+members); then revokes the Third Party, which holds every bulk's grants, as the admin action does, and
+times the action and each batch of its sweep (``grants.services.third_party_lifecycle_sweep_batch``).
+Results go to ``bench/out/bulk_scaling.json``.
 
 ``python -m bench bulk_scaling`` (``make bench``); ``python -m bench.bulk_scaling [--large]``;
 ``python -m bench.bulk_scaling load SIZE...`` is the subprocess entry point.
@@ -234,6 +236,63 @@ def sweep(*, sizes: list[int], repeat: int) -> dict:
     return results
 
 
+def revoke() -> dict:
+    """Revoke the bench's Third Party as the admin action does, then run its sweep batch by batch, timed.
+
+    Every member grant of every bulk is made active again first (the expiry step above expired them),
+    so the Third Party holds the sum of the sizes' grants. The lifecycle change is one row (what a
+    request checks at once); the row work is the sweep, one short transaction per
+    ``GRANT_SWEEP_BATCH_SIZE`` grants, as the worker runs it (here in-process: the broker is an
+    in-memory one nobody consumes, so the queued task does not also run).
+    """
+    from datetime import timedelta
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from grants import services as grant_services
+    from grants.models import Grant, ThirdParty
+
+    tp = ThirdParty.objects.get(name="Bench Scaling")
+    now = timezone.now()
+    grants = Grant.objects.filter(third_party=tp).update(
+        status=Grant.Status.ACTIVE, authorized_start=now - timedelta(days=2), authorized_end=now + timedelta(days=365)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {Grant._meta.db_table}")
+    started = time.perf_counter()
+    with transaction.atomic():
+        grant_services.third_party_set_lifecycle(third_party=tp, lifecycle=ThirdParty.Lifecycle.REVOKED)
+    action = time.perf_counter() - started
+    batches: list[float] = []
+    done = 0
+    sweep_started = time.perf_counter()
+    while True:
+        batch_started = time.perf_counter()
+        handled, finished = grant_services.third_party_lifecycle_sweep_batch(
+            third_party_id=tp.pk, batch_size=settings.GRANT_SWEEP_BATCH_SIZE
+        )
+        batches.append(time.perf_counter() - batch_started)
+        done += handled
+        if finished:
+            break
+    left = Grant.objects.filter(third_party=tp, status=Grant.Status.ACTIVE).count()
+    return {
+        "grants": grants,
+        "revoked": done,
+        "left_active": left,
+        "action_ms": round(action * 1000, 1),
+        "batches": len(batches),
+        "batch_ms_median": round(statistics.median(batches) * 1000, 1),
+        "batch_ms_max": round(max(batches) * 1000, 1),
+        "sweep_seconds": round(time.perf_counter() - sweep_started, 1),
+    }
+
+
 # ---- client -------------------------------------------------------------------------------------
 
 
@@ -357,6 +416,24 @@ def main(argv: list[str] | None = None) -> None:
         f"{int(size):,}: {value['ms']} ms ({value['grants_per_batch']} grants)" for size, value in swept.items()
     )
     print(f"  {'expiry_sweep_one_batch':<42} {figures}; load average {_loadavg()}", flush=True)
+    done = subprocess.run(
+        [PY, "-m", "bench.bulk_scaling", "revoke"],
+        cwd=REPO,
+        env={**env, "CELERY_BROKER_URL": "memory://", "CELERY_RESULT_BACKEND": "cache+memory://"},
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.decode()[-3000:])
+    revoked = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    rows_revoke = revoked
+    print(
+        f"  {'third_party_revoke':<42} {revoked['grants']:,} grants: the action {revoked['action_ms']} ms, then "
+        f"{revoked['batches']} sweep batches (median {revoked['batch_ms_median']} ms, max {revoked['batch_ms_max']} ms), "
+        f"{revoked['revoked']:,} revoked in {revoked['sweep_seconds']} s, {revoked['left_active']} left active; "
+        f"load average {_loadavg()}",
+        flush=True,
+    )
     ratios: dict[str, dict[str, float]] = {}
     sizes = cfg["sizes"]
     for small, large in zip(sizes, sizes[1:], strict=False):
@@ -374,13 +451,18 @@ def main(argv: list[str] | None = None) -> None:
             print(f"    {path:<42} {ratio:5.2f}{note}", flush=True)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "bulk_scaling.json").write_text(
-        json.dumps({"config": cfg, "results": rows, "ratios": ratios, "load_average": _loadavg()}, indent=2)
+        json.dumps(
+            {"config": cfg, "results": rows, "revoke": rows_revoke, "ratios": ratios, "load_average": _loadavg()},
+            indent=2,
+        )
     )
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "sweep":
         print(json.dumps(sweep(repeat=int(sys.argv[2]), sizes=[int(s) for s in sys.argv[3:]])))
+    elif len(sys.argv) > 1 and sys.argv[1] == "revoke":
+        print(json.dumps(revoke()))
     elif len(sys.argv) > 1 and sys.argv[1] == "load":
         print(json.dumps(load(sizes=[int(s) for s in sys.argv[2:]])))
     else:

@@ -104,6 +104,39 @@ def nested_id(parent: UUID, kind: str) -> UUID:
     return uuid5(LENIENT_NAMESPACE, f"nested:{parent}:{kind}")
 
 
+def extra_interval_blocks(element: Any, siblings: list[Any]) -> list[Any]:
+    """Return the IntervalBlocks that follow ``element`` in its entry's content (``siblings``: the content's children).
+
+    ESPI lets one IntervalBlock entry hold several blocks (OpenESPI's content type is a list of them;
+    early GBA samples write a day per block, all in one entry); the portal stores a block per id.
+    """
+    if etree.QName(element).localname != "IntervalBlock" or etree.QName(element).namespace != ESPI:
+        return []
+    return [child for child in siblings[1:] if child.tag == element.tag]
+
+
+def split_block_id(parent: UUID, position: int) -> UUID:
+    """Return the repeatable id of the block at ``position`` (2 for the second) of entry ``parent``'s content."""
+    return uuid5(LENIENT_NAMESPACE, f"block:{parent}:{position}")
+
+
+def split_block_self_href(self_href: str | None, uuid: UUID) -> str:
+    """Return the self href of a block split out of an entry: the entry's, naming the block's own id.
+
+    A final ``IntervalBlock/{id}`` has its id replaced, a final ``IntervalBlock`` (the collection) gets the
+    id added, any other href gets ``IntervalBlock/{uuid}`` added (whole segments: never a substring).
+    """
+    base = (self_href or "").strip().rstrip("/")
+    if not base:
+        return f"IntervalBlock/{uuid}"
+    parts = base.split("/")
+    if parts[-1] == "IntervalBlock":
+        return f"{base}/{uuid}"
+    if len(parts) >= 2 and parts[-2] == "IntervalBlock":
+        return "/".join([*parts[:-1], str(uuid)])
+    return f"{base}/IntervalBlock/{uuid}"
+
+
 def normalize_timestamp(text: str) -> tuple[datetime | None, str | None]:
     """Read an atom date-time the lenient way: a bare date is midnight UTC of that day (with a warning).
 

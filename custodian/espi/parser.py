@@ -424,6 +424,55 @@ def _nested_entries(parent: Entry, children: list[Any], *, validator: EntryValid
     return out
 
 
+def _split_blocks(
+    parent: Entry,
+    blocks: list[Any],
+    *,
+    validator: EntryValidator | None,
+    keep_block_xml: bool,
+    block_readings: bool,
+) -> list[Entry]:
+    """Lenient: make entries of their own of the IntervalBlocks after the first in ``parent``'s content.
+
+    Each gets a repeatable id (``normalize.split_block_id``) and the parent's links, its self href naming
+    that id, so it goes under the same meter reading.
+    """
+    out: list[Entry] = []
+    if parent.uuid is None:
+        return out
+    total = len(blocks) + 1
+    for position, block in enumerate(blocks, start=2):
+        uuid = normalize.split_block_id(parent.uuid, position)
+        self_href = normalize.split_block_self_href(parent.self_href, uuid)
+        links = tuple(link for link in parent.links if link.rel != "self")
+        entry = Entry(
+            index=-1,
+            line=block.sourceline or parent.line,
+            atom_id=f"urn:uuid:{uuid}",
+            uuid=uuid,
+            title=parent.title,
+            published=parent.published,
+            updated=parent.updated,
+            links=(Link(rel="self", href=self_href), *links),
+            kind="IntervalBlock",
+            namespace=ESPI,
+            problems=[
+                f"lenient: IntervalBlock {position} of {total} in the content of entry "
+                f"{parent.atom_id or '(no id)'} (line {parent.line}) read as its own entry urn:uuid:{uuid}"
+            ],
+        )
+        try:
+            entry.content = parse_content("IntervalBlock", block, block_readings=block_readings)
+        except ValueError as exc:
+            entry.problems.append(f"IntervalBlock: {exc}")
+        if keep_block_xml:
+            entry.content_xml = etree.tostring(block, with_tail=False)
+        if validator is not None:
+            entry.schema_errors = validator.validate(block, block, lenient=True)
+        out.append(entry)
+    return out
+
+
 def _normalize_lenient(element: Any, problems: list[str]) -> None:
     """Fix known old-file deviations in place (lenient mode only)."""
     for old in element.iter(f"{{{ESPI}}}ServiceDeliveryPoint"):
@@ -463,6 +512,7 @@ def _read_entry(
     content = content_xml = fingerprint = None
     content_elem = elem.find(_CONTENT)
     element = None
+    blocks: list[Any] = []  # the IntervalBlocks after the first in the content
     if content_elem is not None:
         element = next(content_elem.iterchildren("{*}*"), None)
     if element is None:
@@ -499,6 +549,19 @@ def _read_entry(
             warning = normalize.customer_status_text(element)
             if warning:
                 problems.append(warning)
+        # More than one IntervalBlock in the content (ESPI allows a list): strict mode refuses the entry
+        # (it stores a block per id, and would otherwise keep only the first); lenient mode splits them.
+        blocks = normalize.extra_interval_blocks(element, list(content_elem.iterchildren("{*}*")))
+        if blocks and not lenient:
+            problems.append(
+                f"the content holds {len(blocks) + 1} IntervalBlocks: one is read per entry "
+                "(lenient mode reads each as an entry of its own)"
+            )
+        elif blocks:
+            problems.append(
+                f"lenient: the content holds {len(blocks) + 1} IntervalBlocks: the first keeps the entry's id, "
+                f"the other {len(blocks)} are read as entries of their own"
+            )
         nested = normalize.nested_resources(kind, element) if lenient and namespace == ESPI else []
         if nested:
             # Copied out: the feed's own tree stays whole for the depth and size checks after this.
@@ -537,6 +600,12 @@ def _read_entry(
         found = _nested_entries(entry, nested, validator=validator)
         if nested_out is not None:
             nested_out.extend(found)
+    if lenient and element is not None and blocks and nested_out is not None:
+        nested_out.extend(
+            _split_blocks(
+                entry, blocks, validator=validator, keep_block_xml=keep_block_xml, block_readings=block_readings
+            )
+        )
     return entry
 
 

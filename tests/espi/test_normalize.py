@@ -116,3 +116,59 @@ def test_the_reader_applies_them_in_lenient_mode_only():
     ]
     # Read again, the same file gives the same ids.
     assert [e.uuid for e in iter_entries(FEED, lenient=True)] == [mr.uuid, block.uuid, rt.uuid]
+
+
+def _block(start: int, value: int) -> str:
+    return (
+        f"<espi:IntervalBlock><espi:interval><espi:duration>86400</espi:duration><espi:start>{start}</espi:start>"
+        f"</espi:interval><espi:IntervalReading><espi:timePeriod><espi:duration>86400</espi:duration>"
+        f"<espi:start>{start}</espi:start></espi:timePeriod><espi:value>{value}</espi:value></espi:IntervalReading>"
+        "</espi:IntervalBlock>"
+    )
+
+
+# One IntervalBlock entry holding three daily blocks (ESPI allows a list; early GBA samples write it so).
+BLOCKS_FEED = f"""<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xmlns:espi="http://naesb.org/espi">
+  <entry>
+    <id>urn:uuid:{U}</id>
+    <link rel="self" href="/User/9/UsagePoint/01/MeterReading/01/IntervalBlock/0173"/>
+    <link rel="up" href="/User/9/UsagePoint/01/MeterReading/01"/>
+    <content>{_block(86400, 7)}{_block(2 * 86400, 8)}{_block(3 * 86400, 9)}</content>
+  </entry>
+</feed>
+""".encode()
+
+
+def test_several_blocks_in_one_entry_are_refused_strict_and_split_lenient():
+    # Strict mode stores a block per id: it refuses the entry rather than keep the first block only.
+    (strict,) = iter_entries(BLOCKS_FEED)
+    assert any("the content holds 3 IntervalBlocks" in p and not p.startswith("lenient:") for p in strict.problems)
+
+    first, second, third = list(iter_entries(BLOCKS_FEED, lenient=True))
+    assert first.uuid == UUID(U) and first.content.start == 86400 and [r[2] for r in first.content.readings] == [7]
+    assert "lenient: the content holds 3 IntervalBlocks" in first.problems[-1]
+    assert (second.uuid, third.uuid) == (normalize.split_block_id(UUID(U), 2), normalize.split_block_id(UUID(U), 3))
+    assert [(b.index, b.content.start, b.content.readings[0][2]) for b in (second, third)] == [
+        (1, 2 * 86400, 8),
+        (2, 3 * 86400, 9),
+    ]
+    # Under the same meter reading: the parent's "up", and a self href naming the block's own id.
+    assert second.up_href == first.up_href
+    assert second.self_href == f"/User/9/UsagePoint/01/MeterReading/01/IntervalBlock/{second.uuid}"
+    assert "IntervalBlock 2 of 3" in second.problems[0] and all(p.startswith("lenient:") for p in second.problems)
+    # Read again, the same file gives the same ids.
+    assert [e.uuid for e in iter_entries(BLOCKS_FEED, lenient=True)] == [first.uuid, second.uuid, third.uuid]
+
+
+def test_a_split_blocks_self_href_names_its_id_by_whole_segments():
+    new = UUID(int=5)
+    assert (
+        normalize.split_block_self_href("/MeterReading/1/IntervalBlock/0173", new)
+        == f"/MeterReading/1/IntervalBlock/{new}"
+    )
+    assert (
+        normalize.split_block_self_href("/MeterReading/1/IntervalBlock/", new) == f"/MeterReading/1/IntervalBlock/{new}"
+    )
+    assert normalize.split_block_self_href("/a/MyIntervalBlock/5", new) == f"/a/MyIntervalBlock/5/IntervalBlock/{new}"
+    assert normalize.split_block_self_href(None, new) == f"IntervalBlock/{new}"

@@ -39,6 +39,8 @@ IMPORTABLE = {
     "BulkSCEIntervalBlock.xml",
     "PGEUsagePoint.xml",
     "BulkSCEUsageSummaryAndIntervalBlock.xml",
+    "burlington_hydro_usage_60min.xml",
+    "1dayLP_45Days.xml",
 }
 REFUSED = {
     "ApplicationInformation-Entry-Anonymized.xml": "not_atom_feed",

@@ -52,6 +52,10 @@ IMPORTABLE = {
     "PGEUsagePoint.xml": Sample(lenient=True, why="is a bare UUID"),
     # SCE bulk feed: bare UUIDs, and the UsagePoint's ESPI 1.x pricingNode / loadAggregationPoint (dropped).
     "BulkSCEUsageSummaryAndIntervalBlock.xml": Sample(lenient=True, why="dropped the pre-4.0 UsagePoint element"),
+    # Burlington Hydro (Ontario) Download My Data, anonymized upstream: ids of other forms in its hrefs.
+    "burlington_hydro_usage_60min.xml": Sample(),
+    # 2012 EnergyOS sample: one IntervalBlock entry holds its 45 daily blocks (strict mode refuses it).
+    "1dayLP_45Days.xml": Sample(lenient=True, why="the content holds 45 IntervalBlocks"),
 }
 
 # Samples greenbutton-objects cannot read, and why; the standard library's reader counts them instead
@@ -59,6 +63,14 @@ IMPORTABLE = {
 NOT_READ_BY_GREENBUTTON_OBJECTS = {
     # Its readings' ReadingQuality 19 is no QualityOfReading member it knows (ValueError).
     "BulkSCEUsageSummaryAndIntervalBlock.xml": ValueError,
+}
+
+
+# Samples greenbutton-objects reads but cannot link (meter readings under no usage point): the standard
+# library's reader counts them too.
+NOT_LINKED_BY_GREENBUTTON_OBJECTS = {
+    # Its MeterReading's "up" is the UsagePoint itself, not the UsagePoint's related MeterReading feed.
+    "1dayLP_45Days.xml",
 }
 
 
@@ -73,7 +85,7 @@ def _summaries(root: ET.Element) -> int:
 
 def independent_counts(path: Path) -> dict:
     """Return what greenbutton-objects reads from the file (the standard library's reader if it cannot)."""
-    if path.name in NOT_READ_BY_GREENBUTTON_OBJECTS:
+    if path.name in NOT_READ_BY_GREENBUTTON_OBJECTS or path.name in NOT_LINKED_BY_GREENBUTTON_OBJECTS:
         return stdlib_counts(path)
     usage_points = gbo_parse.parse_feed(str(path))
     meter_readings = [mr for up in usage_points for mr in up.meterReadings]
@@ -114,6 +126,13 @@ def stdlib_counts(path: Path) -> dict:
 def test_greenbutton_objects_cannot_read_these_so_the_standard_reader_counts_them(name):
     with pytest.raises(NOT_READ_BY_GREENBUTTON_OBJECTS[name]):
         gbo_parse.parse_feed(str(SAMPLES / name))
+    assert stdlib_counts(SAMPLES / name)["readings"] > 0
+
+
+@pytest.mark.parametrize("name", sorted(NOT_LINKED_BY_GREENBUTTON_OBJECTS))
+def test_greenbutton_objects_links_no_meter_reading_of_these_so_the_standard_reader_counts_them(name):
+    usage_points = gbo_parse.parse_feed(str(SAMPLES / name))
+    assert usage_points and not any(up.meterReadings for up in usage_points)
     assert stdlib_counts(SAMPLES / name)["readings"] > 0
 
 
