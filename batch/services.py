@@ -662,8 +662,9 @@ def _process(
     submission: Submission, *, target: BatchTarget, options: BatchOptions, path: Path, max_bytes: int
 ) -> BatchResult:
     reach = _reach(target)
-    # The usage points the feed names, looked up 2,000 at a time before the parse, not one by one in it.
-    reach.cover(refs=selectors.usage_point_refs_hinted(path))
+    if reach.grants is not None:
+        # The usage points the feed names, looked up 2,000 at a time before the parse, not one by one in it.
+        reach.cover(refs=selectors.usage_point_refs_hinted(path))
     plan = _plan(target, reach, path=path, max_bytes=max_bytes, spool=not options.dry_run)
     try:
         return _decide_and_apply(

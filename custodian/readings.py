@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from itertools import islice
+from operator import itemgetter, lt
 
 from custodian.espi.content import Reading
 
@@ -42,14 +44,17 @@ _REQUIRED = ("start", "duration")
 _NONE = type(None)
 
 
-def _check_column(name: str, column: tuple) -> None:
+def _check_column(name: str, column: tuple) -> str:
+    """Check one field of every reading; return how the encoder writes it (``%d``, ``%.0snull``, or "" if mixed)."""
     types = set(map(type, column))
     if types == {int}:
         present = column
+        fmt = "%d"
     elif types == {_NONE} and name not in _REQUIRED:
-        return
+        return "%.0snull"  # consumes the None and writes null
     elif types == {int, _NONE} and name not in _REQUIRED:
         present = [v for v in column if v is not None]
+        fmt = ""
     else:
         wrong = next(v for v in column if type(v) is not int and (v is not None or name in _REQUIRED))
         what = "integer start and duration" if name in _REQUIRED else f"integer or null {name}"
@@ -62,6 +67,7 @@ def _check_column(name: str, column: tuple) -> None:
                 "a reading starts before 1970" if culprit < 0 else f"a reading starts after 2^63 s ({culprit})"
             )
         raise ReadingsInvalid(f"a reading's {name} {culprit} is outside {low}..{high}")
+    return fmt
 
 
 def readings_pack(readings: Iterable[Reading]) -> tuple[str, int]:
@@ -75,14 +81,19 @@ def readings_pack(readings: Iterable[Reading]) -> tuple[str, int]:
         columns = []
     if len(columns) != len(FIELDS):
         raise ReadingsInvalid(f"a reading must be {FIELDS} with integer start and duration")
-    for name, column in zip(FIELDS, columns, strict=True):
-        _check_column(name, column)
-    starts = list(columns[0])
-    ordered = sorted(starts)
-    if len(set(ordered)) != len(ordered):
-        raise ReadingsInvalid("two readings of the block have the same start")
-    if starts != ordered:
-        rows.sort(key=lambda row: row[0])
+    formats = [_check_column(name, column) for name, column in zip(FIELDS, columns, strict=True)]
+    starts = columns[0]
+    if not all(map(lt, starts, islice(starts, 1, None))):
+        # Not strictly increasing: sorted here, unless two readings share a start.
+        if len(set(starts)) != len(starts):
+            raise ReadingsInvalid("two readings of the block have the same start")
+        rows.sort(key=itemgetter(0))
+        columns = list(zip(*rows, strict=True))
+    if all(formats):
+        # Each field all integers or all null (the usual block): one format per reading writes it as the
+        # json encoder does (an int's repr, null), in a fraction of the time.
+        row = ",".join(formats)
+        return "[[" + "],[".join(map(row.__mod__, zip(*columns, strict=True))) + "]]", len(rows)
     return _encode(rows), len(rows)
 
 

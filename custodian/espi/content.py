@@ -109,14 +109,16 @@ def _xp(path: str) -> Any:
 
 
 _R_COUNT = _xp("count(e:IntervalReading)")
-_R_START = _xp("e:IntervalReading/e:timePeriod/e:start/text()")
-_R_DURATION = _xp("e:IntervalReading/e:timePeriod/e:duration/text()")
-_R_VALUE = _xp("e:IntervalReading/e:value/text()")
-_R_COST = _xp("e:IntervalReading/e:cost/text()")
-# Only the first ReadingQuality of a reading (as the slow path): a reading with two and one with none
-# then give fewer than n values, and the columns are not taken as aligned.
-_R_QUALITY = _xp("e:IntervalReading/e:ReadingQuality[1]/e:quality/text()")
-_R_TOU = _xp("e:IntervalReading/e:tou/text()")
+# Each column holds the text of every reading's first such element, as the slow path reads them (the first
+# ReadingQuality, the first timePeriod, its first start...): one value per reading that has one, so a
+# column of n values for n readings is one value from each. ``[1]`` also lets libxml2 stop at the first
+# match in each reading instead of merging every match: the columns are read faster.
+_R_START = _xp("e:IntervalReading/e:timePeriod[1]/e:start[1]/text()")
+_R_DURATION = _xp("e:IntervalReading/e:timePeriod[1]/e:duration[1]/text()")
+_R_VALUE = _xp("e:IntervalReading/e:value[1]/text()")
+_R_COST = _xp("e:IntervalReading/e:cost[1]/text()")
+_R_QUALITY = _xp("e:IntervalReading/e:ReadingQuality[1]/e:quality[1]/text()")
+_R_TOU = _xp("e:IntervalReading/e:tou[1]/text()")
 _R_ALL = _xp("e:IntervalReading")
 
 

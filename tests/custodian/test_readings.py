@@ -38,6 +38,8 @@ def test_pack_then_unpack_gives_the_readings_sorted_by_start(readings):
     unpacked = readings_unpack(packed)
     expected = sorted(readings, key=lambda r: r[0])
     assert [tuple(r) for r in unpacked] == expected
+    # Written exactly as the json encoder writes the sorted readings (the fast format path included).
+    assert packed == json.dumps(expected, separators=(",", ":"), allow_nan=False)
     # Nones stay None and integers stay exact integers (no float rounding of int64 values).
     for got, want in zip(unpacked, expected, strict=True):
         assert [type(v) for v in got] == [type(v) for v in want]
