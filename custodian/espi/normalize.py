@@ -170,8 +170,13 @@ def reorder_reading_type(element: Any) -> str | None:
     any other child (or a repeated one) nothing is, and the schema names it.
     """
     children = list(element.iterchildren("{*}*"))
-    names = [etree.QName(child).localname if etree.QName(child).namespace == ESPI else None for child in children]
-    if None in names or len(set(names)) != len(names) or any(name not in _READING_TYPE_RANK for name in names):
+    names: list[str] = []
+    for child in children:
+        qname = etree.QName(child)
+        if qname.namespace != ESPI or qname.localname not in _READING_TYPE_RANK:
+            return None
+        names.append(qname.localname)
+    if len(set(names)) != len(names):
         return None
     ranks = [_READING_TYPE_RANK[name] for name in names]
     if ranks == sorted(ranks):
