@@ -426,7 +426,6 @@ def main(argv: list[str] | None = None) -> None:
     if done.returncode != 0:
         raise RuntimeError(done.stderr.decode()[-3000:])
     revoked = json.loads(done.stdout.decode().strip().splitlines()[-1])
-    rows_revoke = revoked
     print(
         f"  {'third_party_revoke':<42} {revoked['grants']:,} grants: the action {revoked['action_ms']} ms, then "
         f"{revoked['batches']} sweep batches (median {revoked['batch_ms_median']} ms, max {revoked['batch_ms_max']} ms), "
@@ -452,7 +451,7 @@ def main(argv: list[str] | None = None) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "bulk_scaling.json").write_text(
         json.dumps(
-            {"config": cfg, "results": rows, "revoke": rows_revoke, "ratios": ratios, "load_average": _loadavg()},
+            {"config": cfg, "results": rows, "revoke": revoked, "ratios": ratios, "load_average": _loadavg()},
             indent=2,
         )
     )

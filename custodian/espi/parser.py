@@ -386,6 +386,25 @@ def _own_host() -> str | None:
     return urlsplit(base).hostname if base else None
 
 
+def _derived_entry(parent: Entry, element: Any, *, uuid: Any, kind: str, links: tuple[Link, ...], origin: str) -> Entry:
+    """Lenient: an entry of its own for a resource found in ``parent``'s content, reported as ``origin``."""
+    return Entry(
+        index=-1,
+        line=element.sourceline or parent.line,
+        atom_id=f"urn:uuid:{uuid}",
+        uuid=uuid,
+        title=parent.title,
+        published=parent.published,
+        updated=parent.updated,
+        links=links,
+        kind=kind,
+        namespace=ESPI,
+        problems=[
+            f"lenient: {origin} {parent.atom_id or '(no id)'} (line {parent.line}) read as its own entry urn:uuid:{uuid}"
+        ],
+    )
+
+
 def _nested_entries(parent: Entry, children: list[Any], *, validator: EntryValidator | None) -> list[Entry]:
     """Lenient: make entries of their own of resources found nested in ``parent``'s content (linked from it)."""
     out: list[Entry] = []
@@ -396,21 +415,13 @@ def _nested_entries(parent: Entry, children: list[Any], *, validator: EntryValid
         uuid = normalize.nested_id(parent.uuid, kind)
         href = f"{kind}/{uuid}"
         parent.links = (*parent.links, Link(rel="related", href=href))
-        entry = Entry(
-            index=-1,
-            line=child.sourceline or parent.line,
-            atom_id=f"urn:uuid:{uuid}",
+        entry = _derived_entry(
+            parent,
+            child,
             uuid=uuid,
-            title=parent.title,
-            published=parent.published,
-            updated=parent.updated,
-            links=(Link(rel="self", href=href),),
             kind=kind,
-            namespace=ESPI,
-            problems=[
-                f"lenient: {kind} nested in the content of {parent.kind} {parent.atom_id or '(no id)'} "
-                f"(line {parent.line}) read as its own entry urn:uuid:{uuid}"
-            ],
+            links=(Link(rel="self", href=href),),
+            origin=f"{kind} nested in the content of {parent.kind}",
         )
         try:
             entry.content = parse_content(kind, child)
@@ -445,21 +456,13 @@ def _split_blocks(
         uuid = normalize.split_block_id(parent.uuid, position)
         self_href = normalize.split_block_self_href(parent.self_href, uuid)
         links = tuple(link for link in parent.links if link.rel != "self")
-        entry = Entry(
-            index=-1,
-            line=block.sourceline or parent.line,
-            atom_id=f"urn:uuid:{uuid}",
+        entry = _derived_entry(
+            parent,
+            block,
             uuid=uuid,
-            title=parent.title,
-            published=parent.published,
-            updated=parent.updated,
-            links=(Link(rel="self", href=self_href), *links),
             kind="IntervalBlock",
-            namespace=ESPI,
-            problems=[
-                f"lenient: IntervalBlock {position} of {total} in the content of entry "
-                f"{parent.atom_id or '(no id)'} (line {parent.line}) read as its own entry urn:uuid:{uuid}"
-            ],
+            links=(Link(rel="self", href=self_href), *links),
+            origin=f"IntervalBlock {position} of {total} in the content of entry",
         )
         block = _fixed_block(block, entry.problems)
         try:
