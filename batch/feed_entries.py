@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import CharField, F, Q, QuerySet, Value
 from django.utils import timezone
 
 from batch.atom_http import feed_uuid, page_of, paged_feed_links
@@ -326,16 +326,16 @@ def _usage_points_in_chunks(reaches: Iterable[UsagePointReach]) -> Iterator[list
     """Yield the reached usage points ``ROW_CHUNK`` at a time, in usage point id order within a chunk."""
     it = iter(reaches)
     while chunk := list(islice(it, ROW_CHUNK)):
-        # No ordering: the rows are sorted here (the model's ordering would join the customer table).
-        rows = (
-            UsagePoint.objects.select_related("local_time_parameters")
-            .order_by()
-            .in_bulk([r.usage_point_id for r in chunk])
-        )
-        yield sorted(
-            ((rows[reach.usage_point_id], reach) for reach in chunk if reach.usage_point_id in rows),
-            key=lambda pair: pair[0].pk,
-        )
+        # Rows read with the reach (``reach_for_grant``) are not read again. No ordering: the rows
+        # are sorted here (the model's ordering would join the customer table).
+        missing = [reach.usage_point_id for reach in chunk if reach.usage_point is None]
+        rows = UsagePoint.objects.select_related("local_time_parameters").order_by().in_bulk(missing) if missing else {}
+        pairs = [
+            (reach.usage_point if reach.usage_point is not None else rows[reach.usage_point_id], reach)
+            for reach in chunk
+            if reach.usage_point is not None or reach.usage_point_id in rows
+        ]
+        yield sorted(pairs, key=lambda pair: pair[0].pk)
 
 
 # ---- one chunk of usage points, each kind of row in one query ----------------------------------
@@ -374,6 +374,9 @@ def _windowed_q(*, windows: dict[int, Window], field_name: str, span) -> Q:
     return condition
 
 
+_QUALITY_KIND = ""
+
+
 def _kind_windows(pairs: list[tuple[UsagePoint, UsagePointReach]], kind: str) -> dict[int, Window]:
     return {point.pk: reach.windows[kind] for point, reach in pairs if kind in reach.windows}
 
@@ -393,25 +396,34 @@ class _ChunkRows:
             for mr in meter_readings.order_by("pk"):
                 self.meter_readings.setdefault(mr.usage_point_id, []).append(mr)
         self.summary_kinds: dict[int, set[str]] = {}
+        self.power_quality: set[int] = set()
         summary_windows = _kind_windows(pairs, KIND_SUMMARY)
         quality_windows = _kind_windows(pairs, KIND_QUALITY)
+        # Which usage points have summaries of which kind, and which have power quality summaries:
+        # one query for both (a power quality row's kind is the empty string, never a summary kind).
+        present: list[QuerySet] = []
         if summary_windows:
-            kinds = (
+            present.append(
                 UsageSummary.objects.filter(usage_point_id__in=list(summary_windows))
                 .order_by()
                 .values_list("usage_point_id", "kind")
                 .distinct()
             )
-            for usage_point_id, kind in kinds:
-                self.summary_kinds.setdefault(usage_point_id, set()).add(kind)
-        self.power_quality: set[int] = set()
         if quality_windows:
-            self.power_quality = set(
+            present.append(
                 ElectricPowerQualitySummary.objects.filter(usage_point_id__in=list(quality_windows))
                 .order_by()
-                .values_list("usage_point_id", flat=True)
+                .annotate(kind=Value(_QUALITY_KIND, output_field=CharField()))
+                .values_list("usage_point_id", "kind")
                 .distinct()
             )
+        if present:
+            rows = present[0].union(*present[1:], all=True) if len(present) > 1 else present[0]
+            for usage_point_id, kind in rows:
+                if kind == _QUALITY_KIND:
+                    self.power_quality.add(usage_point_id)
+                else:
+                    self.summary_kinds.setdefault(usage_point_id, set()).add(kind)
         self.summaries: dict[int, list[UsageSummary]] = {}
         self.qualities: dict[int, list[ElectricPowerQualitySummary]] = {}
         if not links_only:

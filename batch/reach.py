@@ -47,6 +47,10 @@ class Window:
 
 UNBOUNDED = Window()
 
+#: A grant naming at most this many usage points reads their rows with its reach (``reach_for_grant``):
+#: one chunk of a feed (``batch.feed_entries.ROW_CHUNK``), so a feed holds no more rows at once than before.
+GRANT_ROWS_WITH_REACH = 500
+
 
 @dataclass(frozen=True, slots=True)
 class UsagePointReach:
@@ -58,6 +62,8 @@ class UsagePointReach:
     usage_point_id: int
     scope: str
     windows: dict[str, Window] = field(default_factory=dict)
+    #: The usage point's row (with its LocalTimeParameters) when it was read with the reach, else None.
+    usage_point: UsagePoint | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +134,18 @@ def reach_for_grant(*, grant: Grant, at: datetime | None = None) -> list[UsagePo
         return []
     windows = _grant_windows(grant=grant, at=at)
     scope = subscription_scope(grant=grant)
+    # A grant of up to GRANT_ROWS_WITH_REACH usage points (nearly every one) comes with their rows,
+    # in the same query; a larger one is listed by id and its rows read a chunk at a time.
+    points = list(
+        UsagePoint.objects.select_related("local_time_parameters")
+        .filter(grant_usage_points__grant=grant, grant_usage_points__revoked_at__isnull=True)
+        .order_by("pk")[: GRANT_ROWS_WITH_REACH + 1]
+    )
+    if len(points) <= GRANT_ROWS_WITH_REACH:
+        return [
+            UsagePointReach(usage_point_id=point.pk, scope=scope, windows=windows, usage_point=point)
+            for point in points
+        ]
     return [
         UsagePointReach(usage_point_id=up_id, scope=scope, windows=windows)
         for up_id in grant_usage_point_ids(grant=grant)

@@ -88,7 +88,8 @@ def grant_for_access_token(*, access_token) -> Grant | None:
     """
     if access_token.user_id is None:
         return None
-    binding = GrantToken.objects.select_related("grant").filter(access_token=access_token).first()
+    # At most one binding per token (one-to-one): no ORDER BY.
+    binding = next(iter(GrantToken.objects.select_related("grant").filter(access_token=access_token)[:1]), None)
     if binding is None:
         return None
     grant = binding.grant

@@ -18,18 +18,18 @@ from batch.models import ApiRequestCount
 from batch.services_requests import api_request_record
 from custodian.models import AuditEvent, IntervalBlock, MeterReading, ReadingType
 from tests import factories
-from tests.feeds.conftest import DAY, RESOURCE, fetch, make_point_with_data, midnight_today
+from tests.feeds.conftest import DAY, RESOURCE, Feed, fetch, make_point_with_data, midnight_today
 
 pytestmark = pytest.mark.django_db
 
 #: The bearer token (one query, its client and user joined) and the request counter (one upsert).
 READ_SERVICE_STATUS_QUERIES = 2
-#: Token, grant binding, the grant's usage points (also the asynchronous-or-not count), the audit
-#: row, usage points, meter readings with their ReadingType, which summaries exist (two kinds),
-#: interval blocks, the request counter.
-SMALL_SUBSCRIPTION_QUERIES = 10
+#: Token, grant binding, the grant's usage points with their rows (also the asynchronous-or-not
+#: count), the audit row, meter readings with their ReadingType, which summaries exist (both kinds
+#: at once), interval blocks, the request counter.
+SMALL_SUBSCRIPTION_QUERIES = 8
 #: With summaries of both kinds: each read in its window (two more).
-SUBSCRIPTION_WITH_SUMMARIES_QUERIES = 12
+SUBSCRIPTION_WITH_SUMMARIES_QUERIES = 10
 
 
 def _day_of_readings(customer):
@@ -112,3 +112,26 @@ def test_counter_outside_a_transaction_counts_and_leaves_commits_synchronous():
         with connection.cursor() as cursor:
             cursor.execute("SHOW synchronous_commit")
             assert cursor.fetchone()[0] == "on"
+
+
+def test_a_grant_past_the_preloaded_rows_reads_the_same_feed(client, monkeypatch):
+    """Past ``GRANT_ROWS_WITH_REACH`` usage points the rows are read a chunk at a time: the same entries."""
+    from batch import reach
+    from batch.feed_entries import ROW_CHUNK
+
+    assert reach.GRANT_ROWS_WITH_REACH == ROW_CHUNK  # never more rows at once than a chunk of a feed
+    solar, _ = factories.make_third_party(name="Solar Co")
+    customer = factories.make_customer()
+    points = [make_point_with_data(customer=customer, title=title, days=2) for title in ("Home", "Barn", "Shop")]
+    grant = factories.make_grant(customer=customer, third_party=solar, usage_points=points)
+    token = factories.make_access_token(grant)
+    path = f"{RESOURCE}/Batch/Subscription/{grant.subscription_id}"
+    preloaded = fetch(client, path, token)
+    monkeypatch.setattr(reach, "GRANT_ROWS_WITH_REACH", 2)
+    with CaptureQueriesContext(connection) as captured:
+        chunked = fetch(client, path, token)
+    assert preloaded.status_code == chunked.status_code == 200
+    assert Feed.of(chunked.body).hrefs() == Feed.of(preloaded.body).hrefs()
+    assert len(Feed.of(preloaded.body).hrefs("up")) > len(points)
+    # The usage points listed by id, then their rows read: two more queries.
+    assert len(captured.captured_queries) == SUBSCRIPTION_WITH_SUMMARIES_QUERIES + 2
