@@ -39,13 +39,22 @@ def names_job(query: dict[str, list[str]]) -> bool:
 
 
 def maybe_async(
-    request, *, target: JobTarget, query: dict[str, list[str]], params: FeedParams, paged: bool | None = None
+    request,
+    *,
+    target: JobTarget,
+    query: dict[str, list[str]],
+    params: FeedParams,
+    paged: bool | None = None,
+    usage_points: int | None = None,
 ) -> Response | None:
-    """Answer 202 and queue the work when the request is large or asks for it; None means stream it now."""
+    """Answer 202 and queue the work when the request is large or asks for it; None means stream it now.
+
+    ``usage_points``: how many usage points the target reaches, when the caller already counted them.
+    """
     explicit_paging = paged if paged is not None else any(name in query for name in PAGING_PARAMS)
     prefer = request.headers.get("Prefer")
     asked = async_rules.prefers_async(prefer)
-    size = selectors_async.request_size(target=target, params=params, paged=explicit_paging)
+    size = selectors_async.request_size(target=target, params=params, paged=explicit_paging, usage_points=usage_points)
     days = async_rules.request_days(
         params=params, longest_history_seconds=size.longest_history_seconds, now=timezone.now()
     )

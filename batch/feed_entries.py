@@ -326,7 +326,12 @@ def _usage_points_in_chunks(reaches: Iterable[UsagePointReach]) -> Iterator[list
     """Yield the reached usage points ``ROW_CHUNK`` at a time, in usage point id order within a chunk."""
     it = iter(reaches)
     while chunk := list(islice(it, ROW_CHUNK)):
-        rows = UsagePoint.objects.select_related("local_time_parameters").in_bulk([r.usage_point_id for r in chunk])
+        # No ordering: the rows are sorted here (the model's ordering would join the customer table).
+        rows = (
+            UsagePoint.objects.select_related("local_time_parameters")
+            .order_by()
+            .in_bulk([r.usage_point_id for r in chunk])
+        )
         yield sorted(
             ((rows[reach.usage_point_id], reach) for reach in chunk if reach.usage_point_id in rows),
             key=lambda pair: pair[0].pk,
@@ -410,7 +415,12 @@ class _ChunkRows:
         self.summaries: dict[int, list[UsageSummary]] = {}
         self.qualities: dict[int, list[ElectricPowerQualitySummary]] = {}
         if not links_only:
-            self._read_summaries(params, summary_windows, quality_windows)
+            # Only the usage points that have such rows at all are read again, in their windows.
+            self._read_summaries(
+                params,
+                {pk: window for pk, window in summary_windows.items() if pk in self.summary_kinds},
+                {pk: window for pk, window in quality_windows.items() if pk in self.power_quality},
+            )
 
     def _read_summaries(
         self, params: FeedParams, summary_windows: dict[int, Window], quality_windows: dict[int, Window]

@@ -60,10 +60,15 @@ class SubscriptionFeedApi(_FeedApi):
         params = parse_feed_params(query=query)
         if _head_only(request):
             return atom_stream(())
-        if (answer := async_http.maybe_async(request, target=target, query=query, params=params)) is not None:
+        reached = reach_selectors.reach_for_grant(grant=grant)
+        if (
+            answer := async_http.maybe_async(
+                request, target=target, query=query, params=params, usage_points=len(reached)
+            )
+        ) is not None:
             return answer
         # Paged over usage points, each with its whole tree, as a Bulk feed is.
-        reaches, has_more = page_of(reach_selectors.reach_for_grant(grant=grant), params)
+        reaches, has_more = page_of(reached, params)
         data_read_record(grants=[grant], client=grant.third_party, path=request.get_full_path())
         base = espi_resource_base()
         path = f"Batch/Subscription/{grant.subscription_id}"

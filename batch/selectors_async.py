@@ -56,8 +56,12 @@ def _history(longest: int | None, shortest: int | None) -> int | None:
     return None if shortest == 0 else longest
 
 
-def request_size(*, target: JobTarget, params: FeedParams, paged: bool) -> RequestSize:
-    """Return the size of a request in one aggregate query (``paged``: the client asked for one page)."""
+def request_size(*, target: JobTarget, params: FeedParams, paged: bool, usage_points: int | None = None) -> RequestSize:
+    """Return the size of a request in one aggregate query (``paged``: the client asked for one page).
+
+    A Subscription whose reached usage points the caller already listed passes their count
+    (``usage_points``) and costs no query.
+    """
     if target.bulk_user is not None:
         row = reach_selectors.bulk_member_links(bulk_user=target.bulk_user).aggregate(
             n=Count("usage_point_id", distinct=True),
@@ -67,7 +71,10 @@ def request_size(*, target: JobTarget, params: FeedParams, paged: bool) -> Reque
         count, history = row["n"] or 0, _history(row["longest"], row["shortest"])
     elif target.grant is not None:
         grant = target.grant
-        count = reach_selectors.grant_usage_point_ids(grant=grant).count() if grant.is_active else 0
+        if usage_points is not None:
+            count = usage_points
+        else:
+            count = reach_selectors.grant_usage_point_ids(grant=grant).count() if grant.is_active else 0
         history = _history(grant.history_length, grant.history_length)
     else:
         count = UsagePoint.objects.filter(customer=target.customer).count()

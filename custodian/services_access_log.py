@@ -13,11 +13,21 @@ from typing import Any
 from custodian.models import AuditEvent, RetailCustomer
 
 
+def _insert(rows: list[AuditEvent]) -> int:
+    """Insert the rows; one row (a Subscription read) is one plain INSERT, in no transaction of its own."""
+    if len(rows) == 1:
+        rows[0].save(force_insert=True)
+    elif rows:
+        AuditEvent.objects.bulk_create(rows, batch_size=500)
+    return len(rows)
+
+
 def data_read_record(*, grants: Iterable[Any], client: Any, path: str) -> int:
     """Append one "data read" row per grant (customer set, so each customer sees who read what); return how many.
 
-    Rows go in with one INSERT: a bulk page of hundreds of grants costs one round trip. Written in
-    the request's own transaction before the first byte, so a read that was served is never missing.
+    Rows go in with one INSERT: a bulk page of hundreds of grants costs one round trip, a single
+    grant's read one plain INSERT (committed at once in autocommit, no BEGIN/COMMIT of its own).
+    Written before the first byte, so a read that was served is never missing.
     """
     rows = [
         AuditEvent(
@@ -31,8 +41,7 @@ def data_read_record(*, grants: Iterable[Any], client: Any, path: str) -> int:
         )
         for grant in grants
     ]
-    AuditEvent.objects.bulk_create(rows, batch_size=500)
-    return len(rows)
+    return _insert(rows)
 
 
 def customer_data_read_record(*, customer: RetailCustomer, client: Any, path: str) -> None:
@@ -72,8 +81,7 @@ def records_read_record(*, grants: Iterable[Any], client: Any, path: str, record
         )
         for grant in grants
     ]
-    AuditEvent.objects.bulk_create(rows, batch_size=500)
-    return len(rows)
+    return _insert(rows)
 
 
 def bulk_data_read_record(

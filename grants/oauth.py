@@ -149,6 +149,10 @@ class EspiOAuth2Validator(OAuth2Validator):
             return None
         return super()._load_application(client_id, request)
 
+    def _load_access_token(self, token):
+        """Look the presented bearer token up by its checksum (``selectors.access_token_for_checksum``)."""
+        return selectors.access_token_for_checksum(checksum=tokens.token_checksum(token))
+
     def is_pkce_required(self, client_id, request) -> bool:
         """Require PKCE of every client but a confidential one with ESPI compatibility."""
         return third_party_pkce_required(third_party=self._load_application(client_id, request))

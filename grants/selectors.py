@@ -10,6 +10,7 @@ from datetime import datetime
 
 from django.db.models import Case, Q, QuerySet, When
 from django.utils import timezone
+from oauth2_provider.models import get_access_token_model
 
 from custodian.exceptions import NotFound
 from custodian.models import RetailCustomer, UsagePoint
@@ -66,6 +67,16 @@ def grant_get_for_customer(*, customer: RetailCustomer, public_id: str) -> Grant
         return grant_list_for_customer(customer=customer).get(public_id=public_id)
     except Grant.DoesNotExist:
         raise NotFound("No such grant.") from None
+
+
+def access_token_for_checksum(*, checksum: str):
+    """Return the access token stored under ``checksum`` with its client and user rows, or None.
+
+    The bearer check of every API request (``grants.oauth.EspiOAuth2Validator._load_access_token``):
+    one query on the unique ``token_checksum`` index, with no ORDER BY (at most one row matches).
+    """
+    rows = get_access_token_model().objects.select_related("application", "user").filter(token_checksum=checksum)
+    return next(iter(rows[:1]), None)
 
 
 def grant_for_access_token(*, access_token) -> Grant | None:
