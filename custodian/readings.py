@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from itertools import islice
+from itertools import islice, repeat
 from operator import itemgetter, lt
 
 from custodian.espi.content import Reading
@@ -95,6 +95,46 @@ def readings_pack(readings: Iterable[Reading]) -> tuple[str, int]:
         row = ",".join(formats)
         return "[[" + "],[".join(map(row.__mod__, zip(*columns, strict=True))) + "]]", len(rows)
     return _encode(rows), len(rows)
+
+
+def _safe_length(low: int, high: int, negative: bool) -> int:
+    """Return the longest canonical integer text of which every one lies in ``low..high`` (with a sign if ``negative``)."""
+    if not negative:
+        return len(str(high)) - 1
+    return min(len(str(high)) - 1, len(str(-low))) if low < 0 else 0
+
+
+# Per field: the longest text certainly in range, for a column without and with negative numbers.
+_SAFE_LENGTHS = {name: (_safe_length(*_RANGES[name], False), _safe_length(*_RANGES[name], True)) for name in FIELDS}
+
+
+def _text_fits(name: str, column: list[str]) -> bool:
+    """Whether every text of a column (canonical integers, see readings_pack_text) is certainly in the field's range."""
+    # Canonical texts start with "-" or a digit, and "-" sorts first: the smallest text tells if any is negative.
+    return max(map(len, column)) <= _SAFE_LENGTHS[name][min(column) < "0"]
+
+
+def readings_pack_text(columns: Sequence[list[str] | None], count: int) -> tuple[str, int]:
+    """Return what :func:`readings_pack` returns for ``count`` readings given as the text of their fields.
+
+    ``columns`` are as ``custodian.espi.content.IntervalBlockText.columns``: per field of ``FIELDS``, each
+    reading's value as ``str(int)`` writes it (at most 18 digits), or None for a field no reading has.
+    The usual block (starts increasing, every value well inside its range) is packed from the text as it
+    is, without an integer per value; any other goes through :func:`readings_pack` (same result, same errors).
+    """
+    if not count:
+        return EMPTY, 0
+    starts = list(map(int, columns[0] or ()))
+    fits = len(starts) == count and starts[0] >= 0 and all(map(lt, starts, islice(starts, 1, None)))
+    fits = fits and all(
+        column is None or (len(column) == count and _text_fits(name, column))
+        for name, column in zip(FIELDS[1:], columns[1:], strict=True)
+    )
+    if not fits or columns[1] is None:
+        rows = zip(*(repeat(None, count) if c is None else map(int, c) for c in columns), strict=True)
+        return readings_pack(rows)
+    fields = [["null"] * count if column is None else column for column in columns]
+    return "[[" + "],[".join(map(",".join, zip(*fields, strict=True))) + "]]", count
 
 
 def readings_unpack(packed: str | None) -> list[Sequence[int | None]]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import repeat
-from typing import Any
+from typing import Any, Literal
 
 from lxml import etree
 
@@ -88,6 +90,24 @@ class IntervalBlockSummary:
 
 
 @dataclass(slots=True)
+class IntervalBlockText:
+    """An IntervalBlock whose readings are kept as the text of their fields (``iter_entries(block_readings="text")``).
+
+    Only for a block the fast path reads whole and whose every field is an integer written as ``str(int)``
+    writes it, with at most 18 digits (so within 64 bits): ``columns`` holds, for each field of
+    :data:`Reading` in order, each reading's text, or None for a field no reading has. The same block
+    read with ``block_readings=True`` gives exactly these integers; the import packs the text without
+    converting it (``custodian.readings.readings_pack_text``).
+    """
+
+    start: int | None
+    duration: int | None
+    columns: tuple[list[str] | None, ...]
+    reading_count: int
+    elements: int  # as IntervalBlockContent.elements
+
+
+@dataclass(slots=True)
 class UsageSummaryContent:
     billing_period_start: int | None = None
     billing_period_duration: int | None = None
@@ -146,15 +166,70 @@ def _column(values: list[str], n: int) -> Any:
     return map(int, values) if values else repeat(None, n)
 
 
-def _interval_block(element: Any) -> IntervalBlockContent:
-    start, duration = _interval(element, "interval")
+# A column of canonical integers joined by commas: each as str(int) writes it ("0", no sign but "-", no
+# leading zero, no space or "_"), at most 18 digits, so int() reads it and str() gives the same text back.
+_CANONICAL_INTS = re.compile(r"(?:0|-?[1-9][0-9]{0,17})(?:,(?:0|-?[1-9][0-9]{0,17}))*")
+
+
+def _canonical(column: list[str]) -> bool:
+    if not column:
+        return True
+    joined = ",".join(column)
+    # The count rules out a text holding a comma of its own.
+    return joined.count(",") == len(column) - 1 and _CANONICAL_INTS.fullmatch(joined) is not None
+
+
+def _columns(element: Any) -> tuple[int, tuple[list[str], ...]]:
+    """Return how many readings the block has and the text of each field of theirs, a column per field of Reading."""
     n = int(_R_COUNT(element))
-    starts, durations = _R_START(element), _R_DURATION(element)
-    values, costs = _R_VALUE(element), _R_COST(element)
-    qualities, tous = _R_QUALITY(element), _R_TOU(element)
-    aligned = len(starts) == n and len(durations) == n
-    aligned = aligned and all(len(col) in (0, n) for col in (values, costs, qualities, tous))
-    if aligned:
+    return n, (
+        _R_START(element),
+        _R_DURATION(element),
+        _R_VALUE(element),
+        _R_COST(element),
+        _R_QUALITY(element),
+        _R_TOU(element),
+    )
+
+
+def _aligned(n: int, columns: tuple[list[str], ...]) -> bool:
+    """Whether every reading has the same optional fields, so the columns line up (the fast path)."""
+    starts, durations, *optional = columns
+    return len(starts) == n and len(durations) == n and all(len(col) in (0, n) for col in optional)
+
+
+def _elements(element: Any, n: int, columns: tuple[list[str], ...]) -> int:
+    """Return how many elements a block read by the fast path holds below itself (IntervalBlockContent.elements)."""
+    _starts, _durations, values, costs, qualities, tous = columns
+    interval = element.find(f"{{{ESPI}}}interval")
+    elements = (len(interval) + 1 if interval is not None else 0) + 4 * n
+    return elements + len(values) + len(costs) + 2 * len(qualities) + len(tous)
+
+
+def _interval_block_text(element: Any) -> IntervalBlockText | IntervalBlockContent:
+    """Return the block as :class:`IntervalBlockText` if its readings allow it, else as ``_interval_block`` reads it."""
+    n, columns = _columns(element)
+    if not (_aligned(n, columns) and all(map(_canonical, columns))):
+        return _interval_block(element, n, columns)
+    start, duration = _interval(element, "interval")
+    return IntervalBlockText(
+        start=start,
+        duration=duration,
+        columns=tuple(col if col or i < 2 else None for i, col in enumerate(columns)),
+        reading_count=n,
+        elements=_elements(element, n, columns),
+    )
+
+
+def _interval_block(
+    element: Any, n: int | None = None, columns: tuple[list[str], ...] | None = None
+) -> IntervalBlockContent:
+    # ``n`` and ``columns``: what _columns(element) returns, if the caller has it already.
+    start, duration = _interval(element, "interval")
+    if n is None or columns is None:
+        n, columns = _columns(element)
+    starts, durations, values, costs, qualities, tous = columns
+    if _aligned(n, columns):
         # Fast path: every reading has the same optional fields, so the columns line up.
         try:
             readings = list(
@@ -170,10 +245,9 @@ def _interval_block(element: Any) -> IntervalBlockContent:
             )
         except ValueError as exc:
             raise ValueError(f"IntervalReading: {exc}") from None
-        interval = element.find(f"{{{ESPI}}}interval")
-        elements = (len(interval) + 1 if interval is not None else 0) + 4 * n
-        elements += len(values) + len(costs) + 2 * len(qualities) + len(tous)
-        return IntervalBlockContent(start=start, duration=duration, readings=readings, elements=elements)
+        return IntervalBlockContent(
+            start=start, duration=duration, readings=readings, elements=_elements(element, n, columns)
+        )
     else:
         readings = []
         for reading in _R_ALL(element):
@@ -247,7 +321,7 @@ def _power_quality(element: Any) -> PowerQualitySummaryContent:
     return PowerQualitySummaryContent(summary_interval_start=start, summary_interval_duration=duration)
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[Any], Any]] = {
     "UsagePoint": _usage_point,
     "MeterReading": lambda element: MeterReadingContent(),
     "ReadingType": _reading_type,
@@ -278,11 +352,19 @@ def interval_block_summary(element: Any) -> IntervalBlockSummary:
     return IntervalBlockSummary(start, duration, n, len(distinct) != n, min(distinct, default=None))
 
 
-def parse_content(kind: str, element: Any, *, block_readings: bool = True) -> Any:
+# How iter_entries / parse_content read an IntervalBlock's readings: True as tuples (IntervalBlockContent),
+# False only counted (IntervalBlockSummary), "text" as IntervalBlockText where it can (else as True).
+BlockReadings = bool | Literal["text"]
+
+
+def parse_content(kind: str, element: Any, *, block_readings: BlockReadings = True) -> Any:
     """Return the typed content of an ESPI element, or None for kinds we do not store; ValueError if bad.
 
-    ``block_readings=False`` reads an IntervalBlock as an :class:`IntervalBlockSummary`.
+    ``block_readings=False`` reads an IntervalBlock as an :class:`IntervalBlockSummary`; ``"text"`` as an
+    :class:`IntervalBlockText` when its readings allow, else as with True.
     """
+    if kind == "IntervalBlock" and block_readings == "text":
+        return _interval_block_text(element)
     if kind == "IntervalBlock" and not block_readings:
         return interval_block_summary(element)
     parser = _PARSERS.get(kind)

@@ -31,7 +31,7 @@ from uuid import UUID
 from lxml import etree
 
 from custodian.espi import normalize
-from custodian.espi.content import parse_content
+from custodian.espi.content import BlockReadings, parse_content
 from custodian.espi.errors import (
     BadEncoding,
     EspiError,
@@ -441,7 +441,7 @@ def _split_blocks(
     *,
     validator: EntryValidator | None,
     keep_block_xml: bool,
-    block_readings: bool,
+    block_readings: BlockReadings,
 ) -> list[Entry]:
     """Lenient: make entries of their own of the IntervalBlocks after the first in ``parent``'s content.
 
@@ -502,7 +502,7 @@ def _read_entry(
     validator: EntryValidator | None,
     keep_block_xml: bool,
     select: EntrySelector | None = None,
-    block_readings: bool = True,
+    block_readings: BlockReadings = True,
     repeated: normalize.RepeatedIds | None = None,
     nested_out: list[Entry] | None = None,
 ) -> Entry:
@@ -639,7 +639,7 @@ def iter_entries(
     keep_block_xml: bool = False,
     chunk_size: int = CHUNK_SIZE,
     select: EntrySelector | None = None,
-    block_readings: bool = True,
+    block_readings: BlockReadings = True,
 ) -> Iterator[Entry]:
     """Yield the entries of an Atom feed one at a time, refusing anything unsafe with an EspiError.
 
@@ -651,7 +651,9 @@ def iter_entries(
     ``select(kind, atom_id, links)`` returning False yields the entry with ``skipped=True`` and
     no content, title, times or schema errors (its content is neither parsed nor validated).
     ``block_readings=False`` gives IntervalBlock content as a ``content.IntervalBlockSummary`` (reading
-    count and duplicate starts, no reading tuples): for callers that validate with ``validator``.
+    count and duplicate starts, no reading tuples): for callers that validate with ``validator``;
+    ``block_readings="text"`` as a ``content.IntervalBlockText`` (the readings' text, for the import to
+    pack) when the block allows it, else as with True.
     ``lenient`` applies the normalizations of ``custodian.espi.normalize`` (each one a ``lenient:``
     problem on its entry); a resource nested in another's content is yielded after the feed's entries.
     """

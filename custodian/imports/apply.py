@@ -200,7 +200,7 @@ class _Applier:
 
     def _apply_interval_block(self, p: EntryPlan, entry: Entry, stamp: dict[str, Any]) -> None:
         content = entry.content
-        if not isinstance(content, espi_content.IntervalBlockContent | PackedBlock):
+        if not isinstance(content, espi_content.IntervalBlockContent | espi_content.IntervalBlockText | PackedBlock):
             raise ImportFailed(f"the feed changed between plan and apply (entry #{entry.index})")
         try:
             block = pack_block(content)

@@ -253,6 +253,8 @@ def _plan_entry(entry: Entry, seen: SeenIds) -> EntryPlan:
                 plan.reject(Reason.INVALID, "two readings of the block have the same start")
             elif block.earliest_start is not None and block.earliest_start < 0:
                 plan.reject(Reason.INVALID, "a reading starts before 1970")
+        elif isinstance(block, espi_content.IntervalBlockText):
+            plan.readings = block.reading_count
         elif block is not None:
             # Read in full only for the spool, where packing them checks them (import_plan).
             plan.readings = len(block.readings)
@@ -269,6 +271,10 @@ def _plan_entry(entry: Entry, seen: SeenIds) -> EntryPlan:
             plan._ltp_ref = href_ids(href).get("LocalTimeParameters") or plan._ltp_ref
     # An entry whose hrefs name no usage point is placed where it is stored, if anywhere (_resolve).
     return plan
+
+
+# An IntervalBlock's content as the reader gives it with block_readings="text" (packed before it is spooled).
+_UNPACKED_BLOCKS = (espi_content.IntervalBlockText, espi_content.IntervalBlockContent)
 
 
 @contextmanager
@@ -318,7 +324,12 @@ def import_plan(
     # duplicate starts): the XSD checks the types of every reading field; apply reads the readings.
     # With a spool the readings are read here, once, for the apply.
     entries = read_entries(
-        source, lenient=lenient, max_bytes=max_bytes, validator=validator, select=select, block_readings=bool(spool)
+        source,
+        lenient=lenient,
+        max_bytes=max_bytes,
+        validator=validator,
+        select=select,
+        block_readings="text" if spool else False,
     )
     spooled = EntrySpool(directory) if spool else None
     try:
@@ -327,7 +338,7 @@ def import_plan(
                 entry_plan = _plan_entry(entry, seen)
                 plans.append(entry_plan)
                 if spooled is not None and not entry.skipped:
-                    if entry_plan.status == OK and isinstance(entry.content, espi_content.IntervalBlockContent):
+                    if entry_plan.status == OK and isinstance(entry.content, _UNPACKED_BLOCKS):
                         # Spooled packed, as the apply stores it: a string pickles far faster than tuples.
                         try:
                             entry.content = pack_block(entry.content)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from custodian.espi.content import BlockReadings
 from custodian.espi.parser import Entry, EntrySelector, iter_entries
 from custodian.espi.validate import EntryValidator
 
@@ -61,7 +62,7 @@ def read_entries(
     max_bytes: int | None,
     validator: EntryValidator | None,
     select: EntrySelector | None = None,
-    block_readings: bool = True,
+    block_readings: BlockReadings = True,
 ) -> Iterator[tuple[Entry, Opened]]:
     for opened in open_source(source):
         for entry in iter_entries(

@@ -12,7 +12,7 @@ from typing import Any
 
 from custodian.espi import content as espi_content
 from custodian.espi.parser import Entry
-from custodian.readings import readings_pack
+from custodian.readings import readings_pack, readings_pack_text
 
 SPOOL_MEMORY_BUDGET = 16 << 20  # bytes of entries an EntrySpool holds in memory before it writes to disk
 
@@ -31,7 +31,10 @@ def pack_block(content: Any) -> PackedBlock:
     """Return the block's content with its readings packed; ReadingsInvalid if they cannot be stored."""
     if isinstance(content, PackedBlock):
         return content
-    packed, count = readings_pack(content.readings)
+    if isinstance(content, espi_content.IntervalBlockText):
+        packed, count = readings_pack_text(content.columns, content.reading_count)
+    else:
+        packed, count = readings_pack(content.readings)
     return PackedBlock(start=content.start, duration=content.duration, readings=packed, reading_count=count)
 
 
@@ -65,6 +68,8 @@ class EntrySpool:
             size += len(content.readings)
         elif isinstance(content, espi_content.IntervalBlockContent):
             size += 128 * len(content.readings)
+        elif isinstance(content, espi_content.IntervalBlockText):
+            size += 128 * content.reading_count
         return size
 
     def add(self, entry: Entry) -> None:
