@@ -60,6 +60,9 @@ SAFE_PARSER_OPTIONS: MappingProxyType[str, Any] = MappingProxyType(
         "remove_comments": True,
         "remove_pis": True,
         "collect_ids": False,
+        # CDATA merged into the text around it (lxml's default, pinned): an element holds one text node, which
+        # the readers of IntervalBlock columns and the depth shortcut in iter_entries count on.
+        "strip_cdata": True,
         # Not a safety option: whitespace between elements (a pretty-printed feed's indentation) is
         # dropped while parsing, so trees are smaller and everything after parses faster.
         "remove_blank_text": True,
