@@ -31,6 +31,12 @@ def test_postgresql_url_is_parsed_into_its_parts():
         "6543",
         "green button",
     )
+    assert config["OPTIONS"] == {"sslmode": "require", "server_side_binding": True, "prepare_threshold": 2}
+
+
+def test_prepared_statements_can_be_turned_off_for_a_pooler(monkeypatch):
+    monkeypatch.setenv("DJANGO_DB_PREPARED_STATEMENTS", "0")
+    config = database_from_url("postgresql://portal@db.internal/portal?sslmode=require", sqlite_path=SQLITE)
     assert config["OPTIONS"] == {"sslmode": "require"}
 
 
