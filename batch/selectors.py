@@ -131,7 +131,8 @@ class Reach:
 
 
 # ``/UsagePoint/{id}`` as it appears in an href: the id up to the next path, query or attribute delimiter.
-_USAGE_POINT_HREF = re.compile(rb"/UsagePoint/([0-9A-Za-z_.~-]{1,200})")
+_USAGE_POINT_HREF = b"/UsagePoint/"
+_USAGE_POINT_ID = re.compile(rb"[0-9A-Za-z_.~-]{1,200}")
 _SCAN_BLOCK = 4 * 1024 * 1024
 _SCAN_OVERLAP = 256
 
@@ -147,9 +148,18 @@ def usage_point_refs_hinted(path: Path) -> set[str]:
     """
     found: set[bytes] = set()
     tail = b""
+    step = len(_USAGE_POINT_HREF)
+    match = _USAGE_POINT_ID.match
     with open(path, "rb") as handle:
         while block := handle.read(_SCAN_BLOCK):
-            found.update(_USAGE_POINT_HREF.findall(tail + block))
+            # bytes.find skips ahead on the whole needle (a regex stops at every '/' of every closing tag);
+            # an id cannot hold '/', so searching on from the needle's end finds what findall found.
+            data = tail + block
+            at = data.find(_USAGE_POINT_HREF)
+            while at >= 0:
+                if (ref := match(data, at + step)) is not None:
+                    found.add(ref.group())
+                at = data.find(_USAGE_POINT_HREF, at + step)
             tail = block[-_SCAN_OVERLAP:]
     return {ref.decode("ascii") for ref in found}
 
