@@ -110,6 +110,9 @@ _SAFE_LENGTHS = {name: (_safe_length(*_RANGES[name], False), _safe_length(*_RANG
 
 def _text_fits(name: str, column: list[str]) -> bool:
     """Whether every text of a column (canonical integers, see readings_pack_text) is certainly in the field's range."""
+    if column.count(column[0]) == len(column):
+        # One text throughout (a block's durations, its qualities): it is its own longest and smallest.
+        return len(column[0]) <= _SAFE_LENGTHS[name][column[0] < "0"]
     # Canonical texts start with "-" or a digit, and "-" sorts first: the smallest text tells if any is negative.
     return max(map(len, column)) <= _SAFE_LENGTHS[name][min(column) < "0"]
 

@@ -174,6 +174,10 @@ _CANONICAL_INTS = re.compile(r"(?:0|-?[1-9][0-9]{0,17})(?:,(?:0|-?[1-9][0-9]{0,1
 def _canonical(column: list[str]) -> bool:
     if not column:
         return True
+    if column.count(column[0]) == len(column):
+        # One text throughout (a block's durations, its qualities): checking it once is checking them all.
+        joined = column[0]
+        return "," not in joined and _CANONICAL_INTS.fullmatch(joined) is not None
     joined = ",".join(column)
     # The count rules out a text holding a comma of its own.
     return joined.count(",") == len(column) - 1 and _CANONICAL_INTS.fullmatch(joined) is not None

@@ -9,9 +9,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from custodian.espi import content as espi_content
-from custodian.espi.parser import Entry
+from custodian.espi.parser import Entry, Link
 from custodian.readings import readings_pack, readings_pack_text
 
 SPOOL_MEMORY_BUDGET = 16 << 20  # bytes of entries an EntrySpool holds in memory before it writes to disk
@@ -81,7 +82,7 @@ class EntrySpool:
             return
         if self._file is None:
             self._file = tempfile.TemporaryFile(dir=self._directory)  # noqa: SIM115 - closed by close()
-        data = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(_entry_values(entry), protocol=pickle.HIGHEST_PROTOCOL)
         self._file.write(_HEADER.pack(entry.index, len(data)))
         self._file.write(data)
         self.on_disk += 1
@@ -101,7 +102,7 @@ class EntrySpool:
         while header := read(_HEADER.size):
             index, length = _HEADER.unpack(header)
             if wanted(index):
-                yield pickle.loads(read(length))  # noqa: S301 - our own spool file, see the class docstring
+                yield _entry_from_values(pickle.loads(read(length)))  # noqa: S301 - our own spool file, see the class docstring
             else:
                 self._file.seek(length, os.SEEK_CUR)
 
@@ -113,3 +114,56 @@ class EntrySpool:
 
 
 _HEADER = struct.Struct("<QQ")  # a spooled entry's index and the length of its pickle
+
+
+def _entry_values(entry: Entry) -> tuple[Any, ...]:
+    """Return an entry as plain values (uuid as bytes, links and a packed block as tuples): pickled several times faster."""
+    content = entry.content
+    if isinstance(content, PackedBlock):
+        content = (content.start, content.duration, content.readings, content.reading_count)
+        packed = True
+    else:
+        packed = False
+    return (
+        entry.index,
+        entry.line,
+        entry.atom_id,
+        entry.uuid.bytes if entry.uuid is not None else None,
+        entry.title,
+        entry.published,
+        entry.updated,
+        tuple((link.rel, link.href, link.type) for link in entry.links),
+        entry.kind,
+        entry.namespace,
+        packed,
+        content,
+        entry.content_xml,
+        entry.problems,
+        entry.schema_errors,
+        entry.skipped,
+        entry.fingerprint,
+    )
+
+
+def _entry_from_values(values: tuple[Any, ...]) -> Entry:
+    """Return the entry :func:`_entry_values` gave the values of."""
+    (index, line, atom_id, uuid, title, published, updated, links, kind, namespace, packed, content, *rest) = values
+    content_xml, problems, schema_errors, skipped, fingerprint = rest
+    return Entry(
+        index=index,
+        line=line,
+        atom_id=atom_id,
+        uuid=UUID(bytes=uuid) if uuid is not None else None,
+        title=title,
+        published=published,
+        updated=updated,
+        links=tuple(Link(rel, href, link_type) for rel, href, link_type in links),
+        kind=kind,
+        namespace=namespace,
+        content=PackedBlock(*content) if packed else content,
+        content_xml=content_xml,
+        problems=problems,
+        schema_errors=schema_errors,
+        skipped=skipped,
+        fingerprint=fingerprint,
+    )

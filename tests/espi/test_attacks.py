@@ -28,6 +28,23 @@ ENTRY = (
 )
 
 
+# An IntervalBlock entry shaped to fool the depth shortcut (an exact element count proves a block read by
+# the fast path has nothing deeper): one reading holds every start and duration, the others none, so a count
+# of 4 elements per reading would leave room for a chain of elements nested deeper than the limit.
+_CROWDED_READINGS = 70
+BLOCK_ENTRY = (
+    "<entry><id>urn:uuid:22222222-2222-2222-2222-222222222222</id>"
+    '<link rel="self" href="/espi/1_1/resource/IntervalBlock/1"/><link rel="up" href="/x"/>'
+    "<title>{title}</title><content><IntervalBlock xmlns='http://naesb.org/espi'>"
+    "<interval><duration>86400</duration><start>0</start></interval>"
+    "<IntervalReading><timePeriod>"
+    + "<duration>900</duration><start>0</start>" * _CROWDED_READINGS
+    + "</timePeriod></IntervalReading>"
+    + "<IntervalReading/>" * (_CROWDED_READINGS - 1)
+    + "</IntervalBlock></content></entry>"
+)
+
+
 def feed(body: str, prolog: str = "") -> bytes:
     return (
         f'<?xml version="1.0" encoding="UTF-8"?>{prolog}<feed xmlns="{ATOM}"><id>urn:uuid:1</id>{body}</feed>'.encode()
@@ -64,6 +81,10 @@ def cases(tmp_path: Path) -> dict[str, tuple[bytes, str]]:
         "undeclared_entity": (feed(ENTRY.format(title="&nope;")), "forbidden_xml"),
         "deep_nesting_5000": (feed(ENTRY.format(title=deep)), "too_deep"),
         "deep_nesting_over_setting": (feed(ENTRY.format(title="<a>" * 100 + "</a>" * 100)), "too_deep"),
+        "deep_nesting_beside_a_crowded_block": (
+            feed(BLOCK_ENTRY.format(title="<a>" * (_CROWDED_READINGS - 1) + "</a>" * (_CROWDED_READINGS - 1))),
+            "too_deep",
+        ),
         "text_node_20mb": (feed(ENTRY.format(title="x" * (20 * 1024 * 1024))), "too_large"),
         "text_node_over_setting": (feed(ENTRY.format(title="x" * (200 * 1024))), "too_large"),
         "any_doctype": (feed(ENTRY.format(title="x"), "<!DOCTYPE feed>"), "forbidden_xml"),

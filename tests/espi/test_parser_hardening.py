@@ -23,8 +23,20 @@ def test_safe_options_are_exactly_these():
         "remove_comments": True,
         "remove_pis": True,
         "collect_ids": False,
+        "strip_cdata": True,
         "remove_blank_text": True,
     }
+
+
+def test_cdata_is_read_as_part_of_its_text():
+    # A reading's start split by a CDATA section is one number, never two readings' worth of columns.
+    block = (
+        "<IntervalBlock xmlns='http://naesb.org/espi'><interval><duration>86400</duration><start>0</start></interval>"
+        "<IntervalReading><timePeriod><duration>9<![CDATA[00]]></duration><start>1<![CDATA[2]]></start></timePeriod>"
+        "<value>5</value></IntervalReading><IntervalReading><value>6</value></IntervalReading></IntervalBlock>"
+    )
+    element = parser.parse_small_document(block.encode())
+    assert element.xpath("*[2]/*[1]/*/text()") == ["900", "12"]
 
 
 def test_the_factory_passes_the_safe_options_and_nothing_else():

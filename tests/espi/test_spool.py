@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from bench.gen import write_feed
-from custodian.espi.parser import iter_entries
+from custodian.espi.parser import Entry, iter_entries
 from custodian.imports import CustomerUsagePoints, import_apply, import_plan
 from custodian.imports import spool as spool_module
 from custodian.models import IntervalBlock
@@ -35,3 +36,44 @@ def test_spooled_entries_replay_the_same_within_and_beyond_the_memory_budget(fee
     assert result.readings == 2 * 3 * 96
     stored = {f"urn:uuid:{str(b.uuid).upper()}": block_readings(b) for b in IntervalBlock.objects.all()}
     assert stored == expected
+
+
+def test_an_entry_spooled_to_disk_comes_back_equal(feed):
+    """On disk an entry is pickled as plain values (spool._entry_values): every field comes back as it was."""
+    assert [f.name for f in fields(Entry)] == [
+        "index",
+        "line",
+        "atom_id",
+        "uuid",
+        "title",
+        "published",
+        "updated",
+        "links",
+        "kind",
+        "namespace",
+        "content",
+        "content_xml",
+        "problems",
+        "schema_errors",
+        "skipped",
+        "fingerprint",
+    ], "a new Entry field must be spooled too (spool._entry_values)"
+    entries = list(iter_entries(feed, block_readings="text"))
+    for entry in entries:
+        if entry.kind == "IntervalBlock":
+            entry.content = spool_module.pack_block(entry.content)
+    odd = entries[0]
+    odd.uuid, odd.published, odd.problems, odd.schema_errors, odd.skipped = (
+        None,
+        None,
+        ["a problem"],
+        ["an error"],
+        True,
+    )
+    assert {entry.kind for entry in entries} >= {"UsagePoint", "MeterReading", "ReadingType", "IntervalBlock"}
+    spool = spool_module.EntrySpool(memory_budget=0)
+    for entry in entries:
+        spool.add(entry)
+    assert spool.on_disk == len(entries)
+    assert list(spool.entries(lambda index: True)) == entries
+    spool.close()
