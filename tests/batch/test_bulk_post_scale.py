@@ -208,3 +208,36 @@ def test_the_prefetch_hint_sees_an_id_cut_by_a_block_end(tmp_path, monkeypatch):
     # The id starts in the first 64-byte block and ends in the second; the comment has no leading slash.
     assert "0123456789abcdef" in selectors.usage_point_refs_hinted(path)
     assert "notahref" not in selectors.usage_point_refs_hinted(path)
+
+
+def test_the_prefetch_hint_gathered_while_receiving_is_the_one_read_from_the_file(tmp_path):
+    import io
+    import re
+
+    from batch import selectors, services
+
+    parts = [b"/UsagePoint/", b"/", b"a", b"U", b"UsagePoint", b"<", b"-", b"9", b" ", b"/UsagePoint//", b"x" * 300]
+    rng = __import__("random").Random(14)
+    old = re.compile(rb"/UsagePoint/([0-9A-Za-z_.~-]{1,200})")
+    for _ in range(200):
+        body = b"".join(rng.choice(parts) for _ in range(rng.randint(0, 60)))
+        path = tmp_path / "feed.xml"
+        path.write_bytes(body)
+        from_file = selectors.usage_point_refs_hinted(path)
+        # What the regex it replaced found in the whole body, and the same in chunks of any size.
+        assert from_file == {ref.decode() for ref in old.findall(body)}
+        scan = selectors.UsagePointRefScan()
+        at = 0
+        while at < len(body):
+            step = rng.randint(1, 400)
+            scan.feed(body[at : at + step])
+            at += step
+        # Every id is seen; one cut by a chunk's end may also be seen cut, as by the file's blocks
+        # (a hint costs one more lookup, never a decision).
+        assert scan.refs() >= from_file
+    stored = services.payload_store(stream=io.BytesIO(body), content_length=len(body), max_bytes=10**6, hint=True)
+    try:
+        # One chunk (the body is smaller than a received chunk): exactly the ids the file holds.
+        assert stored.usage_point_refs == from_file
+    finally:
+        stored.path.unlink()
