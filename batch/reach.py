@@ -178,6 +178,8 @@ def bulk_member_links(*, bulk_user: BulkUser, at: datetime | None = None) -> Que
     """Return the live usage-point links of a bulk's active member grants (exact bulk, same Third Party)."""
     return GrantUsagePoint.objects.filter(
         active_grant_q(at=at, prefix="grant__"),
+        # The link's own copy of its grant's bulk: the walk of a page reads only this bulk's links.
+        bulk_user=bulk_user,
         grant__bulk_user=bulk_user,
         grant__third_party_id=bulk_user.third_party_id,
         revoked_at__isnull=True,

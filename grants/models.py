@@ -9,7 +9,9 @@ bound to it through :class:`GrantToken`, so revoking the grant revokes exactly t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import identify_hasher
@@ -299,19 +301,51 @@ class Grant(models.Model):
         return self.is_active_at(timezone.now())
 
 
+class GrantUsagePointManager(models.Manager["GrantUsagePoint"]):
+    def bulk_create(self, objs: Iterable[GrantUsagePoint], *args: Any, **kwargs: Any) -> list[GrantUsagePoint]:
+        objs = list(objs)
+        for obj in objs:
+            obj.copy_bulk_user()
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class GrantUsagePoint(models.Model):
-    """A usage point named by a grant; ``revoked_at`` set when the customer takes it back."""
+    """A usage point named by a grant; ``revoked_at`` set when the customer takes it back.
+
+    ``bulk_user`` is the grant's, copied on every save and bulk_create (a grant's bulk never changes):
+    a page of ``Batch/Bulk`` walks only its own bulk's links in usage point order (index
+    ``grantusagepoint_bulk_walk``), not every link that lies after its cursor.
+    """
 
     grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="grant_usage_points")
     usage_point = models.ForeignKey(UsagePoint, on_delete=models.PROTECT, related_name="grant_usage_points")
+    bulk_user = models.ForeignKey(
+        BulkUser, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False, editable=False
+    )
     added_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    objects = GrantUsagePointManager()
+
     class Meta:
         constraints = [models.UniqueConstraint(fields=["grant", "usage_point"], name="grantusagepoint_unique")]
+        indexes = [
+            models.Index(
+                fields=["bulk_user", "usage_point"],
+                name="grantusagepoint_bulk_walk",
+                condition=Q(bulk_user__isnull=False, revoked_at__isnull=True),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.grant.public_id} / {self.usage_point.public_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.copy_bulk_user()
+        super().save(*args, **kwargs)
+
+    def copy_bulk_user(self) -> None:
+        self.bulk_user_id = self.grant.bulk_user_id
 
 
 class GrantToken(models.Model):
