@@ -304,15 +304,19 @@ class Grant(models.Model):
 class GrantUsagePointManager(models.Manager["GrantUsagePoint"]):
     def bulk_create(self, objs: Iterable[GrantUsagePoint], *args: Any, **kwargs: Any) -> list[GrantUsagePoint]:
         objs = list(objs)
+        grant_field = self.model._meta.get_field("grant")
+        # Links given a grant id rather than the grant: their bulks in one query, not one per link.
+        unloaded = {obj.grant_id for obj in objs if not grant_field.is_cached(obj)}
+        bulks = dict(Grant.objects.filter(pk__in=unloaded).values_list("pk", "bulk_user_id")) if unloaded else {}
         for obj in objs:
-            obj.copy_bulk_user()
+            obj.bulk_user_id = obj.grant.bulk_user_id if grant_field.is_cached(obj) else bulks.get(obj.grant_id)
         return super().bulk_create(objs, *args, **kwargs)
 
 
 class GrantUsagePoint(models.Model):
     """A usage point named by a grant; ``revoked_at`` set when the customer takes it back.
 
-    ``bulk_user`` is the grant's, copied on every save and bulk_create (a grant's bulk never changes):
+    ``bulk_user`` is the grant's, copied by save and bulk_create (a grant's bulk never changes):
     a page of ``Batch/Bulk`` walks only its own bulk's links in usage point order (index
     ``grantusagepoint_bulk_walk``), not every link that lies after its cursor.
     """
@@ -341,11 +345,11 @@ class GrantUsagePoint(models.Model):
         return f"{self.grant.public_id} / {self.usage_point.public_id}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        self.copy_bulk_user()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "bulk_user" in update_fields:
+            # A save of other fields only (a revocation's revoked_at) leaves the copy as it is, unread.
+            self.bulk_user_id = self.grant.bulk_user_id
         super().save(*args, **kwargs)
-
-    def copy_bulk_user(self) -> None:
-        self.bulk_user_id = self.grant.bulk_user_id
 
 
 class GrantToken(models.Model):
