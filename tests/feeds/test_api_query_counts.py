@@ -7,6 +7,7 @@ view. Both databases run the same statements (the test's transaction hides no qu
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -135,3 +136,25 @@ def test_a_grant_past_the_preloaded_rows_reads_the_same_feed(client, monkeypatch
     assert len(Feed.of(preloaded.body).hrefs("up")) > len(points)
     # The usage points listed by id, then their rows read: two more queries.
     assert len(captured.captured_queries) == SUBSCRIPTION_WITH_SUMMARIES_QUERIES + 2
+
+
+def test_the_benchs_same_work_baseline_serves_the_portals_feed(client, sharing, settings):
+    """``bench.urls_baseline``'s DOT view writes the very feed the portal serves (timestamps aside).
+
+    ``bench/api_overhead.py`` reads the difference between the two as what the portal's path adds
+    to the work; that holds only while the baseline does the same work.
+    """
+    grant = sharing["small"]
+    portal = fetch(client, f"{RESOURCE}/Batch/Subscription/{grant.subscription_id}", sharing["small_token"])
+    settings.ROOT_URLCONF = "bench.urls_baseline"
+    baseline = fetch(client, f"/bench/dot-subscription/{grant.subscription_id}", sharing["small_token"])
+    other = fetch(client, f"/bench/dot-subscription/{sharing['summarized'].subscription_id}", sharing["small_token"])
+
+    def blank(body: bytes) -> bytes:
+        return re.sub(rb"<updated>[^<]*</updated>", b"<updated/>", body)
+
+    assert portal.status_code == baseline.status_code == 200
+    assert b"<IntervalReading>" in portal.body
+    assert blank(baseline.body) == blank(portal.body)
+    # Even the baseline serves a token only its own grant's feed.
+    assert other.status_code == 404
