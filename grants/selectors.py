@@ -7,7 +7,6 @@ absolute ESPI URIs are ``grants.resource_uris``.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
 
 from django.db.models import Case, Q, QuerySet, When
 from django.utils import timezone
@@ -100,9 +99,8 @@ def grant_for_access_token(*, access_token) -> Grant | None:
     """
     if access_token.user_id is None:
         return None
-    binding: GrantToken | None
     if _BINDING.is_cached(access_token):
-        binding = cast("GrantToken | None", _BINDING.get_cached_value(access_token))
+        binding = _BINDING.get_cached_value(access_token)
     else:
         # At most one binding per token (one-to-one): no ORDER BY.
         binding = next(iter(GrantToken.objects.select_related("grant").filter(access_token=access_token)[:1]), None)
