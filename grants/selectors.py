@@ -69,23 +69,13 @@ def grant_get_for_customer(*, customer: RetailCustomer, public_id: str) -> Grant
         raise NotFound("No such grant.") from None
 
 
-#: The reverse side of ``GrantToken.access_token``: a token's binding, when it was loaded with the token.
-_BINDING = GrantToken._meta.get_field("access_token").remote_field
-
-
 def access_token_for_checksum(*, checksum: str):
-    """Return the access token stored under ``checksum`` with its client, user and grant rows, or None.
+    """Return the access token stored under ``checksum`` with its client and user rows, or None.
 
     The bearer check of every API request (``grants.oauth.EspiOAuth2Validator._load_access_token``):
     one query on the unique ``token_checksum`` index, with no ORDER BY (at most one row matches).
-    The token's grant binding and grant come in the same query (``grant_for_access_token`` reads
-    them from it), so the token and the grant it reaches are one snapshot; a client token has none.
     """
-    rows = (
-        get_access_token_model()
-        .objects.select_related("application", "user", "grant_binding__grant")
-        .filter(token_checksum=checksum)
-    )
+    rows = get_access_token_model().objects.select_related("application", "user").filter(token_checksum=checksum)
     return next(iter(rows[:1]), None)
 
 
@@ -93,17 +83,13 @@ def grant_for_access_token(*, access_token) -> Grant | None:
     """Return the grant an access token is bound to, or None for a client-credentials token.
 
     Only a customer's token is ever bound (``grant_token_issue``, the code exchange): a token
-    without a user is a Third Party's own client token and costs no query here. A token loaded by
-    ``access_token_for_checksum`` carries its binding (or its absence) already: no query either.
-    The grant's Third Party is the token's client, the row already loaded with the token.
+    without a user is a Third Party's own client token and costs no query here. The grant's Third
+    Party is the token's client, the row already loaded with the token.
     """
     if access_token.user_id is None:
         return None
-    if _BINDING.is_cached(access_token):
-        binding = _BINDING.get_cached_value(access_token)
-    else:
-        # At most one binding per token (one-to-one): no ORDER BY.
-        binding = next(iter(GrantToken.objects.select_related("grant").filter(access_token=access_token)[:1]), None)
+    # At most one binding per token (one-to-one): no ORDER BY.
+    binding = next(iter(GrantToken.objects.select_related("grant").filter(access_token=access_token)[:1]), None)
     if binding is None:
         return None
     grant = binding.grant

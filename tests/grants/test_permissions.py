@@ -5,10 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client as HttpClient
 
-from grants import selectors
 from grants.models import Grant
-from grants.tokens import token_checksum
-from tests import factories
 from tests.grants.conftest import BULK_SCOPE
 from tests.grants.oauth_helpers import approve, client_credentials, exchange_code
 
@@ -82,27 +79,3 @@ def test_bulk_one_client_token_never_reaches_bulk_ten(tokens):
 def test_other_third_partys_bulk_is_not_found(tokens, other_tp):
     other = client_credentials(HttpClient(), client_id=other_tp.client_id, secret=other_tp.secret).json()
     assert get("/probe/bulk/1", other["access_token"]).status_code == 404
-
-
-@pytest.mark.django_db
-def test_a_token_looked_up_for_a_request_carries_its_grant(django_assert_num_queries):
-    """The bearer check reads the token and its grant in one query; the grant lookup then costs none."""
-    third_party, _ = factories.make_third_party(name="Solar Co")
-    customer = factories.make_customer()
-    grant = factories.make_grant(
-        customer=customer, third_party=third_party, usage_points=[factories.make_usage_point(customer=customer)]
-    )
-    raw = factories.make_access_token(grant)
-    with django_assert_num_queries(1):
-        token = selectors.access_token_for_checksum(checksum=token_checksum(raw))
-    with django_assert_num_queries(0):
-        assert selectors.grant_for_access_token(access_token=token) == grant
-    # A token row read some other way is still resolved, with its own query.
-    plain = type(token).objects.select_related("application").get(pk=token.pk)
-    with django_assert_num_queries(1):
-        assert selectors.grant_for_access_token(access_token=plain) == grant
-    # A customer's token whose binding is gone reaches nothing, and the lookup says so without a query.
-    type(token).objects.get(pk=token.pk).grant_binding.delete()
-    unbound = selectors.access_token_for_checksum(checksum=token_checksum(raw))
-    with django_assert_num_queries(0):
-        assert selectors.grant_for_access_token(access_token=unbound) is None
