@@ -15,6 +15,7 @@ BENCHMARKS: list[str] = [
     "admin_reports",
     "bulk_scaling",
     "api_overhead",
+    "api_instructions",
 ]
 
 
