@@ -27,7 +27,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.batch_feed import _env, _recreate_database
+from bench.api_overhead import measured_requests, prepare
+from bench.batch_feed import _env
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
@@ -101,23 +102,11 @@ def main() -> None:
         "in process, counted by callgrind",
         flush=True,
     )
-    _recreate_database(cfg["database_url"])
-    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
-    done = subprocess.run([PY, "-m", "bench.api_overhead", "load"], cwd=REPO, env=env, capture_output=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr.decode()[-3000:])
-    loaded = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    loaded = prepare(cfg["database_url"], env)
     baseline_env = {**env, "DJANGO_SETTINGS_MODULE": "bench.settings_baseline"}
-    subscription = loaded["subscription_id"]
     paths = {
-        "baseline_dot_protected_view": (baseline_env, "/bench/dot-protected", loaded["client_token"]),
-        "read_service_status": (env, "/espi/1_1/resource/ReadServiceStatus", loaded["client_token"]),
-        "small_batch_subscription": (
-            env,
-            f"/espi/1_1/resource/Batch/Subscription/{subscription}",
-            loaded["access_token"],
-        ),
-        "baseline_dot_same_feed": (baseline_env, f"/bench/dot-subscription/{subscription}", loaded["access_token"]),
+        name: (baseline_env if on_baseline else env, path, token)
+        for name, (on_baseline, path, token) in measured_requests(loaded).items()
     }
     runs = [(name, count) for name in paths for count in (0, cfg["requests"])]
     with ThreadPoolExecutor(max_workers=2) as pool:

@@ -105,6 +105,31 @@ def load() -> dict:
     return {"client_token": client, "access_token": access, "subscription_id": grant.subscription_id}
 
 
+def prepare(database_url: str, env: dict) -> dict:
+    """Re-create and migrate the bench database, load it (``load``, in a subprocess) and return the tokens and ids."""
+    _recreate_database(database_url)
+    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
+    done = subprocess.run([PY, "-m", "bench.api_overhead", "load"], cwd=REPO, env=env, capture_output=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.decode()[-3000:])
+    return json.loads(done.stdout.decode().strip().splitlines()[-1])
+
+
+def measured_requests(loaded: dict) -> dict[str, tuple[bool, str, str]]:
+    """Return the four measured GETs: name -> (served by the baseline settings?, path, bearer token)."""
+    subscription = loaded["subscription_id"]
+    return {
+        "baseline_dot_protected_view": (True, "/bench/dot-protected", loaded["client_token"]),
+        "read_service_status": (False, "/espi/1_1/resource/ReadServiceStatus", loaded["client_token"]),
+        "small_batch_subscription": (
+            False,
+            f"/espi/1_1/resource/Batch/Subscription/{subscription}",
+            loaded["access_token"],
+        ),
+        "baseline_dot_same_feed": (True, f"/bench/dot-subscription/{subscription}", loaded["access_token"]),
+    }
+
+
 def _body(port: int, path: str, token: str) -> bytes:
     """Return one GET's body, its timestamps blanked (each feed's ``updated`` is the time it was written)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -137,12 +162,7 @@ def main() -> None:
         f"one gunicorn worker each; load average {_loadavg()}",
         flush=True,
     )
-    _recreate_database(cfg["database_url"])
-    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
-    done = subprocess.run([PY, "-m", "bench.api_overhead", "load"], cwd=REPO, env=env, capture_output=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr.decode()[-3000:])
-    loaded = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    loaded = prepare(cfg["database_url"], env)
     portal_port, baseline_port = free_port(), None
     portal_env = _env(cfg["database_url"], portal_port)
     with gunicorn(env=portal_env, port=portal_port, timeout=60, workers=1):
@@ -151,18 +171,8 @@ def main() -> None:
         baseline_env = {**portal_env, "DJANGO_SETTINGS_MODULE": "bench.settings_baseline"}
         with gunicorn(env=baseline_env, port=baseline_port, timeout=60, workers=1):
             paths = {
-                "baseline_dot_protected_view": (baseline_port, "/bench/dot-protected", loaded["client_token"]),
-                "read_service_status": (portal_port, "/espi/1_1/resource/ReadServiceStatus", loaded["client_token"]),
-                "small_batch_subscription": (
-                    portal_port,
-                    f"/espi/1_1/resource/Batch/Subscription/{loaded['subscription_id']}",
-                    loaded["access_token"],
-                ),
-                "baseline_dot_same_feed": (
-                    baseline_port,
-                    f"/bench/dot-subscription/{loaded['subscription_id']}",
-                    loaded["access_token"],
-                ),
+                name: (baseline_port if on_baseline else portal_port, path, token)
+                for name, (on_baseline, path, token) in measured_requests(loaded).items()
             }
             portal_body = _body(*paths["small_batch_subscription"])
             if portal_body != _body(*paths["baseline_dot_same_feed"]):
