@@ -59,6 +59,29 @@ def env_list(name: str, default: list[str]) -> list[str]:
 _SQLITE_OPTIONS = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
 
 
+def batch_results_storage(environ: Any, *, directory: Path) -> dict[str, Any]:
+    """Return the ``STORAGES`` entry for built bulk results: an S3 bucket if ``BATCH_RESULTS_S3_BUCKET`` is set, else ``directory``."""
+    bucket = environ.get("BATCH_RESULTS_S3_BUCKET", "").strip()
+    if not bucket:
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": directory, "base_url": None, "file_permissions_mode": 0o600},
+        }
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "location": environ.get("BATCH_RESULTS_S3_PREFIX", "batch-results"),
+            "region_name": environ.get("AWS_S3_REGION_NAME") or None,
+            "endpoint_url": environ.get("AWS_S3_ENDPOINT_URL") or None,
+            # Private objects: parts are served by the portal after the token and grant checks, never by URL.
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": True,
+        },
+    }
+
+
 def database_from_url(url: str | None, *, sqlite_path: Path) -> dict[str, Any]:
     """Turn ``DATABASE_URL`` into a Django ``DATABASES['default']`` entry.
 
@@ -203,30 +226,10 @@ MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", BASE_DIR / "var" / "media"
 # BATCH_RESULTS_DIR by default; with BATCH_RESULTS_S3_BUCKET set, an S3 (or S3-compatible) bucket
 # through django-storages, credentials from the usual AWS_* variables or the instance role.
 BATCH_RESULTS_DIR = Path(os.environ.get("BATCH_RESULTS_DIR", MEDIA_ROOT / "batch-results"))
-BATCH_RESULTS_S3_BUCKET = os.environ.get("BATCH_RESULTS_S3_BUCKET", "").strip()
-if BATCH_RESULTS_S3_BUCKET:
-    _batch_results_storage: dict = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": BATCH_RESULTS_S3_BUCKET,
-            "location": os.environ.get("BATCH_RESULTS_S3_PREFIX", "batch-results"),
-            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
-            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
-            # Private objects: parts are served by the portal after the token and grant checks, never by URL.
-            "default_acl": None,
-            "querystring_auth": True,
-            "file_overwrite": True,
-        },
-    }
-else:
-    _batch_results_storage = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": BATCH_RESULTS_DIR, "base_url": None, "file_permissions_mode": 0o600},
-    }
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    "batch_results": _batch_results_storage,
+    "batch_results": batch_results_storage(os.environ, directory=BATCH_RESULTS_DIR),
 }
 
 # Security headers. Consent and login pages must never be framed (RFC 9700 section 4.16).
