@@ -155,6 +155,14 @@ def feed_world(db, shared) -> FeedWorld:
     return build_feed_world(shared)
 
 
+@pytest.fixture
+def notified(feed_world) -> FeedWorld:
+    """The feed world with a notification endpoint for its Third Party (asynchronous results announce themselves)."""
+    feed_world.tp.notify_uri = "https://solar.example/notify"
+    feed_world.tp.save(update_fields=["notify_uri"])
+    return feed_world
+
+
 def build_feed_world(shared) -> FeedWorld:
     reading_type, ltp = shared
     alice = factories.make_customer(username="alice")

@@ -39,13 +39,6 @@ def results(settings, tmp_path) -> Path:
     return root
 
 
-@pytest.fixture
-def notified(feed_world):
-    feed_world.tp.notify_uri = "https://solar.example/notify"
-    feed_world.tp.save(update_fields=["notify_uri"])
-    return feed_world
-
-
 def get(client, path: str, token: str, query: dict | None = None, **headers):
     response = client.get(f"{RESOURCE}/{path}", query or {}, **bearer(token), **headers)
     response.body = b"".join(response.streaming_content) if response.streaming else response.content

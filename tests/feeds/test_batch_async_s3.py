@@ -68,13 +68,6 @@ def _keys(s3) -> list[str]:
     return sorted(item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
 
 
-@pytest.fixture
-def notified(feed_world):
-    feed_world.tp.notify_uri = "https://solar.example/notify"
-    feed_world.tp.save(update_fields=["notify_uri"])
-    return feed_world
-
-
 def test_parts_are_private_objects_under_the_prefix_and_served_whole(
     client, notified, bucket, django_capture_on_commit_callbacks
 ):
