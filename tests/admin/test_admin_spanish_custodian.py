@@ -206,3 +206,19 @@ def test_the_read_only_meter_data_lists_are_in_spanish(spanish):
     ):
         assert text in page(spanish, reverse(f"admin:custodian_{name}_changelist")), name
     assert "Por unidad" in page(spanish, reverse("admin:custodian_readingtype_changelist"))
+
+
+def test_the_customer_csv_names_service_kinds_in_english_whatever_the_active_language():
+    """``import_customers`` reads ``service_kind`` as English names even when loaded under Spanish."""
+    import importlib
+
+    from custodian.management.commands import import_customers
+
+    try:
+        with translation.override("es"):
+            importlib.reload(import_customers)
+            assert import_customers.service_kind_from_text("Gas") == ServiceKind.GAS
+            assert import_customers.service_kind_from_text("electricity") == ServiceKind.ELECTRICITY
+            assert import_customers.service_kind_from_text("TV licence") == ServiceKind.TV_LICENCE
+    finally:
+        importlib.reload(import_customers)
