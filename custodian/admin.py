@@ -10,8 +10,10 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import translation
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
+from django.utils.translation import gettext, ngettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from custodian import services
 from custodian.admin_tools import CsvExportMixin, LargeTableMixin, fixed_choices_filter
@@ -30,9 +32,9 @@ from custodian.models import (
     User,
 )
 
-admin.site.site_header = "Green Button Data Custodian"
-admin.site.site_title = "Data Custodian admin"
-admin.site.index_title = "Utility staff"
+admin.site.site_header = _("Green Button Data Custodian")
+admin.site.site_title = _("Data Custodian admin")
+admin.site.index_title = _("Utility staff")
 
 
 @admin.register(User)
@@ -65,18 +67,27 @@ class UsagePointInline(admin.TabularInline):
 class CustomerOnboardingForm(forms.ModelForm):
     """One form for a new customer: login, e-mail, usage points, and the invitation to set a password."""
 
-    username = forms.CharField(max_length=150, help_text="The login name the customer will use.")
-    email = forms.EmailField(help_text="The invitation (a link to set a password) is sent here.")
+    username = forms.CharField(
+        label=_("Username"), max_length=150, help_text=_("The login name the customer will use.")
+    )
+    email = forms.EmailField(
+        label=_("E-mail address"), help_text=_("The invitation (a link to set a password) is sent here.")
+    )
     usage_points = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), help_text="One usage point title per line (e.g. Home, Garage)."
+        label=_("Usage points"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("One usage point title per line (e.g. Home, Garage)."),
     )
-    service_kind = forms.TypedChoiceField(choices=ServiceKind.choices, coerce=int, initial=ServiceKind.ELECTRICITY)
+    service_kind = forms.TypedChoiceField(
+        label=_("Service kind"), choices=ServiceKind.choices, coerce=int, initial=ServiceKind.ELECTRICITY
+    )
     language = forms.ChoiceField(
-        choices=lambda: [("", "the utility's default (LANGUAGE_CODE)"), *settings.LANGUAGES],
+        label=_("Language"),
+        choices=lambda: [("", _("the utility's default (LANGUAGE_CODE)")), *settings.LANGUAGES],
         required=False,
-        help_text="The invitation and every later e-mail are written in it; the customer's switch changes it.",
+        help_text=_("The invitation and every later e-mail are written in it; the customer's switch changes it."),
     )
-    send_invitation = forms.BooleanField(required=False, initial=True)
+    send_invitation = forms.BooleanField(label=_("Send invitation"), required=False, initial=True)
 
     class Meta:
         model = RetailCustomer
@@ -85,13 +96,13 @@ class CustomerOnboardingForm(forms.ModelForm):
     def clean_username(self) -> str:
         username = self.cleaned_data["username"].strip()
         if User.objects.filter(username=username).exists():
-            raise forms.ValidationError("This username is taken.")
+            raise forms.ValidationError(gettext("This username is taken."))
         return username
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
         if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("Another login already has this e-mail address.")
+            raise forms.ValidationError(gettext("Another login already has this e-mail address."))
         return email
 
 
@@ -129,7 +140,7 @@ class RetailCustomerAdmin(LargeTableMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="Customer records (personal data, shared only by the customer's own choice)")
+    @admin.display(description=_("Customer records (personal data, shared only by the customer's own choice)"))
     def customer_records(self, obj):
         """The customer's own records (customer.xsd), each a link to its page."""
         records = CustomerRecord.objects.filter(customer=obj).defer("content").order_by("kind", "pk")
@@ -145,7 +156,7 @@ class RetailCustomerAdmin(LargeTableMixin, admin.ModelAdmin):
                 for record in records[:200]
             ),
         )
-        return format_html("<ul>{}</ul>", items) if records else "none"
+        return format_html("<ul>{}</ul>", items) if records else gettext("none")
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -163,13 +174,17 @@ class RetailCustomerAdmin(LargeTableMixin, admin.ModelAdmin):
         )
         obj.pk = onboarding.customer.pk
         if onboarding.invited:
-            self.message_user(request, f"Invitation e-mailed to {form.cleaned_data['email']}.", messages.SUCCESS)
+            self.message_user(
+                request,
+                gettext("Invitation e-mailed to %(email)s.") % {"email": form.cleaned_data["email"]},
+                messages.SUCCESS,
+            )
 
     def save_related(self, request, form, formsets, change):
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)
 
-    @admin.action(description="Send the invitation (set-password link) again", permissions=["change"])
+    @admin.action(description=_("Send the invitation (set-password link) again"), permissions=["change"])
     def send_invitation(self, request, queryset):
         sent = 0
         for customer in queryset.select_related("user"):
@@ -179,7 +194,11 @@ class RetailCustomerAdmin(LargeTableMixin, admin.ModelAdmin):
             except ValidationError as exc:
                 self.message_user(request, f"{customer}: {' '.join(exc.messages)}", messages.ERROR)
         if sent:
-            self.message_user(request, f"{sent} invitation(s) sent.", messages.SUCCESS)
+            self.message_user(
+                request,
+                ngettext("%(count)d invitation sent.", "%(count)d invitations sent.", sent) % {"count": sent},
+                messages.SUCCESS,
+            )
 
     def get_urls(self):
         from django.urls import path
@@ -206,7 +225,14 @@ class MeterReadingInline(admin.TabularInline):
 @admin.register(UsagePoint)
 class UsagePointAdmin(LargeTableMixin, admin.ModelAdmin):
     list_display = ("title", "public_id", "customer", "service_kind", "status", "updated")
-    list_filter = ("service_kind", fixed_choices_filter("status", "status", [("1", "on"), ("0", "off")]))
+    list_filter = (
+        "service_kind",
+        fixed_choices_filter(
+            "status",
+            pgettext_lazy("of a usage point", "status"),
+            [("1", pgettext_lazy("usage point status", "on")), ("0", pgettext_lazy("usage point status", "off"))],
+        ),
+    )
     search_fields = ("=public_id", "=uuid", "^title", "=customer__public_id", "=customer__user__username")
     readonly_fields = ("public_id", "uuid", "published", "updated", "content")
     raw_id_fields = ("customer", "local_time_parameters")
@@ -266,7 +292,7 @@ class IntervalBlockAdmin(LargeTableMixin, ReadOnlyImportedMixin, admin.ModelAdmi
         # The packed readings are the bulk of the row: the changelist never loads them.
         return super().get_queryset(request).defer("readings")
 
-    @admin.display(description="Readings")
+    @admin.display(description=_("Readings"))
     def reading_table(self, obj):
         """The block's readings as a table: start (UTC), duration, value, cost, quality, tou."""
         rows = format_html_join(
@@ -281,14 +307,32 @@ class IntervalBlockAdmin(LargeTableMixin, ReadOnlyImportedMixin, admin.ModelAdmi
                 for start, duration, *rest in obj.reading_list()
             ),
         )
-        head = "<tr><th>start (UTC)</th><th>s</th><th>value</th><th>cost</th><th>quality</th><th>tou</th></tr>"
-        return format_html("<table>{}{}</table>", mark_safe(head), rows)  # noqa: S308 - a constant
+        head = format_html_join(
+            "",
+            "<th>{}</th>",
+            (
+                (heading,)
+                for heading in (
+                    gettext("start (UTC)"),
+                    "s",
+                    gettext("value"),
+                    gettext("cost"),
+                    gettext("quality"),
+                    "tou",
+                )
+            ),
+        )
+        return format_html("<table><tr>{}</tr>{}</table>", head, rows)
 
 
 @admin.register(ReadingType)
 class ReadingTypeAdmin(LargeTableMixin, ReadOnlyImportedMixin, admin.ModelAdmin):
     list_display = ("public_id", "title", "uom", "power_of_ten_multiplier", "interval_length", "kind")
-    list_filter = (fixed_choices_filter("uom", "unit", [("72", "Wh"), ("38", "W"), ("169", "therm"), ("42", "m³")]),)
+    list_filter = (
+        fixed_choices_filter(
+            "uom", _("unit"), [("72", "Wh"), ("38", "W"), ("169", pgettext_lazy("unit", "therm")), ("42", "m³")]
+        ),
+    )
     search_fields = ("=public_id", "=uuid", "^title")
 
     def get_queryset(self, request):
@@ -329,7 +373,9 @@ class CustomerRecordAdmin(LargeTableMixin, admin.ModelAdmin):
     """A customer's own records (customer.xsd): imported, read here; staff only link them to usage points."""
 
     list_display = ("label", "kind", "customer", "public_id", "updated")
-    list_filter = (fixed_choices_filter("kind", "kind", list(CustomerRecord.Kind.choices)),)
+    list_filter = (
+        fixed_choices_filter("kind", pgettext_lazy("what sort of thing", "kind"), list(CustomerRecord.Kind.choices)),
+    )
     search_fields = ("=public_id", "=uuid", "^label", "=customer__public_id", "=customer__user__username")
     fields = (
         "customer",
@@ -366,6 +412,11 @@ class CustomerRecordAdmin(LargeTableMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         pass  # every field but the links is read-only; the links are saved by save_related
+
+    def log_change(self, request, obj, message):
+        # The admin's history stores str(obj), which names the record's kind: stored in English.
+        with translation.override("en"):
+            return super().log_change(request, obj, message)
 
     def save_related(self, request, form, formsets, change):
         services.customer_record_link_usage_points(

@@ -8,6 +8,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from custodian.espi.errors import EspiError
 from custodian.imports import ImportFailed, customer_feed_import_with_records
@@ -15,11 +17,14 @@ from custodian.models import RetailCustomer
 
 
 class GreenButtonUploadForm(forms.Form):
-    file = forms.FileField(help_text="A Green Button (ESPI Atom) XML file, UTF-8.")
+    file = forms.FileField(label=_("File"), help_text=_("A Green Button (ESPI Atom) XML file, UTF-8."))
     lenient = forms.BooleanField(
+        label=_("Lenient"),
         required=False,
-        help_text="Lenient: normalize what real files do (bare or missing ids, date-only stamps, relative hrefs, "
-        "nested ReadingTypes, 2013 casing); each normalization is shown after the import.",
+        help_text=_(
+            "Lenient: normalize what real files do (bare or missing ids, date-only stamps, relative hrefs, "
+            "nested ReadingTypes, 2013 casing); each normalization is shown after the import."
+        ),
     )
 
 
@@ -44,18 +49,35 @@ def import_greenbutton_view(model_admin, request, object_id: str):
             else:
                 if not outcome.imported:
                     rejected = outcome.rejected[:100]
-                    form.add_error("file", f"Nothing imported: {len(outcome.rejected)} entries cannot be imported.")
+                    count = len(outcome.rejected)
+                    form.add_error(
+                        "file",
+                        ngettext(
+                            "Nothing imported: %(count)d entry cannot be imported.",
+                            "Nothing imported: %(count)d entries cannot be imported.",
+                            count,
+                        )
+                        % {"count": count},
+                    )
                 else:
                     messages.success(
                         request,
-                        f"Imported {outcome.entries} entries and {outcome.readings} readings for {customer} "
-                        f"({outcome.counts()}).",
+                        gettext("Imported %(entries)s entries and %(readings)s readings for %(customer)s (%(counts)s).")
+                        % {
+                            "entries": outcome.entries,
+                            "readings": outcome.readings,
+                            "customer": customer,
+                            "counts": outcome.counts(),
+                        },
                     )
                     warnings = outcome.warnings()
                     for line in warnings[:20]:
                         messages.warning(request, line)
                     if len(warnings) > 20:
-                        messages.warning(request, f"... and warnings on {len(warnings) - 20} more entries.")
+                        messages.warning(
+                            request,
+                            gettext("... and warnings on %(count)s more entries.") % {"count": len(warnings) - 20},
+                        )
                     return redirect("admin:custodian_retailcustomer_change", customer.pk)
     else:
         form = GreenButtonUploadForm()
@@ -63,7 +85,7 @@ def import_greenbutton_view(model_admin, request, object_id: str):
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
         "original": customer,
-        "title": f"Import Green Button data for {customer}",
+        "title": gettext("Import Green Button data for %(customer)s") % {"customer": customer},
         "form": form,
         "rejected": rejected,
     }

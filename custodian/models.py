@@ -21,6 +21,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from custodian import readings as readings_codec
 
@@ -58,19 +60,26 @@ class User(AbstractUser):
 class RetailCustomer(models.Model):
     """A person or business with a portal login, owning usage points (ESPI RetailCustomer)."""
 
-    public_id = PublicIdField()
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="retail_customer")
-    name = models.CharField(max_length=200)
+    public_id = PublicIdField(verbose_name=_("public ID"))
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="retail_customer", verbose_name=_("user")
+    )
+    name = models.CharField(pgettext_lazy("of a person or company", "name"), max_length=200)
     language = models.CharField(
+        _("language"),
         max_length=16,
         blank=True,
-        help_text="The language the customer chose (a code of LANGUAGES); e-mail is sent in it. "
-        "Blank: not chosen yet (the utility's LANGUAGE_CODE).",
+        help_text=_(
+            "The language the customer chose (a code of LANGUAGES); e-mail is sent in it. "
+            "Blank: not chosen yet (the utility's LANGUAGE_CODE)."
+        ),
     )
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["name"]
+        verbose_name = _("retail customer")
+        verbose_name_plural = _("retail customers")
 
     def __str__(self) -> str:
         return self.name
@@ -79,11 +88,13 @@ class RetailCustomer(models.Model):
 class EspiResource(models.Model):
     """Fields every ESPI resource shares: its identities and its Atom timestamps."""
 
-    public_id = PublicIdField()
-    uuid = models.UUIDField(unique=True, default=uuid.uuid4, editable=False, help_text="The ESPI atom:id (urn:uuid).")
-    title = models.CharField(max_length=256, blank=True)
-    published = models.DateTimeField(default=timezone.now, db_index=True)
-    updated = models.DateTimeField(default=timezone.now, db_index=True)
+    public_id = PublicIdField(verbose_name=_("public ID"))
+    uuid = models.UUIDField(
+        "UUID", unique=True, default=uuid.uuid4, editable=False, help_text=_("The ESPI atom:id (urn:uuid).")
+    )
+    title = models.CharField(_("title"), max_length=256, blank=True)
+    published = models.DateTimeField(_("published"), default=timezone.now, db_index=True)
+    updated = models.DateTimeField(_("updated"), default=timezone.now, db_index=True)
 
     class Meta:
         abstract = True
@@ -95,14 +106,14 @@ class EspiResource(models.Model):
 class LocalTimeParameters(EspiResource):
     """Time zone and DST rules (ESPI TimeConfiguration); shared by usage points."""
 
-    dst_end_rule = models.CharField(max_length=8, help_text="HexBinary32")
-    dst_offset = models.BigIntegerField(help_text="Seconds")
-    dst_start_rule = models.CharField(max_length=8, help_text="HexBinary32")
-    tz_offset = models.BigIntegerField(help_text="Seconds east of UTC")
+    dst_end_rule = models.CharField(_("DST end rule"), max_length=8, help_text="HexBinary32")
+    dst_offset = models.BigIntegerField(_("DST offset"), help_text=_("Seconds"))
+    dst_start_rule = models.CharField(_("DST start rule"), max_length=8, help_text="HexBinary32")
+    tz_offset = models.BigIntegerField(_("time zone offset"), help_text=_("Seconds east of UTC"))
 
     class Meta:
-        verbose_name = "local time parameters"
-        verbose_name_plural = "local time parameters"
+        verbose_name = _("local time parameters")
+        verbose_name_plural = _("local time parameters")
         constraints = [
             models.CheckConstraint(
                 condition=Q(tz_offset__gte=-14 * 3600, tz_offset__lte=14 * 3600), name="ltp_tz_offset_range"
@@ -117,20 +128,24 @@ class ReadingType(EspiResource):
     uploaded resource is lost on export.
     """
 
-    accumulation_behaviour = models.PositiveSmallIntegerField(null=True, blank=True)
-    commodity = models.PositiveSmallIntegerField(null=True, blank=True)
-    currency = models.PositiveSmallIntegerField(null=True, blank=True)
-    data_qualifier = models.PositiveSmallIntegerField(null=True, blank=True)
-    flow_direction = models.PositiveSmallIntegerField(null=True, blank=True)
-    interval_length = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds")
-    kind = models.PositiveSmallIntegerField(null=True, blank=True)
-    phase = models.PositiveSmallIntegerField(null=True, blank=True)
-    power_of_ten_multiplier = models.SmallIntegerField(null=True, blank=True)
-    time_attribute = models.PositiveSmallIntegerField(null=True, blank=True)
-    uom = models.PositiveSmallIntegerField(null=True, blank=True, help_text="72 = Wh, 169 = therm")
-    content = models.TextField(blank=True, help_text="The ESPI ReadingType element as uploaded.")
+    accumulation_behaviour = models.PositiveSmallIntegerField(_("accumulation behaviour"), null=True, blank=True)
+    commodity = models.PositiveSmallIntegerField(_("commodity"), null=True, blank=True)
+    currency = models.PositiveSmallIntegerField(_("currency"), null=True, blank=True)
+    data_qualifier = models.PositiveSmallIntegerField(_("data qualifier"), null=True, blank=True)
+    flow_direction = models.PositiveSmallIntegerField(_("flow direction"), null=True, blank=True)
+    interval_length = models.PositiveIntegerField(_("interval length"), null=True, blank=True, help_text=_("Seconds"))
+    kind = models.PositiveSmallIntegerField(pgettext_lazy("what sort of thing", "kind"), null=True, blank=True)
+    phase = models.PositiveSmallIntegerField(_("phase"), null=True, blank=True)
+    power_of_ten_multiplier = models.SmallIntegerField(_("power of ten multiplier"), null=True, blank=True)
+    time_attribute = models.PositiveSmallIntegerField(_("time attribute"), null=True, blank=True)
+    uom = models.PositiveSmallIntegerField(
+        _("unit of measure"), null=True, blank=True, help_text=_("72 = Wh, 169 = therm")
+    )
+    content = models.TextField(_("content"), blank=True, help_text=_("The ESPI ReadingType element as uploaded."))
 
     class Meta:
+        verbose_name = _("reading type")
+        verbose_name_plural = _("reading types")
         constraints = [
             models.CheckConstraint(
                 condition=Q(power_of_ten_multiplier__isnull=True)
@@ -141,31 +156,44 @@ class ReadingType(EspiResource):
 
 
 class ServiceKind(models.IntegerChoices):
-    ELECTRICITY = 0, "electricity"
-    GAS = 1, "gas"
-    WATER = 2, "water"
-    TIME = 3, "time"
-    HEAT = 4, "heat"
-    REFUSE = 5, "refuse"
-    SEWERAGE = 6, "sewerage"
-    RATES = 7, "rates"
-    TV_LICENCE = 8, "TV licence"
-    INTERNET = 9, "internet"
+    ELECTRICITY = 0, pgettext_lazy("service kind", "electricity")
+    GAS = 1, pgettext_lazy("service kind", "gas")
+    WATER = 2, pgettext_lazy("service kind", "water")
+    TIME = 3, pgettext_lazy("service kind", "time")
+    HEAT = 4, pgettext_lazy("service kind", "heat")
+    REFUSE = 5, pgettext_lazy("service kind", "refuse")
+    SEWERAGE = 6, pgettext_lazy("service kind", "sewerage")
+    RATES = 7, pgettext_lazy("service kind", "rates")
+    TV_LICENCE = 8, pgettext_lazy("service kind", "TV licence")
+    INTERNET = 9, pgettext_lazy("service kind", "internet")
 
 
 class UsagePoint(EspiResource):
     """A metered service point of one retail customer."""
 
-    customer = models.ForeignKey(RetailCustomer, on_delete=models.PROTECT, related_name="usage_points")
-    service_kind = models.PositiveSmallIntegerField(choices=ServiceKind.choices, default=ServiceKind.ELECTRICITY)
-    status = models.PositiveSmallIntegerField(null=True, blank=True, help_text="0 off, 1 on")
-    local_time_parameters = models.ForeignKey(
-        LocalTimeParameters, on_delete=models.PROTECT, null=True, blank=True, related_name="usage_points"
+    customer = models.ForeignKey(
+        RetailCustomer, on_delete=models.PROTECT, related_name="usage_points", verbose_name=_("customer")
     )
-    content = models.TextField(blank=True, help_text="The ESPI UsagePoint element as uploaded.")
+    service_kind = models.PositiveSmallIntegerField(
+        _("service kind"), choices=ServiceKind.choices, default=ServiceKind.ELECTRICITY
+    )
+    status = models.PositiveSmallIntegerField(
+        pgettext_lazy("of a usage point", "status"), null=True, blank=True, help_text=_("0 off, 1 on")
+    )
+    local_time_parameters = models.ForeignKey(
+        LocalTimeParameters,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="usage_points",
+        verbose_name=_("local time parameters"),
+    )
+    content = models.TextField(_("content"), blank=True, help_text=_("The ESPI UsagePoint element as uploaded."))
 
     class Meta:
         ordering = ["customer", "title", "public_id"]
+        verbose_name = _("usage point")
+        verbose_name_plural = _("usage points")
         constraints = [
             models.CheckConstraint(condition=Q(service_kind__lte=9), name="usagepoint_service_kind_known"),
             models.CheckConstraint(
@@ -177,10 +205,21 @@ class UsagePoint(EspiResource):
 class MeterReading(EspiResource):
     """A series of readings of one kind under a usage point."""
 
-    usage_point = models.ForeignKey(UsagePoint, on_delete=models.CASCADE, related_name="meter_readings")
-    reading_type = models.ForeignKey(
-        ReadingType, on_delete=models.PROTECT, null=True, blank=True, related_name="meter_readings"
+    usage_point = models.ForeignKey(
+        UsagePoint, on_delete=models.CASCADE, related_name="meter_readings", verbose_name=_("usage point")
     )
+    reading_type = models.ForeignKey(
+        ReadingType,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="meter_readings",
+        verbose_name=_("reading type"),
+    )
+
+    class Meta:
+        verbose_name = _("meter reading")
+        verbose_name_plural = _("meter readings")
 
 
 class IntervalBlock(EspiResource):
@@ -192,17 +231,22 @@ class IntervalBlock(EspiResource):
     (ESPI Money).
     """
 
-    meter_reading = models.ForeignKey(MeterReading, on_delete=models.CASCADE, related_name="interval_blocks")
-    start = models.BigIntegerField(help_text="Epoch seconds, UTC")
-    duration = models.PositiveIntegerField(help_text="Seconds")
+    meter_reading = models.ForeignKey(
+        MeterReading, on_delete=models.CASCADE, related_name="interval_blocks", verbose_name=_("meter reading")
+    )
+    start = models.BigIntegerField(_("start"), help_text=_("Epoch seconds, UTC"))
+    duration = models.PositiveIntegerField(_("duration"), help_text=_("Seconds"))
     readings = models.TextField(
+        _("readings"),
         default=readings_codec.EMPTY,
         editable=False,
-        help_text="JSON [[start, duration, value, cost, quality, tou], ...], sorted by start, one per start.",
+        help_text=_("JSON [[start, duration, value, cost, quality, tou], ...], sorted by start, one per start."),
     )
-    reading_count = models.PositiveIntegerField(default=0, editable=False)
+    reading_count = models.PositiveIntegerField(_("number of readings"), default=0, editable=False)
 
     class Meta:
+        verbose_name = _("interval block")
+        verbose_name_plural = _("interval blocks")
         indexes = [models.Index(fields=["meter_reading", "start"], name="intervalblock_mr_start")]
         constraints = [
             models.CheckConstraint(condition=Q(start__gte=0), name="intervalblock_start_nonnegative"),
@@ -223,17 +267,22 @@ class UsageSummary(EspiResource):
 
     class Kind(models.TextChoices):
         USAGE_SUMMARY = "UsageSummary", "UsageSummary"
-        ELECTRIC_POWER_USAGE_SUMMARY = "ElectricPowerUsageSummary", "ElectricPowerUsageSummary (deprecated)"
+        ELECTRIC_POWER_USAGE_SUMMARY = "ElectricPowerUsageSummary", _("ElectricPowerUsageSummary (deprecated)")
 
-    usage_point = models.ForeignKey(UsagePoint, on_delete=models.CASCADE, related_name="usage_summaries")
-    kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.USAGE_SUMMARY)
-    billing_period_start = models.BigIntegerField(null=True, blank=True)
-    billing_period_duration = models.PositiveIntegerField(null=True, blank=True)
-    status_time_stamp = models.BigIntegerField(null=True, blank=True)
-    content = models.TextField(blank=True, help_text="The ESPI element as uploaded.")
+    usage_point = models.ForeignKey(
+        UsagePoint, on_delete=models.CASCADE, related_name="usage_summaries", verbose_name=_("usage point")
+    )
+    kind = models.CharField(
+        pgettext_lazy("what sort of thing", "kind"), max_length=32, choices=Kind.choices, default=Kind.USAGE_SUMMARY
+    )
+    billing_period_start = models.BigIntegerField(_("billing period start"), null=True, blank=True)
+    billing_period_duration = models.PositiveIntegerField(_("billing period duration"), null=True, blank=True)
+    status_time_stamp = models.BigIntegerField(_("status time stamp"), null=True, blank=True)
+    content = models.TextField(_("content"), blank=True, help_text=_("The ESPI element as uploaded."))
 
     class Meta:
-        verbose_name_plural = "usage summaries"
+        verbose_name = _("usage summary")
+        verbose_name_plural = _("usage summaries")
         constraints = [
             models.CheckConstraint(
                 condition=Q(kind__in=["UsageSummary", "ElectricPowerUsageSummary"]), name="usagesummary_kind_known"
@@ -244,13 +293,16 @@ class UsageSummary(EspiResource):
 class ElectricPowerQualitySummary(EspiResource):
     """Power quality over an interval (ESPI ElectricPowerQualitySummary)."""
 
-    usage_point = models.ForeignKey(UsagePoint, on_delete=models.CASCADE, related_name="power_quality_summaries")
-    summary_interval_start = models.BigIntegerField(null=True, blank=True)
-    summary_interval_duration = models.PositiveIntegerField(null=True, blank=True)
-    content = models.TextField(blank=True, help_text="The ESPI element as uploaded.")
+    usage_point = models.ForeignKey(
+        UsagePoint, on_delete=models.CASCADE, related_name="power_quality_summaries", verbose_name=_("usage point")
+    )
+    summary_interval_start = models.BigIntegerField(_("summary interval start"), null=True, blank=True)
+    summary_interval_duration = models.PositiveIntegerField(_("summary interval duration"), null=True, blank=True)
+    content = models.TextField(_("content"), blank=True, help_text=_("The ESPI element as uploaded."))
 
     class Meta:
-        verbose_name_plural = "electric power quality summaries"
+        verbose_name = _("electric power quality summary")
+        verbose_name_plural = _("electric power quality summaries")
 
 
 class AuditEvent(models.Model):
@@ -261,43 +313,53 @@ class AuditEvent(models.Model):
     """
 
     class Action(models.TextChoices):
-        GRANT_CREATED = "grant.created", "grant created"
-        GRANT_DENIED = "grant.denied", "grant denied"
-        GRANT_REVOKED = "grant.revoked", "grant revoked"
-        GRANT_USAGE_POINT_REVOKED = "grant.usage_point_revoked", "usage point removed from grant"
-        GRANT_EXPIRED = "grant.expired", "grant expired"
-        THIRD_PARTY_CREATED = "third_party.created", "third party registered"
-        THIRD_PARTY_STATUS_CHANGED = "third_party.status_changed", "third party lifecycle changed"
-        THIRD_PARTY_UPDATED = "third_party.updated", "third party information changed"
-        THIRD_PARTY_SECRET_ROTATED = "third_party.secret_rotated", "third party client secret rotated"
-        THIRD_PARTY_APPROVAL_CHECKED = "third_party.approval_checked", "third party approval checklist run"
-        BULK_USER_CREATED = "bulk_user.created", "bulk user created"
-        TOKEN_ISSUED = "token.issued", "token issued"
-        TOKEN_REVOKED = "token.revoked", "token revoked"
-        DATA_READ = "data.read", "data read"
-        DATA_UPLOADED = "data.uploaded", "data uploaded"
-        DATA_IMPORTED = "data.imported", "data imported"
-        BATCH_RECEIVED = "batch.received", "batch received"
-        BATCH_REQUESTED = "batch.requested", "asynchronous batch requested"
-        BATCH_READY = "batch.ready", "asynchronous batch ready"
-        BATCH_EXPIRED = "batch.expired", "asynchronous batch result deleted"
-        CUSTOMER_CREATED = "customer.created", "customer created"
-        CUSTOMER_INVITED = "customer.invited", "customer invited to set a password"
-        CUSTOMER_UPDATED = "customer.updated", "customer renamed or language changed"
-        CUSTOMER_RECORDS_IMPORTED = "customer_records.imported", "customer records imported"
-        GRANT_RECORDS_REVOKED = "grant.records_revoked", "customer records removed from grant"
-        USAGE_POINT_CREATED = "usage_point.created", "usage point created"
-        USAGE_POINT_UPDATED = "usage_point.updated", "usage point changed"
-        NOTIFICATION_RETRIED = "notification.retried", "notification retry requested"
-        RATE_LIMITED = "rate_limit.refused", "requests refused for rate limit"
+        GRANT_CREATED = "grant.created", _("grant created")
+        GRANT_DENIED = "grant.denied", _("grant denied")
+        GRANT_REVOKED = "grant.revoked", _("grant revoked")
+        GRANT_USAGE_POINT_REVOKED = "grant.usage_point_revoked", _("usage point removed from grant")
+        GRANT_EXPIRED = "grant.expired", _("grant expired")
+        THIRD_PARTY_CREATED = "third_party.created", _("third party registered")
+        THIRD_PARTY_STATUS_CHANGED = "third_party.status_changed", _("third party lifecycle changed")
+        THIRD_PARTY_UPDATED = "third_party.updated", _("third party information changed")
+        THIRD_PARTY_SECRET_ROTATED = "third_party.secret_rotated", _("third party client secret rotated")
+        THIRD_PARTY_APPROVAL_CHECKED = "third_party.approval_checked", _("third party approval checklist run")
+        BULK_USER_CREATED = "bulk_user.created", _("bulk user created")
+        TOKEN_ISSUED = "token.issued", _("token issued")
+        TOKEN_REVOKED = "token.revoked", _("token revoked")
+        DATA_READ = "data.read", _("data read")
+        DATA_UPLOADED = "data.uploaded", _("data uploaded")
+        DATA_IMPORTED = "data.imported", _("data imported")
+        BATCH_RECEIVED = "batch.received", _("batch received")
+        BATCH_REQUESTED = "batch.requested", _("asynchronous batch requested")
+        BATCH_READY = "batch.ready", _("asynchronous batch ready")
+        BATCH_EXPIRED = "batch.expired", _("asynchronous batch result deleted")
+        CUSTOMER_CREATED = "customer.created", _("customer created")
+        CUSTOMER_INVITED = "customer.invited", _("customer invited to set a password")
+        CUSTOMER_UPDATED = "customer.updated", _("customer renamed or language changed")
+        CUSTOMER_RECORDS_IMPORTED = "customer_records.imported", _("customer records imported")
+        GRANT_RECORDS_REVOKED = "grant.records_revoked", _("customer records removed from grant")
+        USAGE_POINT_CREATED = "usage_point.created", _("usage point created")
+        USAGE_POINT_UPDATED = "usage_point.updated", _("usage point changed")
+        NOTIFICATION_RETRIED = "notification.retried", _("notification retry requested")
+        RATE_LIMITED = "rate_limit.refused", _("requests refused for rate limit")
 
-    created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
-    action = models.CharField(max_length=40, choices=Action.choices, db_index=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True, editable=False)
+    action = models.CharField(_("action"), max_length=40, choices=Action.choices, db_index=True)
     actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor user"),
     )
     actor_client = models.ForeignKey(
-        settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor client"),
     )
     customer = models.ForeignKey(
         RetailCustomer,
@@ -305,12 +367,13 @@ class AuditEvent(models.Model):
         null=True,
         blank=True,
         related_name="audit_events",
-        help_text="The customer whose data or consent this concerns, for their access history.",
+        verbose_name=_("customer"),
+        help_text=_("The customer whose data or consent this concerns, for their access history."),
     )
-    object_type = models.CharField(max_length=40, blank=True)
-    object_id = models.CharField(max_length=64, blank=True, db_index=True)
-    summary = models.CharField(max_length=300, blank=True)
-    detail = models.JSONField(default=dict, blank=True)
+    object_type = models.CharField(_("object type"), max_length=40, blank=True)
+    object_id = models.CharField(_("object id"), max_length=64, blank=True, db_index=True)
+    summary = models.CharField(_("summary"), max_length=300, blank=True)
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
     # A read of many customers' data in one request (a Bulk page) is one row, with ``customer`` unset:
     # the ids of the first and last usage point it served (the page is every bulk member's usage point
     # between them) and, in ``detail["grants"]``, the grants it served. Each customer's access history
@@ -320,6 +383,8 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         indexes = [
             models.Index(fields=["customer", "-created_at"], name="audit_customer_recent"),
             models.Index(
@@ -352,31 +417,44 @@ class CustomerRecord(EspiResource):
     """
 
     class Kind(models.TextChoices):
-        CUSTOMER = "Customer", "customer"
-        CUSTOMER_ACCOUNT = "CustomerAccount", "customer account"
-        CUSTOMER_AGREEMENT = "CustomerAgreement", "customer agreement"
-        STATEMENT = "Statement", "statement"
-        SERVICE_LOCATION = "ServiceLocation", "service location"
-        SERVICE_SUPPLIER = "ServiceSupplier", "service supplier"
-        METER = "Meter", "meter"
-        END_DEVICE = "EndDevice", "end device"
+        CUSTOMER = "Customer", _("customer")
+        CUSTOMER_ACCOUNT = "CustomerAccount", _("customer account")
+        CUSTOMER_AGREEMENT = "CustomerAgreement", _("customer agreement")
+        STATEMENT = "Statement", _("statement")
+        SERVICE_LOCATION = "ServiceLocation", _("service location")
+        SERVICE_SUPPLIER = "ServiceSupplier", _("service supplier")
+        METER = "Meter", _("meter")
+        END_DEVICE = "EndDevice", _("end device")
 
-    customer = models.ForeignKey(RetailCustomer, on_delete=models.PROTECT, related_name="records")
-    kind = models.CharField(max_length=24, choices=Kind.choices)
-    parent = models.ForeignKey(
-        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children", help_text="The record above."
+    customer = models.ForeignKey(
+        RetailCustomer, on_delete=models.PROTECT, related_name="records", verbose_name=_("customer")
     )
-    label = models.CharField(max_length=300, blank=True, help_text="A name, number or address, for staff.")
+    kind = models.CharField(pgettext_lazy("what sort of thing", "kind"), max_length=24, choices=Kind.choices)
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name=_("parent"),
+        help_text=_("The record above."),
+    )
+    label = models.CharField(
+        _("label"), max_length=300, blank=True, help_text=_("A name, number or address, for staff.")
+    )
     usage_points = models.ManyToManyField(
         UsagePoint,
         blank=True,
         related_name="customer_records",
-        help_text="ServiceLocation, Meter: the usage points served.",
+        verbose_name=_("usage points"),
+        help_text=_("ServiceLocation, Meter: the usage points served."),
     )
-    content = models.TextField(help_text="The customer.xsd element as imported (schema-valid).")
+    content = models.TextField(_("content"), help_text=_("The customer.xsd element as imported (schema-valid)."))
 
     class Meta:
         ordering = ["customer", "kind", "id"]
+        verbose_name = _("customer record")
+        verbose_name_plural = _("customer records")
         indexes = [models.Index(fields=["customer", "kind"], name="customerrecord_customer_kind")]
         constraints = [
             models.CheckConstraint(
@@ -408,15 +486,22 @@ class AuditCount(models.Model):
     begin, an ordinary audit row says so (see ``grants.services_rate_limits``).
     """
 
-    action = models.CharField(max_length=40, choices=AuditEvent.Action.choices)
+    action = models.CharField(_("action"), max_length=40, choices=AuditEvent.Action.choices)
     actor_client = models.ForeignKey(
-        settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor client"),
     )
-    day = models.DateField()
-    count = models.PositiveBigIntegerField(default=0)
+    day = models.DateField(_("day"))
+    count = models.PositiveBigIntegerField(_("count"), default=0)
 
     class Meta:
         ordering = ["-day", "action"]
+        verbose_name = _("audit count")
+        verbose_name_plural = _("audit counts")
         constraints = [
             models.UniqueConstraint(fields=["action", "actor_client", "day"], name="auditcount_one_row_per_day"),
         ]

@@ -375,12 +375,14 @@ def customer_record_link_usage_points(
     if before == after:
         return
     record.usage_points.set(usage_points)
+    with translation.override("en"):  # the stored summary is English, whatever the staff's language
+        kind = str(record.get_kind_display())
     audit_record(
         action=AuditEvent.Action.USAGE_POINT_UPDATED,
         actor_user=actor,
         customer=record.customer,
         obj=record,
-        summary=f"{record.get_kind_display()} {record.label or record.public_id} linked to usage points "
+        summary=f"{kind} {record.label or record.public_id} linked to usage points "
         + (", ".join(sorted(after)) or "none"),
         detail={"before": sorted(before), "after": sorted(after)},
     )

@@ -16,12 +16,14 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, transaction
+from django.utils import translation
 
 from custodian.models import ServiceKind
 from custodian.services import retail_customer_onboard
 
 REQUIRED_COLUMNS = ("username", "email", "name", "usage_points")
-_KINDS = {label.lower(): value for value, label in ServiceKind.choices}
+with translation.override("en"):  # the CSV names service kinds in English, whatever the active language
+    _KINDS = {str(label).lower(): value for value, label in ServiceKind.choices}
 
 
 class _DryRunRollback(Exception):
