@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from django.conf import settings
 from django.contrib import admin
@@ -41,20 +42,24 @@ class SubmissionAdmin(CsvExportMixin, LargeTableMixin, admin.ModelAdmin):
     list_filter = (
         "outcome",
         "target_kind",
+        # Lazy labels (the filter renders them per request) where fixed_choices_filter's annotation says str.
         fixed_choices_filter(
             "token_kind",
-            _("token kind"),
+            cast(str, _("token kind")),
             [
-                ("access_token", _("access token")),
-                ("client_access_token", _("client token")),
-                ("custodian", _("back office")),
+                ("access_token", cast(str, _("access token"))),
+                ("client_access_token", cast(str, _("client token"))),
+                ("custodian", cast(str, _("back office"))),
             ],
         ),
         "dry_run",
         fixed_choices_filter(
             "mode",
-            _("mode"),
-            [("partial", pgettext_lazy("mode", "partial")), ("strict", pgettext_lazy("mode", "strict"))],
+            cast(str, _("mode")),
+            [
+                ("partial", cast(str, pgettext_lazy("mode", "partial"))),
+                ("strict", cast(str, pgettext_lazy("mode", "strict"))),
+            ],
         ),
     )
     search_fields = ("=public_id", "=target_id", "=sha256", "=idempotency_key", "^caller__name")

@@ -321,5 +321,5 @@ def report_chart(report: RegulatorReport, *, width: int = 760, bar_height: int =
                     label=f"{item.name}: {value} {label}",
                 )
             )
-    legend = [(label_width + index * 110, label, color) for index, (_key, label, color) in enumerate(CHART_SERIES)]
+    legend = [(label_width + index * 110, str(label), color) for index, (_key, label, color) in enumerate(CHART_SERIES)]
     return ReportChart(width, 30 + len(rows) * group + 10, label_width, names, bars, legend)
