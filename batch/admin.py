@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from django.conf import settings
 from django.contrib import admin
@@ -10,6 +11,8 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, ngettext, pgettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from batch import reports
 from batch.models import Submission
@@ -39,13 +42,25 @@ class SubmissionAdmin(CsvExportMixin, LargeTableMixin, admin.ModelAdmin):
     list_filter = (
         "outcome",
         "target_kind",
+        # Lazy labels (the filter renders them per request) where fixed_choices_filter's annotation says str.
         fixed_choices_filter(
             "token_kind",
-            "token kind",
-            [("access_token", "access token"), ("client_access_token", "client token"), ("custodian", "back office")],
+            cast(str, _("token kind")),
+            [
+                ("access_token", cast(str, _("access token"))),
+                ("client_access_token", cast(str, _("client token"))),
+                ("custodian", cast(str, _("back office"))),
+            ],
         ),
         "dry_run",
-        fixed_choices_filter("mode", "mode", [("partial", "partial"), ("strict", "strict")]),
+        fixed_choices_filter(
+            "mode",
+            cast(str, _("mode")),
+            [
+                ("partial", cast(str, pgettext_lazy("mode", "partial"))),
+                ("strict", cast(str, pgettext_lazy("mode", "strict"))),
+            ],
+        ),
     )
     search_fields = ("=public_id", "=target_id", "=sha256", "=idempotency_key", "^caller__name")
     list_select_related = ("caller",)
@@ -77,6 +92,7 @@ class SubmissionAdmin(CsvExportMixin, LargeTableMixin, admin.ModelAdmin):
         "report_table",
     )
     readonly_fields = fields
+    # The CSV headings stay English whatever the page's language: scripts and spreadsheets read them by name.
     csv_fields = (
         ("public_id", "submission"),
         ("received_at", "received"),
@@ -135,14 +151,18 @@ class SubmissionAdmin(CsvExportMixin, LargeTableMixin, admin.ModelAdmin):
             content_type="application/xml",
         )
 
-    @admin.display(description="raw payload")
+    @admin.display(description=_("raw payload"))
     def payload_download(self, obj: Submission) -> str:
         if not obj.payload.name:
             return "-"
         url = reverse("admin:batch_submission_payload", args=[obj.pk])
-        return format_html('<a href="{}">download ({} bytes, sha256 {})</a>', url, obj.bytes, obj.sha256[:16])
+        text = gettext("download (%(bytes)s bytes, sha256 %(sha256)s)") % {
+            "bytes": obj.bytes,
+            "sha256": obj.sha256[:16],
+        }
+        return format_html('<a href="{}">{}</a>', url, text)
 
-    @admin.display(description="per-entry report")
+    @admin.display(description=_("per-entry report"))
     def report_table(self, obj: Submission) -> str:
         report = obj.report or {}
         entries = reports.report_rows_first(obj, _REPORT_ROWS_SHOWN) if reports.report_has_entries(report) else []
@@ -155,10 +175,17 @@ class SubmissionAdmin(CsvExportMixin, LargeTableMixin, admin.ModelAdmin):
             ((row["index"], row["id"], row["kind"] or "", row["status"], row["reason"] or "") for row in entries),
         )
         more = report.get("counts", {}).get("received", len(entries)) - len(entries)
-        note = format_html("<p>{} more rows in the stored report.</p>", more) if more > 0 else ""
+        more_text = ngettext(
+            "%(count)s more row in the stored report.", "%(count)s more rows in the stored report.", more
+        ) % {"count": more}
+        note = format_html("<p>{}</p>", more_text) if more > 0 else ""
         return format_html(
-            "<table><thead><tr><th>#</th><th>entry id</th><th>kind</th><th>status</th><th>reason</th></tr></thead>"
+            "<table><thead><tr><th>#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
             "<tbody>{}</tbody></table>{}",
+            gettext("entry id"),
+            pgettext("kind of entry", "kind"),
+            pgettext("entry status", "status"),
+            gettext("reason"),
             rows,
             note,
         )

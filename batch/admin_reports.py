@@ -7,9 +7,10 @@ import csv
 from django.contrib import admin
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
-from batch.regulator import THIRD_PARTY_COLUMNS, Quarter, regulator_report, report_chart
+from batch.regulator import THIRD_PARTY_COLUMNS, Quarter, RegulatorReport, regulator_report, report_chart
 
 
 def _quarter_from(request) -> tuple[Quarter, str]:
@@ -18,8 +19,31 @@ def _quarter_from(request) -> tuple[Quarter, str]:
         return Quarter.containing(timezone.now()), ""
     try:
         return Quarter.parse(text), ""
-    except ValueError as exc:
-        return Quarter.containing(timezone.now()), str(exc)
+    except ValueError:
+        message = gettext("%(text)s is not a quarter such as 2026Q2.") % {"text": repr(text)}
+        return Quarter.containing(timezone.now()), message
+
+
+def _csv(report: RegulatorReport, quarter: Quarter) -> HttpResponse:
+    """Send the figures as CSV for the regulator: English headings whatever the staff page's language."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="regulator-report-{quarter}.csv"'
+    writer = csv.writer(response)
+    with translation.override("en"):
+        writer.writerow(["quarter", str(quarter)])
+        writer.writerow(["Third Parties registered", report.third_parties_registered])
+        writer.writerow(["Third Parties approved", report.third_parties_approved])
+        writer.writerow(["customers sharing", report.customers_sharing])
+        writer.writerow(["data requests failed without an identified Third Party", report.unidentified_failed])
+        writer.writerow([])
+        writer.writerow(["Third Party", *(str(label) for _key, label in THIRD_PARTY_COLUMNS)])
+        for item in report.by_third_party:
+            writer.writerow([item.name, *item.row()])
+        writer.writerow(["all Third Parties", *report.totals()])
+        writer.writerow([])
+        writer.writerow(["kind of request", "method", "served", "failed", "bytes served"])
+        writer.writerows(report.by_kind)
+    return response
 
 
 def regulator_report_view(request):
@@ -27,26 +51,10 @@ def regulator_report_view(request):
     quarter, error = _quarter_from(request)
     report = regulator_report(quarter=quarter)
     if request.GET.get("format") == "csv" and not error:
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="regulator-report-{quarter}.csv"'
-        writer = csv.writer(response)
-        writer.writerow(["quarter", str(quarter)])
-        writer.writerow(["Third Parties registered", report.third_parties_registered])
-        writer.writerow(["Third Parties approved", report.third_parties_approved])
-        writer.writerow(["customers sharing", report.customers_sharing])
-        writer.writerow(["data requests failed without an identified Third Party", report.unidentified_failed])
-        writer.writerow([])
-        writer.writerow(["Third Party", *(label for _key, label in THIRD_PARTY_COLUMNS)])
-        for item in report.by_third_party:
-            writer.writerow([item.name, *item.row()])
-        writer.writerow(["all Third Parties", *report.totals()])
-        writer.writerow([])
-        writer.writerow(["kind of request", "method", "served", "failed", "bytes served"])
-        writer.writerows(report.by_kind)
-        return response
+        return _csv(report, quarter)
     context = {
         **admin.site.each_context(request),
-        "title": f"Regulator report, {quarter}",
+        "title": gettext("Regulator report, %(quarter)s") % {"quarter": quarter},
         "report": report,
         "columns": [label for _key, label in THIRD_PARTY_COLUMNS],
         "rows": [(item.name, item.row()) for item in report.by_third_party],

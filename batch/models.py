@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from custodian.models import PublicIdField
 
@@ -31,47 +33,68 @@ class Submission(models.Model):
         RETAIL_CUSTOMER = "retail_customer", "Batch/RetailCustomer"
 
     class Outcome(models.TextChoices):
-        QUEUED = "queued", "queued for a worker (Prefer: respond-async)"
-        IN_PROGRESS = "in_progress", "in progress"
-        APPLIED = "applied", "applied"
-        REJECTED = "rejected", "rejected (nothing applied)"
-        DRY_RUN = "dry_run", "dry run (nothing applied)"
-        MALFORMED = "malformed", "malformed body (nothing applied)"
-        FAILED = "failed", "failed (nothing applied)"
+        QUEUED = "queued", pgettext_lazy("submission outcome", "queued for a worker (Prefer: respond-async)")
+        IN_PROGRESS = "in_progress", pgettext_lazy("submission outcome", "in progress")
+        APPLIED = "applied", pgettext_lazy("submission outcome", "applied")
+        REJECTED = "rejected", pgettext_lazy("submission outcome", "rejected (nothing applied)")
+        DRY_RUN = "dry_run", pgettext_lazy("submission outcome", "dry run (nothing applied)")
+        MALFORMED = "malformed", pgettext_lazy("submission outcome", "malformed body (nothing applied)")
+        FAILED = "failed", pgettext_lazy("submission outcome", "failed (nothing applied)")
 
-    public_id = PublicIdField()
+    public_id = PublicIdField(verbose_name=_("public id"))
     caller = models.ForeignKey(
-        settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.PROTECT, related_name="batch_submissions"
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.PROTECT,
+        related_name="batch_submissions",
+        verbose_name=_("caller"),
     )
-    token_kind = models.CharField(max_length=24, help_text="access_token, client_access_token or custodian.")
+    token_kind = models.CharField(
+        _("token kind"), max_length=24, help_text=_("access_token, client_access_token or custodian.")
+    )
     grant = models.ForeignKey(
-        "grants.Grant", on_delete=models.SET_NULL, null=True, blank=True, related_name="batch_submissions"
+        "grants.Grant",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="batch_submissions",
+        verbose_name=_("grant"),
     )
-    target_kind = models.CharField(max_length=16, choices=TargetKind.choices)
-    target_id = models.CharField(max_length=64, help_text="The bulk, subscription or retail customer id in the URL.")
-    idempotency_key = models.CharField(max_length=255, blank=True)
-    content_type = models.CharField(max_length=100, blank=True)
-    mode = models.CharField(max_length=8, default="partial", help_text="partial or strict")
-    dry_run = models.BooleanField(default=False)
+    target_kind = models.CharField(_("target kind"), max_length=16, choices=TargetKind.choices)
+    target_id = models.CharField(
+        _("target id"), max_length=64, help_text=_("The bulk, subscription or retail customer id in the URL.")
+    )
+    idempotency_key = models.CharField(_("idempotency key"), max_length=255, blank=True)
+    content_type = models.CharField(_("content type"), max_length=100, blank=True)
+    mode = models.CharField(_("mode"), max_length=8, default="partial", help_text=_("partial or strict"))
+    dry_run = models.BooleanField(_("dry run"), default=False)
     bytes = models.PositiveBigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
-    payload = models.FileField(upload_to=payload_upload_to, blank=True, max_length=200)
-    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    payload = models.FileField(_("payload"), upload_to=payload_upload_to, blank=True, max_length=200)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now, db_index=True)
     started_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a worker took an asynchronous submission (Prefer: respond-async)."
+        _("started at"),
+        null=True,
+        blank=True,
+        help_text=_("When a worker took an asynchronous submission (Prefer: respond-async)."),
     )
-    finished_at = models.DateTimeField(null=True, blank=True)
-    outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.IN_PROGRESS, db_index=True)
-    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    received_count = models.PositiveIntegerField(default=0)
-    accepted_count = models.PositiveIntegerField(default=0)
-    rejected_count = models.PositiveIntegerField(default=0)
-    applied_count = models.PositiveIntegerField(default=0)
-    readings_written = models.PositiveBigIntegerField(default=0)
-    report = models.JSONField(default=dict, blank=True, help_text="The response body as sent (JSON report).")
-    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=12, choices=Outcome.choices, default=Outcome.IN_PROGRESS, db_index=True
+    )
+    http_status = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    received_count = models.PositiveIntegerField(_("entries received"), default=0)
+    accepted_count = models.PositiveIntegerField(_("entries accepted"), default=0)
+    rejected_count = models.PositiveIntegerField(_("entries rejected"), default=0)
+    applied_count = models.PositiveIntegerField(_("entries applied"), default=0)
+    readings_written = models.PositiveBigIntegerField(_("readings written"), default=0)
+    report = models.JSONField(
+        _("report"), default=dict, blank=True, help_text=_("The response body as sent (JSON report).")
+    )
+    error = models.TextField(_("error"), blank=True)
 
     class Meta:
+        verbose_name = _("submission")
+        verbose_name_plural = _("submissions")
         ordering = ["-received_at", "-id"]
         # The admin's exact searches (target id, body hash, Idempotency-Key without the caller).
         indexes = [
@@ -110,7 +133,7 @@ class ApiRequestCount(models.Model):
     caller (a missing, unknown or expired token, a malformed request).
     """
 
-    day = models.DateField(help_text="The local day (TIME_ZONE) the request arrived.")
+    day = models.DateField(_("day"), help_text=_("The local day (TIME_ZONE) the request arrived."))
     # No database constraint: the per-request upsert runs after the response has gone, and a foreign
     # key check would take a share lock on the Third Party row on every request (waiting behind a
     # lifecycle change, and deadlocking with a table flush); a counter outlives nothing it names.
@@ -121,14 +144,23 @@ class ApiRequestCount(models.Model):
         null=True,
         blank=True,
         related_name="api_request_counts",
+        verbose_name=_("third party"),
     )
-    kind = models.CharField(max_length=48, help_text="The endpoint (its URL name), or 'unknown'.")
-    method = models.CharField(max_length=8)
-    status_class = models.PositiveSmallIntegerField(help_text="1 to 5: the hundreds digit of the status.")
-    requests = models.PositiveBigIntegerField(default=0)
-    bytes = models.PositiveBigIntegerField(default=0, help_text="Response bytes actually sent.")
+    kind = models.CharField(
+        pgettext_lazy("kind of API request", "kind"),
+        max_length=48,
+        help_text=_("The endpoint (its URL name), or 'unknown'."),
+    )
+    method = models.CharField(_("method"), max_length=8)
+    status_class = models.PositiveSmallIntegerField(
+        _("status class"), help_text=_("1 to 5: the hundreds digit of the status.")
+    )
+    requests = models.PositiveBigIntegerField(_("requests"), default=0)
+    bytes = models.PositiveBigIntegerField(default=0, help_text=_("Response bytes actually sent."))
 
     class Meta:
+        verbose_name = _("API request count")
+        verbose_name_plural = _("API request counts")
         constraints = [
             models.UniqueConstraint(
                 fields=["day", "third_party", "kind", "method", "status_class"],
@@ -154,38 +186,70 @@ class BulkJob(models.Model):
     """
 
     class Status(models.TextChoices):
-        BUILDING = "building", "building"
-        READY = "ready", "ready"
-        EXPIRED = "expired", "expired (parts deleted)"
-        FAILED = "failed", "failed"
+        BUILDING = "building", pgettext_lazy("bulk job status", "building")
+        READY = "ready", pgettext_lazy("bulk job status", "ready")
+        EXPIRED = "expired", pgettext_lazy("bulk job status", "expired (parts deleted)")
+        FAILED = "failed", pgettext_lazy("bulk job status", "failed")
 
-    correlation_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    correlation_id = models.UUIDField(_("correlation id"), default=uuid.uuid4, unique=True, editable=False)
     caller = models.ForeignKey(
-        settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.PROTECT, related_name="bulk_jobs"
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.PROTECT,
+        related_name="bulk_jobs",
+        verbose_name=_("caller"),
     )
-    target_kind = models.CharField(max_length=16, choices=Submission.TargetKind.choices)
-    target_id = models.CharField(max_length=64, help_text="The bulk, subscription or retail customer id in the URL.")
+    target_kind = models.CharField(_("target kind"), max_length=16, choices=Submission.TargetKind.choices)
+    target_id = models.CharField(
+        _("target id"), max_length=64, help_text=_("The bulk, subscription or retail customer id in the URL.")
+    )
     bulk_user = models.ForeignKey(
-        "grants.BulkUser", on_delete=models.SET_NULL, null=True, blank=True, related_name="bulk_jobs"
+        "grants.BulkUser",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="bulk_jobs",
+        verbose_name=_("bulk user"),
     )
     grant = models.ForeignKey(
-        "grants.Grant", on_delete=models.SET_NULL, null=True, blank=True, related_name="bulk_jobs"
+        "grants.Grant",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="bulk_jobs",
+        verbose_name=_("grant"),
     )
     customer = models.ForeignKey(
-        "custodian.RetailCustomer", on_delete=models.SET_NULL, null=True, blank=True, related_name="bulk_jobs"
+        "custodian.RetailCustomer",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="bulk_jobs",
+        verbose_name=_("customer"),
     )
-    query = models.CharField(max_length=500, blank=True, help_text="The feed query it was asked with, normalized.")
-    request_key = models.CharField(max_length=64, db_index=True)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.BUILDING, db_index=True)
-    requested_at = models.DateTimeField(default=timezone.now, db_index=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    usage_points = models.PositiveIntegerField(default=0)
-    usage_point_days = models.PositiveBigIntegerField(default=0, help_text="The work estimate that decided 202.")
+    query = models.CharField(
+        _("query"), max_length=500, blank=True, help_text=_("The feed query it was asked with, normalized.")
+    )
+    request_key = models.CharField(_("request key"), max_length=64, db_index=True)
+    status = models.CharField(
+        pgettext_lazy("bulk job", "status"),
+        max_length=12,
+        choices=Status.choices,
+        default=Status.BUILDING,
+        db_index=True,
+    )
+    requested_at = models.DateTimeField(_("requested at"), default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True, db_index=True)
+    usage_points = models.PositiveIntegerField(_("usage points"), default=0)
+    usage_point_days = models.PositiveBigIntegerField(
+        _("usage point days"), default=0, help_text=_("The work estimate that decided 202.")
+    )
     bytes = models.PositiveBigIntegerField(default=0)
-    error = models.TextField(blank=True)
+    error = models.TextField(_("error"), blank=True)
 
     class Meta:
+        verbose_name = _("bulk job")
+        verbose_name_plural = _("bulk jobs")
         ordering = ["-requested_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -201,18 +265,22 @@ class BulkJobRange(models.Model):
     """One range of usage point ids ``[low_id, high_id)`` of a job: one task builds it, writing its parts at once."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "pending"
-        DONE = "done", "done"
+        PENDING = "pending", pgettext_lazy("bulk job range status", "pending")
+        DONE = "done", pgettext_lazy("bulk job range status", "done")
 
-    job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="ranges")
-    index = models.PositiveIntegerField()
-    low_id = models.BigIntegerField()
-    high_id = models.BigIntegerField()
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    built_at = models.DateTimeField(null=True, blank=True)
+    job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="ranges", verbose_name=_("bulk job"))
+    index = models.PositiveIntegerField(_("index"))
+    low_id = models.BigIntegerField(_("low id"))
+    high_id = models.BigIntegerField(_("high id"))
+    status = models.CharField(
+        pgettext_lazy("bulk job range", "status"), max_length=8, choices=Status.choices, default=Status.PENDING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    built_at = models.DateTimeField(_("built at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("bulk job range")
+        verbose_name_plural = _("bulk job ranges")
         ordering = ["job", "index"]
         constraints = [models.UniqueConstraint(fields=["job", "index"], name="bulkjobrange_unique_index")]
 
@@ -226,18 +294,26 @@ class BulkPart(models.Model):
     ``grants`` are the grants whose data it holds; it is served only while all of them still reach it.
     """
 
-    job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="parts")
-    range = models.ForeignKey(BulkJobRange, on_delete=models.CASCADE, related_name="parts")
-    seq = models.PositiveIntegerField()
-    key = models.CharField(max_length=24, help_text="The part's name in its URI: range-seq, 1-based.")
-    storage_name = models.CharField(max_length=300)
+    job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="parts", verbose_name=_("bulk job"))
+    range = models.ForeignKey(
+        BulkJobRange, on_delete=models.CASCADE, related_name="parts", verbose_name=_("bulk job range")
+    )
+    seq = models.PositiveIntegerField(_("sequence number"))
+    key = models.CharField(
+        pgettext_lazy("name of a bulk part", "key"),
+        max_length=24,
+        help_text=_("The part's name in its URI: range-seq, 1-based."),
+    )
+    storage_name = models.CharField(_("storage name"), max_length=300)
     bytes = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
-    usage_points = models.PositiveIntegerField(default=0)
-    grants = models.ManyToManyField("grants.Grant", related_name="bulk_parts", blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    usage_points = models.PositiveIntegerField(_("usage points"), default=0)
+    grants = models.ManyToManyField("grants.Grant", related_name="bulk_parts", blank=True, verbose_name=_("grants"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("bulk part")
+        verbose_name_plural = _("bulk parts")
         ordering = ["job", "range__index", "seq"]
         constraints = [
             models.UniqueConstraint(fields=["range", "seq"], name="bulkpart_unique_seq_per_range"),

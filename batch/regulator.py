@@ -26,6 +26,8 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from batch.models import Submission
 from batch.selectors import api_request_totals
@@ -78,24 +80,25 @@ class Quarter:
         return f"{self.year}Q{self.number}"
 
 
-#: The per-Third-Party columns, in the order the table and the CSV show them.
+#: The per-Third-Party columns, in the order the table and the CSV show them. The labels are lazy: the
+#: staff page shows them in the page's language, the CSV for the regulator writes them in English.
 THIRD_PARTY_COLUMNS = (
-    ("created", "authorizations created"),
-    ("one_time", "of which one-time"),
-    ("ongoing", "of which ongoing"),
-    ("revoked", "authorizations revoked"),
-    ("revoked_by_customer", "revoked by the customer"),
-    ("revoked_by_utility", "revoked by utility staff"),
-    ("revoked_by_third_party", "revoked by the Third Party or the portal"),
-    ("expired", "authorizations expired"),
-    ("customers_sharing", "customers sharing (quarter end)"),
-    ("requests_served", "data requests served"),
-    ("requests_failed", "data requests failed"),
-    ("bytes_served", "bytes served"),
-    ("submissions", "batch submissions"),
-    ("submissions_failed", "batch submissions failed"),
-    ("bytes_received", "bytes received"),
-    ("refused_rate_limit", "requests refused for rate limit"),
+    ("created", _("authorizations created")),
+    ("one_time", _("of which one-time")),
+    ("ongoing", _("of which ongoing")),
+    ("revoked", _("authorizations revoked")),
+    ("revoked_by_customer", _("revoked by the customer")),
+    ("revoked_by_utility", _("revoked by utility staff")),
+    ("revoked_by_third_party", _("revoked by the Third Party or the portal")),
+    ("expired", _("authorizations expired")),
+    ("customers_sharing", _("customers sharing (quarter end)")),
+    ("requests_served", _("data requests served")),
+    ("requests_failed", _("data requests failed")),
+    ("bytes_served", _("bytes served")),
+    ("submissions", _("batch submissions")),
+    ("submissions_failed", _("batch submissions failed")),
+    ("bytes_received", _("bytes received")),
+    ("refused_rate_limit", _("requests refused for rate limit")),
 )
 
 
@@ -263,8 +266,12 @@ def regulator_report(*, quarter: Quarter) -> RegulatorReport:
     )
 
 
-#: The chart's series: authorizations created, revoked and expired per Third Party.
-CHART_SERIES = (("created", "created", "#1f6f43"), ("revoked", "revoked", "#b3261e"), ("expired", "expired", "#8a6d00"))
+#: The chart's series: authorizations created, revoked and expired per Third Party (labels in the page's language).
+CHART_SERIES = (
+    ("created", pgettext_lazy("authorizations", "created"), "#1f6f43"),
+    ("revoked", pgettext_lazy("authorizations", "revoked"), "#b3261e"),
+    ("expired", pgettext_lazy("authorizations", "expired"), "#8a6d00"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,5 +321,5 @@ def report_chart(report: RegulatorReport, *, width: int = 760, bar_height: int =
                     label=f"{item.name}: {value} {label}",
                 )
             )
-    legend = [(label_width + index * 110, label, color) for index, (_key, label, color) in enumerate(CHART_SERIES)]
+    legend = [(label_width + index * 110, str(label), color) for index, (_key, label, color) in enumerate(CHART_SERIES)]
     return ReportChart(width, 30 + len(rows) * group + 10, label_width, names, bars, legend)
