@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
 
 from django.conf import settings
 from django.contrib import admin
@@ -45,20 +44,20 @@ class SubmissionAdmin(CsvExportMixin, LargeTableMixin, admin.ModelAdmin):
         # Lazy labels (the filter renders them per request) where fixed_choices_filter's annotation says str.
         fixed_choices_filter(
             "token_kind",
-            cast(str, _("token kind")),
+            _("token kind"),
             [
-                ("access_token", cast(str, _("access token"))),
-                ("client_access_token", cast(str, _("client token"))),
-                ("custodian", cast(str, _("back office"))),
+                ("access_token", _("access token")),
+                ("client_access_token", _("client token")),
+                ("custodian", _("back office")),
             ],
         ),
         "dry_run",
         fixed_choices_filter(
             "mode",
-            cast(str, _("mode")),
+            _("mode"),
             [
-                ("partial", cast(str, pgettext_lazy("mode", "partial"))),
-                ("strict", cast(str, pgettext_lazy("mode", "strict"))),
+                ("partial", pgettext_lazy("mode", "partial")),
+                ("strict", pgettext_lazy("mode", "strict")),
             ],
         ),
     )

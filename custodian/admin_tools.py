@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from django.contrib import admin
@@ -18,6 +18,9 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.text import unescape_string_literal
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 _CHUNK_ROWS = 2000
 
@@ -148,7 +151,9 @@ def _cell(value: object) -> object:
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def fixed_choices_filter(field_name: str, title: str, choices: list[tuple[str, str]]) -> type[admin.SimpleListFilter]:
+def fixed_choices_filter(
+    field_name: str, title: StrOrPromise, choices: list[tuple[str, StrOrPromise]]
+) -> type[admin.SimpleListFilter]:
     """Return a list filter with known choices: no ``SELECT DISTINCT`` over the table to find them."""
 
     class FixedChoicesFilter(admin.SimpleListFilter):
