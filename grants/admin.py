@@ -13,6 +13,8 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from oauth2_provider.models import (
     get_access_token_model,
     get_device_grant_model,
@@ -66,10 +68,15 @@ def _bulk_user_lines(text: str) -> list[tuple[str, str]]:
         try:
             bulk_id_validator(bulk_id)
         except ValidationError:
-            errors.append(f"line {number}: {bulk_id!r} is not a Bulk ID (1 to 64 letters, digits or hyphens)")
+            errors.append(
+                gettext("line %(number)s: %(bulk_id)s is not a Bulk ID (1 to 64 letters, digits or hyphens)")
+                % {"number": number, "bulk_id": repr(bulk_id)}
+            )
             continue
         if any(bulk_id == seen for seen, _name in rows):
-            errors.append(f"line {number}: Bulk ID {bulk_id} is listed twice")
+            errors.append(
+                gettext("line %(number)s: Bulk ID %(bulk_id)s is listed twice") % {"number": number, "bulk_id": bulk_id}
+            )
             continue
         rows.append((bulk_id, name.strip() or f"Bulk {bulk_id}"))
     if errors:
@@ -83,7 +90,8 @@ class ThirdPartyRegistrationForm(forms.ModelForm):
     bulk_users = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="One bulk user per line: its Bulk ID, a space, then its name (for example: 1 Solar programme).",
+        label=_("Bulk users"),
+        help_text=_("One bulk user per line: its Bulk ID, a space, then its name (for example: 1 Solar programme)."),
     )
 
     class Meta:
@@ -105,10 +113,10 @@ class ThirdPartyRegistrationForm(forms.ModelForm):
 _INFORMATION_FIELDSETS = (
     ("OAuth", {"fields": ("redirect_uris", "registered_scopes")}),
     (
-        "ESPI compatibility (off by default)",
+        _("ESPI compatibility (off by default)"),
         {
             "fields": ("espi_compatibility",),
-            "description": (
+            "description": _(
                 "For Third Parties that cannot send PKCE or form-encoded token requests (GBA's certification "
                 "harness, older ESPI software). It weakens protection against stolen authorization codes; "
                 "see the field's help text."
@@ -165,9 +173,9 @@ class ThirdPartyAdmin(IndexedSearchMixin, admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "role", "public_id", "client_id", "lifecycle", "lifecycle_changed_at")}),
         *_INFORMATION_FIELDSETS,
-        ("Uploads", {"fields": ("lenient_uploads",)}),
+        (_("Uploads"), {"fields": ("lenient_uploads",)}),
         (
-            "Notifications and rate limits",
+            _("Notifications and rate limits"),
             {
                 "fields": (
                     "daily_new_data_notice",
@@ -177,12 +185,12 @@ class ThirdPartyAdmin(IndexedSearchMixin, admin.ModelAdmin):
                 )
             },
         ),
-        ("Timestamps", {"fields": ("created", "updated")}),
+        (_("Timestamps"), {"fields": ("created", "updated")}),
     )
     add_fieldsets = (
         (None, {"fields": ("name", "role")}),
         *_INFORMATION_FIELDSETS,
-        ("Bulk users", {"fields": ("bulk_users",)}),
+        (_("Bulk users"), {"fields": ("bulk_users",)}),
     )
     inlines = [BulkUserInline]
     actions = ["approve_to_production", "put_on_hold", "revoke"]
@@ -238,7 +246,9 @@ class ThirdPartyAdmin(IndexedSearchMixin, admin.ModelAdmin):
         credentials = getattr(request, "_new_credentials", None)
         if credentials is None:
             return super().response_add(request, obj, post_url_continue)
-        return _credentials_response(self, request, credentials, title=f"{obj} registered")
+        return _credentials_response(
+            self, request, credentials, title=gettext("%(third_party)s registered") % {"third_party": obj}
+        )
 
     def get_urls(self):
         def wrap(view):
@@ -276,7 +286,7 @@ class ThirdPartyAdmin(IndexedSearchMixin, admin.ModelAdmin):
                 **self.admin_site.each_context(request),
                 "opts": self.model._meta,
                 "original": third_party,
-                "title": "Rotate client secret",
+                "title": gettext("Rotate client secret"),
             }
             return TemplateResponse(request, "admin/grants/thirdparty/rotate_confirm.html", context)
         third_party = self._object_for_post(request, object_id)
@@ -285,7 +295,12 @@ class ThirdPartyAdmin(IndexedSearchMixin, admin.ModelAdmin):
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return redirect("admin:grants_thirdparty_change", third_party.pk)
-        return _credentials_response(self, request, credentials, title=f"New client secret for {third_party}")
+        return _credentials_response(
+            self,
+            request,
+            credentials,
+            title=gettext("New client secret for %(third_party)s") % {"third_party": third_party},
+        )
 
     def register_again_view(self, request, object_id: str):
         """Register a revoked Third Party as a new client and show its credentials once."""
@@ -295,7 +310,9 @@ class ThirdPartyAdmin(IndexedSearchMixin, admin.ModelAdmin):
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return redirect("admin:grants_thirdparty_change", third_party.pk)
-        return _credentials_response(self, request, credentials, title=f"{third_party} registered again")
+        return _credentials_response(
+            self, request, credentials, title=gettext("%(third_party)s registered again") % {"third_party": third_party}
+        )
 
     def approve_view(self, request, object_id: str):
         """Run the approval checklist; show every check, and approve only if all passed."""
@@ -310,7 +327,7 @@ class ThirdPartyAdmin(IndexedSearchMixin, admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "original": third_party,
-            "title": f"Approval checklist for {third_party}",
+            "title": gettext("Approval checklist for %(third_party)s") % {"third_party": third_party},
             "checks": checks,
             "approved": third_party.lifecycle == ThirdParty.Lifecycle.PRODUCTION,
         }
@@ -325,17 +342,21 @@ class ThirdPartyAdmin(IndexedSearchMixin, admin.ModelAdmin):
             except ValidationError as exc:
                 self.message_user(request, f"{third_party}: {' '.join(exc.messages)}", messages.ERROR)
         if done:
-            later = (
-                " Requests are refused now; grants, tokens and customers' e-mails follow in the background."
-                if lifecycle in (ThirdParty.Lifecycle.ON_HOLD, ThirdParty.Lifecycle.REVOKED)
-                else ""
-            )
-            self.message_user(
-                request,
-                f"{done} Third Part{'y' if done == 1 else 'ies'} now {ThirdParty.Lifecycle(lifecycle).label}.{later}",
-            )
+            if lifecycle in (ThirdParty.Lifecycle.ON_HOLD, ThirdParty.Lifecycle.REVOKED):
+                message = ngettext(
+                    "%(count)s Third Party now %(lifecycle)s. Requests are refused now; grants, tokens and "
+                    "customers' e-mails follow in the background.",
+                    "%(count)s Third Parties now %(lifecycle)s. Requests are refused now; grants, tokens and "
+                    "customers' e-mails follow in the background.",
+                    done,
+                )
+            else:
+                message = ngettext(
+                    "%(count)s Third Party now %(lifecycle)s.", "%(count)s Third Parties now %(lifecycle)s.", done
+                )
+            self.message_user(request, message % {"count": done, "lifecycle": ThirdParty.Lifecycle(lifecycle).label})
 
-    @admin.action(description="Approve to Production (runs the checklist)", permissions=["change"])
+    @admin.action(description=_("Approve to Production (runs the checklist)"), permissions=["change"])
     def approve_to_production(self, request, queryset):
         for third_party in queryset:
             try:
@@ -346,15 +367,24 @@ class ThirdPartyAdmin(IndexedSearchMixin, admin.ModelAdmin):
             failed = [check for check in checks if not check.ok]
             if failed:
                 detail = " ".join(f"{check.name}: {check.detail}" for check in failed)
-                self.message_user(request, f"{third_party} not approved. {detail}", messages.ERROR)
+                self.message_user(
+                    request,
+                    gettext("%(third_party)s not approved. %(detail)s")
+                    % {"third_party": third_party, "detail": detail},
+                    messages.ERROR,
+                )
             else:
-                self.message_user(request, f"{third_party} approved to Production.", messages.SUCCESS)
+                self.message_user(
+                    request,
+                    gettext("%(third_party)s approved to Production.") % {"third_party": third_party},
+                    messages.SUCCESS,
+                )
 
-    @admin.action(description="Put On Hold", permissions=["change"])
+    @admin.action(description=_("Put On Hold"), permissions=["change"])
     def put_on_hold(self, request, queryset):
         self._set_lifecycle(request, queryset, ThirdParty.Lifecycle.ON_HOLD)
 
-    @admin.action(description="Revoke (revokes every grant and token)", permissions=["change"])
+    @admin.action(description=_("Revoke (revokes every grant and token)"), permissions=["change"])
     def revoke(self, request, queryset):
         self._set_lifecycle(request, queryset, ThirdParty.Lifecycle.REVOKED)
 
@@ -446,7 +476,7 @@ class GrantAdmin(LargeTableMixin, admin.ModelAdmin):
         # The consent record is read only on a grant's own page.
         return super().get_queryset(request).defer("consent")
 
-    @admin.display(description="consent evidence")
+    @admin.display(description=_("consent evidence"))
     def consent_record(self, obj: Grant) -> str:
         return consent_record_html(obj)
 
@@ -470,13 +500,13 @@ class GrantAdmin(LargeTableMixin, admin.ModelAdmin):
         ]
         return extra + super().get_urls()
 
-    @admin.action(description="Revoke selected grants", permissions=["change"])
+    @admin.action(description=_("Revoke selected grants"), permissions=["change"])
     def revoke_grants(self, request, queryset):
         count = 0
         for grant in queryset.filter(status=Grant.Status.ACTIVE):
             services.grant_revoke(grant=grant, actor=request.user, reason="Revoked by utility staff")
             count += 1
-        self.message_user(request, f"{count} grant(s) revoked.")
+        self.message_user(request, gettext("%(count)s grant(s) revoked.") % {"count": count})
 
 
 # django-oauth-toolkit registers admins that would list token values; replace them with masked,
@@ -500,7 +530,7 @@ class AccessTokenAdmin(LargeTableMixin, admin.ModelAdmin):
     fields = ("masked_token", "application", "user", "expires", "scope", "created")
     readonly_fields = fields
 
-    @admin.display(description="token")
+    @admin.display(description=_("token"))
     def masked_token(self, obj) -> str:
         return _mask(obj.token_checksum) + " (sha256)"
 
@@ -519,7 +549,7 @@ class RefreshTokenAdmin(LargeTableMixin, admin.ModelAdmin):
     fields = ("masked_token", "application", "user", "revoked", "created")
     readonly_fields = fields
 
-    @admin.display(description="token")
+    @admin.display(description=_("token"))
     def masked_token(self, obj) -> str:
         return _mask(obj.token_checksum) + " (sha256)"
 
@@ -570,7 +600,7 @@ class NotificationAdmin(LargeTableMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).defer("resources")
 
-    @admin.display(description="last error")
+    @admin.display(description=_("last error"))
     def short_error(self, obj) -> str:
         return obj.last_error[:120]
 
@@ -581,7 +611,9 @@ class NotificationAdmin(LargeTableMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Retry now (fresh attempt budget)", permissions=["change"])
+    @admin.action(description=_("Retry now (fresh attempt budget)"), permissions=["change"])
     def retry_now(self, request, queryset):
         count = notification_retry(notifications=queryset, actor=request.user)
-        self.message_user(request, f"{count} notification(s) queued for delivery now.", messages.SUCCESS)
+        self.message_user(
+            request, gettext("%(count)s notification(s) queued for delivery now.") % {"count": count}, messages.SUCCESS
+        )

@@ -13,6 +13,8 @@ from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from custodian.local_dates import end_of_local_day
 from custodian.models import RetailCustomer, UsagePoint
@@ -24,35 +26,42 @@ from grants.scopes import ScopeError, parse_scope
 class OfflineAuthorizationForm(forms.Form):
     """What a paper authorization says: who, to whom, which usage points, which data, for how long, and its reference."""
 
-    customer = forms.CharField(label="Retail customer id", help_text="The RetailCustomer id on the signed form.")
+    customer = forms.CharField(label=_("Retail customer id"), help_text=_("The RetailCustomer id on the signed form."))
     third_party = forms.ModelChoiceField(
         queryset=ThirdParty.objects.filter(
             role=ThirdParty.Role.THIRD_PARTY, lifecycle=ThirdParty.Lifecycle.PRODUCTION
         ).order_by("name"),
-        label="Third Party",
+        label=_("Third Party"),
     )
-    bulk_id = forms.CharField(required=False, label="Bulk ID", help_text="Only if the customer joins a bulk user.")
+    bulk_id = forms.CharField(
+        required=False, label=_("Bulk ID"), help_text=_("Only if the customer joins a bulk user.")
+    )
     usage_points = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
-        label="Usage point ids",
-        help_text="The customer's usage points named on the form, one per line or separated by spaces.",
+        label=_("Usage point ids"),
+        help_text=_("The customer's usage points named on the form, one per line or separated by spaces."),
     )
     scope = forms.CharField(
         required=False,
-        label="Scope",
-        help_text="The ESPI scope the customer signed for (FB=...); empty: the Third Party's first registered scope.",
+        label=_("Scope"),
+        help_text=_(
+            "The ESPI scope the customer signed for (FB=...); empty: the Third Party's first registered scope."
+        ),
     )
     authorized_from = forms.DateField(
-        required=False, label="Authorized from", widget=forms.DateInput(attrs={"type": "date"}), help_text="Empty: now."
+        required=False,
+        label=_("Authorized from"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_("Empty: now."),
     )
     authorized_until = forms.DateField(
-        label="Authorized until (inclusive)", widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Authorized until (inclusive)"), widget=forms.DateInput(attrs={"type": "date"})
     )
-    signed_on = forms.DateField(label="Signed on", widget=forms.DateInput(attrs={"type": "date"}))
+    signed_on = forms.DateField(label=_("Signed on"), widget=forms.DateInput(attrs={"type": "date"}))
     evidence_reference = forms.CharField(
         max_length=200,
-        label="Evidence reference",
-        help_text="Where the signed paper is kept (document number, scan id): recorded as the consent evidence.",
+        label=_("Evidence reference"),
+        help_text=_("Where the signed paper is kept (document number, scan id): recorded as the consent evidence."),
     )
 
     def clean_customer(self) -> RetailCustomer:
@@ -62,7 +71,7 @@ class OfflineAuthorizationForm(forms.Form):
             .first()
         )
         if customer is None:
-            raise ValidationError("No retail customer has this id.")
+            raise ValidationError(gettext("No retail customer has this id."))
         return customer
 
     def clean(self):
@@ -73,14 +82,14 @@ class OfflineAuthorizationForm(forms.Form):
         ids = self.cleaned_data.get("usage_points", "").split()
         points = list(UsagePoint.objects.filter(customer=customer, public_id__in=ids))
         if not ids or len(points) != len(set(ids)):
-            self.add_error("usage_points", "Name usage points of this customer only.")
+            self.add_error("usage_points", gettext("Name usage points of this customer only."))
         cleaned["usage_point_objects"] = points
         bulk_id = cleaned.get("bulk_id", "").strip()
         cleaned["bulk_user"] = None
         if bulk_id:
             cleaned["bulk_user"] = BulkUser.objects.filter(third_party=third_party, bulk_id__exact=bulk_id).first()
             if cleaned["bulk_user"] is None:
-                self.add_error("bulk_id", "This Third Party has no bulk user with this Bulk ID.")
+                self.add_error("bulk_id", gettext("This Third Party has no bulk user with this Bulk ID."))
         scope = cleaned.get("scope", "").strip()
         if not scope:
             registered = [text for text in third_party.registered_scope_list if "BR=" not in text]
@@ -95,9 +104,9 @@ class OfflineAuthorizationForm(forms.Form):
         until, start = cleaned.get("authorized_until"), cleaned.get("authorized_from")
         today = timezone.localdate(timezone=timezone.get_default_timezone())
         if until is not None and until < today:
-            self.add_error("authorized_until", "This authorized period has already ended.")
+            self.add_error("authorized_until", gettext("This authorized period has already ended."))
         elif until is not None and start is not None and until < start:
-            self.add_error("authorized_until", "The authorized period ends before it starts.")
+            self.add_error("authorized_until", gettext("The authorized period ends before it starts."))
         return cleaned
 
 
@@ -109,7 +118,7 @@ def offline_authorization_view(model_admin, request):
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
-        "title": "Record an offline (paper) authorization",
+        "title": gettext("Record an offline (paper) authorization"),
         "form": form,
     }
     if request.method == "POST" and form.is_valid():
@@ -132,7 +141,7 @@ def offline_authorization_view(model_admin, request):
             for field, errors in getattr(exc, "message_dict", {"__all__": exc.messages}).items():
                 form.add_error(field if field in form.fields else None, errors)
         else:
-            context.update({"title": "Offline authorization recorded", "recorded": recorded})
+            context.update({"title": gettext("Offline authorization recorded"), "recorded": recorded})
             response = TemplateResponse(request, "admin/grants/grant/offline_recorded.html", context)
             response["Cache-Control"] = "no-store"
             return response

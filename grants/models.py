@@ -18,7 +18,9 @@ from django.contrib.auth.hashers import identify_hasher
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from oauth2_provider.models import AbstractApplication
 from oauth2_provider.settings import oauth2_settings
 
@@ -26,7 +28,7 @@ from custodian.models import PublicIdField, RetailCustomer, UsagePoint
 from grants.sealing import secret_seal
 
 bulk_id_validator = RegexValidator(
-    r"^[0-9A-Za-z-]{1,64}\Z", "A Bulk ID is 1 to 64 letters, digits or hyphens (ESPI scope grammar brID)."
+    r"^[0-9A-Za-z-]{1,64}\Z", _("A Bulk ID is 1 to 64 letters, digits or hyphens (ESPI scope grammar brID).")
 )
 
 
@@ -40,83 +42,103 @@ class ThirdParty(AbstractApplication):
     """
 
     class Role(models.TextChoices):
-        THIRD_PARTY = "third_party", "Third Party"
-        CUSTODIAN = "custodian", "Data Custodian back office"
+        THIRD_PARTY = "third_party", _("Third Party")
+        CUSTODIAN = "custodian", _("Data Custodian back office")
 
     class Lifecycle(models.IntegerChoices):
         """ESPI dataCustodianApplicationStatus, set by the utility only."""
 
-        REVIEW = 1, "Review"
-        PRODUCTION = 2, "Production"
-        ON_HOLD = 3, "On Hold"
-        REVOKED = 4, "Revoked"
+        REVIEW = 1, pgettext_lazy("third party lifecycle", "Review")
+        PRODUCTION = 2, pgettext_lazy("third party lifecycle", "Production")
+        ON_HOLD = 3, pgettext_lazy("third party lifecycle", "On Hold")
+        REVOKED = 4, pgettext_lazy("third party lifecycle", "Revoked")
 
     class ApplicationType(models.IntegerChoices):
-        WEB = 1, "Web"
-        DESKTOP = 2, "Desktop"
-        MOBILE = 3, "Mobile"
-        DEVICE = 4, "Other device"
+        WEB = 1, _("Web")
+        DESKTOP = 2, _("Desktop")
+        MOBILE = 3, _("Mobile")
+        DEVICE = 4, _("Other device")
 
     class ApplicationUse(models.IntegerChoices):
-        ENERGY_MANAGEMENT = 1, "Energy management"
-        ANALYTICAL = 2, "Analytical"
-        GOVERNMENTAL = 3, "Governmental"
-        ACADEMIC = 4, "Academic"
-        LAW_ENFORCEMENT = 5, "Law enforcement"
+        ENERGY_MANAGEMENT = 1, _("Energy management")
+        ANALYTICAL = 2, _("Analytical")
+        GOVERNMENTAL = 3, _("Governmental")
+        ACADEMIC = 4, _("Academic")
+        LAW_ENFORCEMENT = 5, _("Law enforcement")
 
-    public_id = PublicIdField(help_text="The ApplicationInformation id in ESPI URLs.")
-    role = models.CharField(max_length=16, choices=Role.choices, default=Role.THIRD_PARTY)
-    lifecycle = models.PositiveSmallIntegerField(choices=Lifecycle.choices, default=Lifecycle.REVIEW)
-    lifecycle_changed_at = models.DateTimeField(default=timezone.now)
+    public_id = PublicIdField(help_text=_("The ApplicationInformation id in ESPI URLs."), verbose_name=_("public id"))
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.THIRD_PARTY, verbose_name=_("role"))
+    lifecycle = models.PositiveSmallIntegerField(
+        choices=Lifecycle.choices, default=Lifecycle.REVIEW, verbose_name=_("lifecycle")
+    )
+    lifecycle_changed_at = models.DateTimeField(default=timezone.now, verbose_name=_("lifecycle changed at"))
     lifecycle_changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="+",
-        help_text="The staff member who made the last lifecycle change.",
+        help_text=_("The staff member who made the last lifecycle change."),
+        verbose_name=_("lifecycle changed by"),
     )
     lifecycle_swept_to = models.BigIntegerField(
         null=True,
         blank=True,
         editable=False,
-        help_text="On Hold or Revoked: the last grant id whose row work (revocation, e-mail) is done; "
-        "empty once the sweep finished (grants.services.third_party_lifecycle_sweep).",
+        help_text=_(
+            "On Hold or Revoked: the last grant id whose row work (revocation, e-mail) is done; "
+            "empty once the sweep finished (grants.services.third_party_lifecycle_sweep)."
+        ),
+        verbose_name=_("lifecycle swept to"),
     )
     description = models.CharField(
-        max_length=256, blank=True, help_text="thirdPartyApplicationDescription: shown to customers as the purpose."
+        max_length=256,
+        blank=True,
+        help_text=_("thirdPartyApplicationDescription: shown to customers as the purpose."),
+        verbose_name=_("description"),
     )
-    application_type = models.PositiveSmallIntegerField(choices=ApplicationType.choices, default=ApplicationType.WEB)
+    application_type = models.PositiveSmallIntegerField(
+        choices=ApplicationType.choices, default=ApplicationType.WEB, verbose_name=_("application type")
+    )
     application_use = models.PositiveSmallIntegerField(
-        choices=ApplicationUse.choices, default=ApplicationUse.ENERGY_MANAGEMENT
+        choices=ApplicationUse.choices, default=ApplicationUse.ENERGY_MANAGEMENT, verbose_name=_("application use")
     )
-    phone = models.CharField(max_length=32, blank=True)
-    notify_uri = models.URLField(blank=True, help_text="thirdPartyNotifyUri: where BatchList notifications are POSTed.")
-    user_portal_uri = models.URLField(blank=True)
-    logo_uri = models.URLField(blank=True)
-    client_uri = models.URLField(blank=True)
+    phone = models.CharField(max_length=32, blank=True, verbose_name=_("phone"))
+    notify_uri = models.URLField(
+        blank=True,
+        help_text=_("thirdPartyNotifyUri: where BatchList notifications are POSTed."),
+        verbose_name=_("notify uri"),
+    )
+    user_portal_uri = models.URLField(blank=True, verbose_name=_("user portal uri"))
+    logo_uri = models.URLField(blank=True, verbose_name=_("logo uri"))
+    client_uri = models.URLField(blank=True, verbose_name=_("client uri"))
     scope_selection_uri = models.URLField(
         "thirdPartyScopeSelectionScreenURI",
         blank=True,
-        help_text="The Third Party's scope-selection screen: customers who start from “share my data” go there.",
+        help_text=_("The Third Party's scope-selection screen: customers who start from “share my data” go there."),
     )
-    tos_uri = models.URLField(blank=True)
-    policy_uri = models.URLField(blank=True)
-    software_id = models.CharField(max_length=256, blank=True)
-    software_version = models.CharField(max_length=32, blank=True)
-    contacts = models.TextField(blank=True, help_text="One e-mail address per line.")
+    tos_uri = models.URLField(blank=True, verbose_name=_("tos uri"))
+    policy_uri = models.URLField(blank=True, verbose_name=_("policy uri"))
+    software_id = models.CharField(max_length=256, blank=True, verbose_name=_("software id"))
+    software_version = models.CharField(max_length=32, blank=True, verbose_name=_("software version"))
+    contacts = models.TextField(blank=True, help_text=_("One e-mail address per line."), verbose_name=_("contacts"))
     registered_scopes = models.TextField(
-        blank=True, help_text="The ESPI scope strings this client may ask for, one per line."
+        blank=True,
+        help_text=_("The ESPI scope strings this client may ask for, one per line."),
+        verbose_name=_("registered scopes"),
     )
     lenient_uploads = models.BooleanField(
         default=False,
-        help_text="Read this client's batch uploads in lenient mode: what real files do (bare UUIDs, missing ids, "
-        "relative hrefs, date-only stamps) is normalized and reported on each entry. Off: uploads must be strict ESPI.",
+        help_text=_(
+            "Read this client's batch uploads in lenient mode: what real files do (bare UUIDs, missing ids, "
+            "relative hrefs, date-only stamps) is normalized and reported on each entry. Off: uploads must be strict ESPI."
+        ),
+        verbose_name=_("lenient uploads"),
     )
     espi_compatibility = models.BooleanField(
-        "ESPI compatibility",
+        _("ESPI compatibility"),
         default=False,
-        help_text=(
+        help_text=_(
             "Lets this confidential Third Party authorize without PKCE and send token requests with their "
             "parameters in the URL query or by GET, as GBA's certification harness and older ESPI software do. "
             "Risk: without PKCE an authorization code stolen in transit can be exchanged by anyone who also "
@@ -127,22 +149,32 @@ class ThirdParty(AbstractApplication):
     client_secret_sealed = models.TextField(
         blank=True,
         editable=False,
-        help_text="The client secret encrypted at rest (grants.sealing), returned only on a registration-token read.",
+        help_text=_(
+            "The client secret encrypted at rest (grants.sealing), returned only on a registration-token read."
+        ),
+        verbose_name=_("client secret sealed"),
     )
     daily_new_data_notice = models.BooleanField(
         default=False,
-        help_text="Send a daily BatchList naming the grants and bulks that received new data the day before.",
+        help_text=_("Send a daily BatchList naming the grants and bulks that received new data the day before."),
+        verbose_name=_("daily new data notice"),
     )
     rate_limit_per_second = models.PositiveIntegerField(
-        default=20, help_text="ESPI API calls allowed per second; past it the client gets 429 with Retry-After."
+        default=20,
+        help_text=_("ESPI API calls allowed per second; past it the client gets 429 with Retry-After."),
+        verbose_name=_("rate limit per second"),
     )
-    rate_limit_per_hour = models.PositiveIntegerField(default=5_000, help_text="ESPI API calls allowed per hour.")
-    rate_limit_per_day = models.PositiveIntegerField(default=20_000, help_text="ESPI API calls allowed per day.")
+    rate_limit_per_hour = models.PositiveIntegerField(
+        default=5_000, help_text=_("ESPI API calls allowed per hour."), verbose_name=_("rate limit per hour")
+    )
+    rate_limit_per_day = models.PositiveIntegerField(
+        default=20_000, help_text=_("ESPI API calls allowed per day."), verbose_name=_("rate limit per day")
+    )
 
     class Meta(AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
-        verbose_name = "third party"
-        verbose_name_plural = "third parties"
+        verbose_name = _("third party")
+        verbose_name_plural = _("third parties")
         constraints = [
             models.CheckConstraint(condition=Q(lifecycle__in=[1, 2, 3, 4]), name="thirdparty_lifecycle_known"),
             models.CheckConstraint(condition=Q(role__in=["third_party", "custodian"]), name="thirdparty_role_known"),
@@ -200,13 +232,17 @@ class BulkUser(models.Model):
     Bulk IDs are matched exactly, as whole strings: bulk ``1`` is not bulk ``10``.
     """
 
-    third_party = models.ForeignKey(ThirdParty, on_delete=models.PROTECT, related_name="bulk_users")
-    bulk_id = models.CharField(max_length=64, validators=[bulk_id_validator])
-    name = models.CharField(max_length=200)
-    description = models.CharField(max_length=256, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    third_party = models.ForeignKey(
+        ThirdParty, on_delete=models.PROTECT, related_name="bulk_users", verbose_name=_("third party")
+    )
+    bulk_id = models.CharField(max_length=64, validators=[bulk_id_validator], verbose_name=_("Bulk ID"))
+    name = models.CharField(max_length=200, verbose_name=pgettext_lazy("field", "name"))
+    description = models.CharField(max_length=256, blank=True, verbose_name=_("description"))
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("bulk user")
+        verbose_name_plural = _("bulk users")
         ordering = ["third_party", "bulk_id"]
         constraints = [
             models.UniqueConstraint(fields=["third_party", "bulk_id"], name="bulkuser_unique_per_third_party"),
@@ -223,37 +259,65 @@ class Grant(models.Model):
     """One customer's consent to one Third Party: ESPI Authorization + Subscription."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        REVOKED = "revoked", "Revoked"
-        EXPIRED = "expired", "Expired"
-        DENIED = "denied", "Denied"
+        ACTIVE = "active", pgettext_lazy("grant status", "Active")
+        REVOKED = "revoked", pgettext_lazy("grant status", "Revoked")
+        EXPIRED = "expired", pgettext_lazy("grant status", "Expired")
+        DENIED = "denied", pgettext_lazy("grant status", "Denied")
 
-    public_id = PublicIdField(help_text="The ESPI Authorization id.")
-    subscription_id = PublicIdField(help_text="The ESPI Subscription id.")
-    customer = models.ForeignKey(RetailCustomer, on_delete=models.PROTECT, related_name="grants")
-    third_party = models.ForeignKey(ThirdParty, on_delete=models.PROTECT, related_name="grants")
-    bulk_user = models.ForeignKey(BulkUser, on_delete=models.PROTECT, null=True, blank=True, related_name="grants")
-    usage_points = models.ManyToManyField(UsagePoint, through="GrantUsagePoint", related_name="grants")
-    scope = models.CharField(max_length=256, help_text="The ESPI scope string actually granted (canonical).")
-    function_blocks = models.JSONField(default=list, help_text="Function block numbers, ascending.")
-    interval_duration = models.PositiveIntegerField(null=True, blank=True, help_text="Minimum interval, seconds.")
-    block_duration = models.CharField(max_length=32, blank=True)
-    history_length = models.PositiveBigIntegerField(null=True, blank=True, help_text="Seconds of history.")
-    authorized_start = models.DateTimeField()
-    authorized_end = models.DateTimeField()
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE, db_index=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(default=timezone.now)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    revoked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    public_id = PublicIdField(help_text=_("The ESPI Authorization id."), verbose_name=_("public id"))
+    subscription_id = PublicIdField(help_text=_("The ESPI Subscription id."), verbose_name=_("subscription id"))
+    customer = models.ForeignKey(
+        RetailCustomer, on_delete=models.PROTECT, related_name="grants", verbose_name=_("customer")
     )
-    consent = models.JSONField(default=dict, blank=True, help_text="Consent evidence: what was shown and chosen.")
+    third_party = models.ForeignKey(
+        ThirdParty, on_delete=models.PROTECT, related_name="grants", verbose_name=_("third party")
+    )
+    bulk_user = models.ForeignKey(
+        BulkUser, on_delete=models.PROTECT, null=True, blank=True, related_name="grants", verbose_name=_("bulk user")
+    )
+    usage_points = models.ManyToManyField(
+        UsagePoint, through="GrantUsagePoint", related_name="grants", verbose_name=_("usage points")
+    )
+    scope = models.CharField(
+        max_length=256, help_text=_("The ESPI scope string actually granted (canonical)."), verbose_name=_("scope")
+    )
+    function_blocks = models.JSONField(
+        default=list, help_text=_("Function block numbers, ascending."), verbose_name=_("function blocks")
+    )
+    interval_duration = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("Minimum interval, seconds."), verbose_name=_("interval duration")
+    )
+    block_duration = models.CharField(max_length=32, blank=True, verbose_name=_("block duration"))
+    history_length = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text=_("Seconds of history."), verbose_name=_("history length")
+    )
+    authorized_start = models.DateTimeField(verbose_name=_("authorized start"))
+    authorized_end = models.DateTimeField(verbose_name=_("authorized end"))
+    status = models.CharField(
+        max_length=8, choices=Status.choices, default=Status.ACTIVE, db_index=True, verbose_name=_("status")
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(default=timezone.now, verbose_name=_("updated at"))
+    revoked_at = models.DateTimeField(null=True, blank=True, verbose_name=_("revoked at"))
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("revoked by"),
+    )
+    consent = models.JSONField(
+        default=dict, blank=True, help_text=_("Consent evidence: what was shown and chosen."), verbose_name=_("consent")
+    )
     customer_records = models.JSONField(
         default=list,
         blank=True,
-        help_text="The customer's own records shared (customer.xsd): name_address, account_billing; "
-        "each chosen on its own, never implied by usage consent.",
+        help_text=_(
+            "The customer's own records shared (customer.xsd): name_address, account_billing; "
+            "each chosen on its own, never implied by usage consent."
+        ),
+        verbose_name=_("customer records"),
     )
     replaced_by = models.ForeignKey(
         "self",
@@ -261,13 +325,19 @@ class Grant(models.Model):
         null=True,
         blank=True,
         related_name="replaced",
-        help_text="The grant the customer gave the same Third Party (or bulk) again, which ended this one.",
+        help_text=_("The grant the customer gave the same Third Party (or bulk) again, which ended this one."),
+        verbose_name=_("replaced by"),
     )
     expiry_notice_sent_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the customer was told the grant ends within 30 days."
+        null=True,
+        blank=True,
+        help_text=_("When the customer was told the grant ends within 30 days."),
+        verbose_name=_("expiry notice sent at"),
     )
 
     class Meta:
+        verbose_name = _("grant")
+        verbose_name_plural = _("grants")
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["third_party", "status"], name="grant_third_party_status"),
@@ -321,17 +391,30 @@ class GrantUsagePoint(models.Model):
     ``grantusagepoint_bulk_walk``), not every link that lies after its cursor.
     """
 
-    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="grant_usage_points")
-    usage_point = models.ForeignKey(UsagePoint, on_delete=models.PROTECT, related_name="grant_usage_points")
-    bulk_user = models.ForeignKey(
-        BulkUser, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False, editable=False
+    grant = models.ForeignKey(
+        Grant, on_delete=models.CASCADE, related_name="grant_usage_points", verbose_name=_("grant")
     )
-    added_at = models.DateTimeField(default=timezone.now)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    usage_point = models.ForeignKey(
+        UsagePoint, on_delete=models.PROTECT, related_name="grant_usage_points", verbose_name=_("usage point")
+    )
+    bulk_user = models.ForeignKey(
+        BulkUser,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        editable=False,
+        verbose_name=_("bulk user"),
+    )
+    added_at = models.DateTimeField(default=timezone.now, verbose_name=_("added at"))
+    revoked_at = models.DateTimeField(null=True, blank=True, verbose_name=_("revoked at"))
 
     objects = GrantUsagePointManager()
 
     class Meta:
+        verbose_name = _("grant usage point")
+        verbose_name_plural = _("grant usage points")
         constraints = [models.UniqueConstraint(fields=["grant", "usage_point"], name="grantusagepoint_unique")]
         indexes = [
             models.Index(
@@ -359,9 +442,14 @@ class GrantToken(models.Model):
         oauth2_settings.ACCESS_TOKEN_MODEL,
         on_delete=models.CASCADE,
         related_name="grant_binding",
+        verbose_name=_("access token"),
     )
-    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="token_bindings")
-    created_at = models.DateTimeField(default=timezone.now)
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="token_bindings", verbose_name=_("grant"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+
+    class Meta:
+        verbose_name = _("grant token")
+        verbose_name_plural = _("grant tokens")
 
     def __str__(self) -> str:
         return f"token for {self.grant.public_id}"
@@ -381,10 +469,17 @@ class GrantCode(models.Model):
         null=True,
         blank=True,
         related_name="espi_grant_binding",
+        verbose_name=_("authorization code"),
     )
-    code_checksum = models.CharField(max_length=64, blank=True, db_index=True, help_text="SHA-256 of the code.")
-    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="code_bindings")
-    created_at = models.DateTimeField(default=timezone.now)
+    code_checksum = models.CharField(
+        max_length=64, blank=True, db_index=True, help_text=_("SHA-256 of the code."), verbose_name=_("code checksum")
+    )
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="code_bindings", verbose_name=_("grant"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+
+    class Meta:
+        verbose_name = _("grant code")
+        verbose_name_plural = _("grant codes")
 
     def __str__(self) -> str:
         return f"code for {self.grant.public_id}"
@@ -399,36 +494,51 @@ class Notification(models.Model):
     """
 
     class Kind(models.TextChoices):
-        NEW_DATA = "new_data", "New data"
-        GRANT_CREATED = "grant_created", "Grant created"
-        GRANT_CHANGED = "grant_changed", "Grant changed (usage point taken back)"
-        GRANT_REVOKED = "grant_revoked", "Grant revoked"
-        GRANT_EXPIRED = "grant_expired", "Grant expired"
-        APPLICATION_INFORMATION_CHANGED = "app_info_changed", "ApplicationInformation changed"
-        BATCH_READY = "batch_ready", "Batch result ready"
+        NEW_DATA = "new_data", _("New data")
+        GRANT_CREATED = "grant_created", _("Grant created")
+        GRANT_CHANGED = "grant_changed", _("Grant changed (usage point taken back)")
+        GRANT_REVOKED = "grant_revoked", _("Grant revoked")
+        GRANT_EXPIRED = "grant_expired", _("Grant expired")
+        APPLICATION_INFORMATION_CHANGED = "app_info_changed", _("ApplicationInformation changed")
+        BATCH_READY = "batch_ready", _("Batch result ready")
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DELIVERED = "delivered", "Delivered"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", pgettext_lazy("notification status", "Pending")
+        DELIVERED = "delivered", pgettext_lazy("notification status", "Delivered")
+        FAILED = "failed", pgettext_lazy("notification status", "Failed")
 
-    third_party = models.ForeignKey(ThirdParty, on_delete=models.PROTECT, related_name="notifications")
-    grant = models.ForeignKey(Grant, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications")
-    bulk_user = models.ForeignKey(
-        BulkUser, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications"
+    third_party = models.ForeignKey(
+        ThirdParty, on_delete=models.PROTECT, related_name="notifications", verbose_name=_("third party")
     )
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    resources = models.JSONField(default=list, help_text="Absolute URIs the Third Party should fetch.")
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_status = models.PositiveIntegerField(null=True, blank=True, help_text="HTTP status of the last attempt.")
-    last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    delivered_at = models.DateTimeField(null=True, blank=True)
+    grant = models.ForeignKey(
+        Grant, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications", verbose_name=_("grant")
+    )
+    bulk_user = models.ForeignKey(
+        BulkUser,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="notifications",
+        verbose_name=_("bulk user"),
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, verbose_name=pgettext_lazy("notification", "kind"))
+    resources = models.JSONField(
+        default=list, help_text=_("Absolute URIs the Third Party should fetch."), verbose_name=_("resources")
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, verbose_name=_("status"))
+    attempts = models.PositiveIntegerField(default=0, verbose_name=_("attempts"))
+    next_attempt_at = models.DateTimeField(default=timezone.now, verbose_name=_("next attempt at"))
+    last_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last attempt at"))
+    last_status = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("HTTP status of the last attempt."), verbose_name=_("last status")
+    )
+    last_error = models.TextField(blank=True, verbose_name=_("last error"))
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+    delivered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("delivered at"))
 
     class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="notification_due")]
         constraints = [
@@ -441,4 +551,6 @@ class Notification(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} for {self.third_party} ({self.status})"
+        # English whatever the request's language: the admin stores it (LogEntry.object_repr).
+        with translation.override("en"):
+            return f"{self.get_kind_display()} for {self.third_party} ({self.status})"

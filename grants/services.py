@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 from oauth2_provider.models import get_access_token_model, get_refresh_token_model, set_token_value
 from oauth2_provider.settings import oauth2_settings
 
@@ -185,11 +185,13 @@ def third_party_set_lifecycle(*, third_party: ThirdParty, lifecycle: int, actor:
     locked.save(
         update_fields=["lifecycle", "lifecycle_changed_at", "lifecycle_changed_by", "lifecycle_swept_to", "updated"]
     )
+    with translation.override("en"):  # A stored summary: English whatever the staff member's language.
+        summary = f"{locked.name}: {ThirdParty.Lifecycle(previous).label} → {ThirdParty.Lifecycle(lifecycle).label}"
     audit_record(
         action=AuditEvent.Action.THIRD_PARTY_STATUS_CHANGED,
         actor_user=actor,
         obj=locked,
-        summary=f"{locked.name}: {ThirdParty.Lifecycle(previous).label} → {ThirdParty.Lifecycle(lifecycle).label}",
+        summary=summary,
         detail={"from": previous, "to": lifecycle},
     )
     notification_enqueue_for_application_information(third_party=locked)
