@@ -150,7 +150,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "oauth2_provider",
+    "grants.apps.OAuthToolkitConfig",  # oauth2_provider, its admin section named for staff
     "axes",
     "custodian",
     "grants",
