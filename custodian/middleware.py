@@ -7,6 +7,8 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.locale import LocaleMiddleware
+from django.utils import translation
 
 from custodian.espi.hrefs import RESOURCE_ROOT
 
@@ -14,6 +16,32 @@ from custodian.espi.hrefs import RESOURCE_ROOT
 # streams the views read themselves (and never parse as forms).
 _STREAMED_PREFIX = "/espi/"
 _FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+# URLs whose clients are programs (ESPI REST API, OAuth endpoints, metadata): their errors are JSON,
+# in English. The consent screen (/oauth/authorize) is a page a person sees: HTML, in their language.
+_API_PREFIXES = ("/espi/", "/oauth/", "/.well-known/")
+_PAGE_PATHS = ("/oauth/authorize",)
+
+
+def is_api_path(path: str) -> bool:
+    """Return whether ``path`` belongs to a machine client (ESPI, OAuth) and so gets JSON errors."""
+    return path.startswith(_API_PREFIXES) and not path.startswith(_PAGE_PATHS)
+
+
+class PortalLocaleMiddleware(LocaleMiddleware):
+    """Django's LocaleMiddleware for pages; machine clients' URLs (``is_api_path``) always answer in English.
+
+    A program's ``Accept-Language`` (often the machine's locale) must not turn half of an API's error
+    texts into another language (DRF ships Spanish for its own, the portal's are English): the error
+    codes are the contract and every ``detail`` is English, as the developer docs show them.
+    """
+
+    def process_request(self, request: HttpRequest) -> None:
+        if is_api_path(request.path_info):
+            translation.activate("en")
+            request.LANGUAGE_CODE = translation.get_language()
+            return
+        super().process_request(request)
 
 
 def csp_form_action_source(uri: str) -> str | None:

@@ -164,7 +164,7 @@ MIDDLEWARE = [
     "custodian.middleware.RejectNulCharactersMiddleware",
     "custodian.middleware.EspiTrailingSlashMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "custodian.middleware.PortalLocaleMiddleware",  # Django's LocaleMiddleware; API URLs in English
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

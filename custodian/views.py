@@ -19,6 +19,7 @@ from django.views.generic import TemplateView
 from custodian.api_errors import error_body
 from custodian.charts import usage_chart
 from custodian.exceptions import NotFound
+from custodian.middleware import is_api_path
 from custodian.selectors import (
     customer_for_user,
     meter_reading_daily_totals,
@@ -105,12 +106,6 @@ class DashboardView(LoginRequiredMixin, TemplateView):
         return context
 
 
-# URLs whose clients are programs (ESPI REST API, OAuth endpoints, metadata): their errors are JSON.
-# The consent screen (/oauth/authorize) is a page a person sees, so it keeps the HTML error page.
-_API_PREFIXES = ("/espi/", "/oauth/", "/.well-known/")
-_PAGE_PATHS = ("/oauth/authorize",)
-
-
 def language_switch(request):
     """Django's ``set_language`` (cookie and redirect); a logged-in customer's choice is also stored.
 
@@ -122,11 +117,6 @@ def language_switch(request):
     if customer is not None and language and check_for_language(language):
         retail_customer_language_set(customer=customer, language=language, actor=request.user)
     return response
-
-
-def is_api_path(path: str) -> bool:
-    """Return whether ``path`` belongs to a machine client (ESPI, OAuth) and so gets JSON errors."""
-    return path.startswith(_API_PREFIXES) and not path.startswith(_PAGE_PATHS)
 
 
 def server_error(request):

@@ -111,3 +111,25 @@ def test_consent_words_in_spanish(client, customer):
     # A date input holds an ISO date whatever the language (a localized "15/06/2027" would show empty).
     until = page.context["form"].fields["until"].initial
     assert f'value="{until.isoformat()}"' in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("cookie", [False, True])
+def test_machine_clients_get_english_whatever_their_language(client, cookie):
+    """A program's Accept-Language (or a leftover language cookie) does not turn API errors Spanish."""
+    if cookie:
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "es"
+    espi = client.get(
+        "/espi/1_1/resource/ReadServiceStatus", HTTP_ACCEPT="application/atom+xml", HTTP_ACCEPT_LANGUAGE="es-MX,es"
+    )
+    token = client.post(
+        "/oauth/token", {"grant_type": "client_credentials", "client_id": "nobody"}, HTTP_ACCEPT_LANGUAGE="es"
+    )
+
+    assert espi.status_code == 401
+    assert espi.json()["detail"] == "Authentication credentials were not provided."
+    assert espi["Content-Language"] == "en"
+    assert token.status_code == 401 and token.json()["error"] == "invalid_client"
+    assert token["Content-Language"] == "en"
+    # The consent screen is a page a person reads: still in their language (test_consent_words_in_spanish).
+    assert client.get("/grants/", HTTP_ACCEPT_LANGUAGE="es")["Content-Language"] == "es"
