@@ -10,7 +10,9 @@ from django.test import Client as HttpClient
 from grants import services as grant_services
 from grants.models import ThirdParty
 from tests import factories
+from tests.browser.helpers import axe_serious
 from tests.browser.test_consent_browser import CHROMIUM, browser_page, sync_api  # noqa: F401 - fixture
+from tests.browser.test_customer_pages_browser import chromium  # noqa: F401 - fixture
 from tests.grants.oauth_helpers import client_credentials
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -91,3 +93,49 @@ def test_the_grant_status_column_is_on_screen_at_1280_px(live_server, browser_pa
     assert box is not None and box["x"] + box["width"] <= 1280, box
     cell = page.query_selector("td.field-status")
     assert cell.inner_text().strip() == "Active"
+
+
+def test_staff_switch_the_admin_to_spanish_from_its_header(live_server, chromium, django_user_model):  # noqa: F811
+    # CSP bypassed only so that axe-core can be injected (as on the customer pages' test).
+    context = chromium.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+    page = context.new_page()
+    customer = factories.make_customer(username="ana", name="Ana Ramos")
+    point = factories.make_usage_point(customer=customer, title="Home")
+    third_party, _ = factories.make_third_party(name="Solar Co")
+    factories.make_grant(customer=customer, third_party=third_party, usage_points=[point])
+    log_in(page, live_server, django_user_model)
+    assert page.get_attribute("html", "lang") == "en"
+
+    page.select_option("#admin-language-choice", "es")
+    with page.expect_navigation():
+        page.click(".admin-language button")
+
+    assert page.get_attribute("html", "lang") == "es"
+    assert page.inner_text("#site-name").strip() != ""
+    assert "clientes y datos de medidores" in page.inner_text("#content-main").lower()  # headings in capitals
+    assert axe_serious(page) == []
+    page.goto(live_server.url + "/admin/grants/grant/")
+    assert page.inner_text("th.column-status").strip().lower() == "estado"
+    assert page.inner_text("td.field-status").strip() == "Activa"
+    assert axe_serious(page) == []
+    pages = [
+        "/admin/reports/",
+        "/admin/grants/thirdparty/",
+        "/admin/grants/thirdparty/add/",
+        f"/admin/grants/thirdparty/{third_party.pk}/change/",
+        "/admin/grants/grant/offline/",
+        f"/admin/custodian/retailcustomer/{customer.pk}/change/",
+        f"/admin/custodian/retailcustomer/{customer.pk}/import/",
+        "/admin/custodian/usagepoint/",
+        "/admin/custodian/auditevent/",
+        "/admin/batch/submission/",
+        "/admin/axes/accessattempt/",
+    ]
+    found = {}
+    for url in pages:
+        response = page.goto(live_server.url + url)
+        assert response.status == 200, url
+        assert page.get_attribute("html", "lang") == "es", url
+        found[url] = axe_serious(page)
+    assert found == {url: [] for url in pages}
+    context.close()
