@@ -61,6 +61,7 @@ def regulator_report_view(request):
         "totals": report.totals(),
         "chart": report_chart(report),
         "quarter": quarter,
+        "time_zone": timezone.get_current_timezone_name(),
         "previous": quarter.previous(),
         "following": quarter.next(),
         "error": error,

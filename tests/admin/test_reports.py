@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -108,6 +109,7 @@ def test_the_page_shows_table_chart_and_csv(admin_client, quarter_activity):
     body = page.content.decode()
     assert '<table id="report-by-third-party">' in body and '<svg id="report-chart"' in body
     assert "<title>Solar Co: 4 created</title>" in body
+    assert f"(exclusive), times in {timezone.get_current_timezone_name()}." in body
     assert url in admin_client.get(reverse("admin:index")).content.decode()
     quarter = str(Quarter.containing(timezone.now()))
     download = admin_client.get(url, {"quarter": quarter, "format": "csv"})
@@ -122,6 +124,13 @@ def test_the_page_shows_table_chart_and_csv(admin_client, quarter_activity):
     totals = next(row for row in rows if row[:1] == ["all Third Parties"])
     assert totals[header.index("authorizations created")] == "5"
     assert rows[-1] == ["kind of request", "method", "served", "failed", "bytes served"]  # no requests this quarter
+
+
+@override_settings(TIME_ZONE="America/Los_Angeles")
+def test_the_page_names_the_utilitys_time_zone(admin_client):
+    body = admin_client.get(reverse("admin_regulator_report"), {"quarter": "2026Q2"}).content.decode()
+
+    assert "2026Q2: 2026-04-01 to 2026-07-01 (exclusive), times in America/Los_Angeles." in body
 
 
 def test_a_bad_quarter_is_a_clear_400(admin_client):
