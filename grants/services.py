@@ -68,12 +68,7 @@ def third_party_register(
 
     The secret is stored hashed; the raw value is returned once, to be handed to the client.
     """
-    scopes = [s.strip() for s in registered_scopes if s.strip()]
-    for scope in scopes:
-        try:
-            parse_scope(scope)
-        except ScopeError as exc:
-            raise ValidationError({"registered_scopes": f"{scope!r}: {exc}"}) from exc
+    scopes = registered_scopes_clean(registered_scopes)
     raw_secret = client_secret or secrets.token_urlsafe(48)
     third_party = ThirdParty(
         name=name,
@@ -919,6 +914,17 @@ def _scope_lines(value: str | Iterable[str]) -> list[str]:
     return [line.strip() for line in lines if line.strip()]
 
 
+def registered_scopes_clean(value: str | Iterable[str]) -> list[str]:
+    """Return the registered scope lines, stripped; raise ValidationError naming the first that does not parse."""
+    scopes = _scope_lines(value)
+    for scope in scopes:
+        try:
+            parse_scope(scope)
+        except ScopeError as exc:
+            raise ValidationError({"registered_scopes": f"{scope!r}: {exc}"}) from exc
+    return scopes
+
+
 def _apply_information(third_party: ThirdParty, information: Mapping[str, Any]) -> list[str]:
     """Set the allowed ApplicationInformation fields on ``third_party``; return the names that changed."""
     unknown = set(information) - set(THIRD_PARTY_INFORMATION_FIELDS) - set(THIRD_PARTY_OPERATING_FIELDS)
@@ -927,13 +933,7 @@ def _apply_information(third_party: ThirdParty, information: Mapping[str, Any]) 
     changed = []
     for name, value in information.items():
         if name == "registered_scopes":
-            scopes = _scope_lines(value)
-            for scope in scopes:
-                try:
-                    parse_scope(scope)
-                except ScopeError as exc:
-                    raise ValidationError({"registered_scopes": f"{scope!r}: {exc}"}) from exc
-            value = "\n".join(scopes)
+            value = "\n".join(registered_scopes_clean(value))
         elif name == "redirect_uris":
             value = " ".join(value.split())
         if getattr(third_party, name) != value:
