@@ -17,8 +17,9 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 
 from custodian.models import AuditEvent
-from grants.models import ThirdParty
+from grants.models import Grant, ThirdParty
 from tests import factories
+from tests.admin.test_offline_authorization import paper  # noqa: F401 - fixture
 from tests.admin.test_third_party_registration import registration_data
 
 pytestmark = pytest.mark.django_db
@@ -174,3 +175,12 @@ def test_a_lifecycle_change_made_in_spanish_is_audited_in_english(spanish):
     )
     event = AuditEvent.objects.get(action=AuditEvent.Action.THIRD_PARTY_STATUS_CHANGED, object_id=third_party.public_id)
     assert event.summary == "Hold Co: Production → On Hold"
+
+
+def test_an_offline_authorization_signed_in_the_future_is_refused_in_spanish(spanish, paper):  # noqa: F811
+    response = spanish.post(reverse("admin:grants_grant_offline"), {**paper, "signed_on": "2999-01-01"})
+    assert response.status_code == 400
+    page = html.unescape(response.content.decode())
+    assert "La autorización no puede tener una fecha de firma futura. Revise la fecha." in page
+    assert "cannot be signed in the future" not in page
+    assert not Grant.objects.exists()
