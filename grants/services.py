@@ -1094,9 +1094,7 @@ def third_party_approve(
         raise RuntimeError("Approve outside any transaction: the test notification must not hold locks.")
     if third_party.lifecycle == ThirdParty.Lifecycle.REVOKED:
         raise ValidationError(_("A revoked Third Party cannot be reinstated; register it again."))
-    # The checks are stored in the audit row below: English whatever the staff member's language.
-    with translation.override("en"):
-        checks = third_party_approval_checklist(third_party=third_party, post=post)
+    checks = third_party_approval_checklist(third_party=third_party, post=post)
     passed = all(check.ok for check in checks)
     with transaction.atomic():
         audit_record(
@@ -1104,7 +1102,7 @@ def third_party_approve(
             actor_user=actor,
             obj=third_party,
             summary=f"Approval checklist of {third_party.name}: {'passed' if passed else 'failed'}",
-            detail={"checks": [check.as_dict() for check in checks]},
+            detail={"checks": [check.as_dict() for check in checks]},  # English: as_dict
         )
         if passed:
             third_party_set_lifecycle(third_party=third_party, lifecycle=ThirdParty.Lifecycle.PRODUCTION, actor=actor)

@@ -104,7 +104,7 @@ def test_a_back_office_client_with_a_redirect_uri_is_refused_in_spanish(spanish)
         registration_data(name="Back office", role=ThirdParty.Role.CUSTODIAN, bulk_users=""),
     )
     page = page_of(response)
-    assert "Un cliente de sistemas internos usa solo credenciales de cliente: quite el URI de redirección." in page
+    assert "Un cliente de sistemas internos usa solo credenciales de cliente: quite la URI de redirección." in page
     assert not ThirdParty.objects.filter(name="Back office").exists()
 
 
@@ -159,10 +159,22 @@ def test_an_approval_checked_in_spanish_is_stored_in_english(spanish):
     ThirdParty.objects.filter(pk=third_party.pk).update(registered_scopes="FB=1_x")  # stored before the rules
     page = page_of(spanish.post(reverse("admin:grants_thirdparty_approve", args=[third_party.pk])))
     assert "Review Co" in page
+    # Shown to staff in Spanish ...
+    assert "Los alcances (scope) están dentro de lo que ofrece la compañía" in page
+    assert "FB=1_x debe ser una lista de números de bloques de funciones unidos por '_'." in page
+    assert "No hay ninguna URI de notificación (thirdPartyNotifyUri) registrada." in page
+    assert "must be function block numbers" not in page
+    # ... stored in English.
     event = AuditEvent.objects.get(action=AuditEvent.Action.THIRD_PARTY_APPROVAL_CHECKED)
     details = " ".join(check["detail"] for check in event.detail["checks"])
     assert "FB=1_x must be function block numbers joined by '_'." in details
     assert "bloques de funciones" not in details
+    assert "No notify URI (thirdPartyNotifyUri) is registered." in details
+    assert [check["name"] for check in event.detail["checks"]] == [
+        "Redirect URIs are https",
+        "Notify URI answers a test notification",
+        "Scopes are within what the utility offers",
+    ]
     assert event.summary == "Approval checklist of Review Co: failed"
 
 
