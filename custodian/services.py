@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext as _
 
 from custodian.models import (
     AuditCount,
@@ -216,27 +217,29 @@ def retail_customer_onboard(
     username, email, name = username.strip(), email.strip().lower(), name.strip()
     titles = _clean_titles(usage_point_titles)
     if not titles:
-        raise ValidationError({"usage_points": "Give at least one usage point."})
+        raise ValidationError({"usage_points": _("Give at least one usage point.")})
     if not email:
-        raise ValidationError({"email": "An e-mail address is needed to send the invitation."})
+        raise ValidationError({"email": _("An e-mail address is needed to send the invitation.")})
     try:
         validate_email(email)
     except ValidationError as exc:
-        raise ValidationError({"email": f"{email!r} is not a valid e-mail address."}) from exc
+        raise ValidationError({"email": _("%(email)r is not a valid e-mail address.") % {"email": email}}) from exc
     if service_kind not in ServiceKind.values:
-        raise ValidationError({"service_kind": f"Unknown service kind {service_kind!r}."})
+        raise ValidationError({"service_kind": _("Unknown service kind %(kind)r.") % {"kind": service_kind}})
     if language.strip() and language_supported(language.strip()) is None:
-        raise ValidationError({"language": f"Unknown language {language!r}."})
+        raise ValidationError({"language": _("Unknown language %(language)r.") % {"language": language}})
     user_model = get_user_model()
     existing = user_model.objects.filter(username=username).select_related("retail_customer").first()
     if existing is not None:
         customer = getattr(existing, "retail_customer", None)
         if customer is None or existing.email.lower() != email:
-            raise ValidationError({"username": f"The username {username!r} belongs to someone else."})
+            raise ValidationError(
+                {"username": _("The username %(username)r belongs to someone else.") % {"username": username}}
+            )
         created = False
     else:
         if user_model.objects.filter(email__iexact=email).exists():
-            raise ValidationError({"email": f"{email} is already the e-mail of another login."})
+            raise ValidationError({"email": _("%(email)s is already the e-mail of another login.") % {"email": email}})
         user = user_model(username=username, email=email)
         user.set_unusable_password()
         customer = _retail_customer_insert(user=user, name=name or username, actor=actor)
@@ -269,7 +272,7 @@ def retail_customer_invite(*, customer: RetailCustomer, actor: Any = None) -> No
     """Mail the customer a link to set their password, after commit; audit it (never the link)."""
     user = customer.user
     if not user.email:
-        raise ValidationError({"email": "The customer has no e-mail address."})
+        raise ValidationError({"email": _("The customer has no e-mail address.")})
     audit_record(
         action=AuditEvent.Action.CUSTOMER_INVITED,
         actor_user=actor,
@@ -344,7 +347,9 @@ def usage_point_update(*, usage_point: UsagePoint, changes: dict[str, Any], acto
     """Change a usage point's title, service kind, status or time parameters (never its owner); audit it."""
     unknown = set(changes) - set(USAGE_POINT_STAFF_FIELDS)
     if unknown:
-        raise ValidationError(f"These usage point fields are not changed by staff: {', '.join(sorted(unknown))}.")
+        raise ValidationError(
+            _("These usage point fields are not changed by staff: %(fields)s.") % {"fields": ", ".join(sorted(unknown))}
+        )
     locked = UsagePoint.objects.select_for_update().get(pk=usage_point.pk)
     changed = [name for name, value in changes.items() if getattr(locked, name) != value]
     if not changed:

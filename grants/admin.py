@@ -107,7 +107,26 @@ class ThirdPartyRegistrationForm(forms.ModelForm):
             services.third_party_check_role_fields(role=cleaned.get("role", ""), information=cleaned)
         except ValidationError as exc:
             self.add_error(None, exc)
+        _registered_scopes_check(self, cleaned)
         return cleaned
+
+
+class ThirdPartyChangeForm(forms.ModelForm):
+    """The change form: registered scopes are checked here, so a bad one is shown on the form, not a server error."""
+
+    def clean(self):
+        cleaned = super().clean()
+        _registered_scopes_check(self, cleaned)
+        return cleaned
+
+
+def _registered_scopes_check(form: forms.ModelForm, cleaned: dict) -> None:
+    if "registered_scopes" not in cleaned:
+        return
+    try:
+        services.registered_scopes_clean(cleaned["registered_scopes"] or "")
+    except ValidationError as exc:
+        form.add_error(None, exc)
 
 
 _INFORMATION_FIELDSETS = (
@@ -192,6 +211,7 @@ class ThirdPartyAdmin(IndexedSearchMixin, admin.ModelAdmin):
         *_INFORMATION_FIELDSETS,
         (_("Bulk users"), {"fields": ("bulk_users",)}),
     )
+    form = ThirdPartyChangeForm
     inlines = [BulkUserInline]
     actions = ["approve_to_production", "put_on_hold", "revoke"]
     change_form_template = "admin/grants/thirdparty/change_form.html"

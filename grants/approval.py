@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from grants.models import ThirdParty
 from grants.notifications import PostResult, batch_list_document, post_batch_list
@@ -23,14 +25,28 @@ from grants.scopes import ScopeError, parse_scope, scope_within_any, utility_off
 
 @dataclass(frozen=True, slots=True)
 class ApprovalCheck:
-    """One line of the approval checklist: what was checked, whether it passed, and why not."""
+    """One line of the approval checklist: what was checked, whether it passed, and why not.
+
+    ``name`` and ``detail`` are in the language of the request (shown to staff); ``as_dict`` (stored
+    in the audit row) gives them in English.
+    """
 
     name: str
     ok: bool
     detail: str
+    english_name: str = ""
+    english_detail: str = ""
 
     def as_dict(self) -> dict[str, object]:
-        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+        return {"name": self.english_name or self.name, "ok": self.ok, "detail": self.english_detail or self.detail}
+
+
+def _check(describe: Callable[[], tuple[str, bool, str]]) -> ApprovalCheck:
+    """Build a check from ``describe`` (no network, no writes): once in English for the audit row, once to show."""
+    with translation.override("en"):
+        english_name, _ok, english_detail = describe()
+    name, ok, detail = describe()
+    return ApprovalCheck(name, ok, detail, english_name=english_name, english_detail=english_detail)
 
 
 def redirect_uri_problem(uri: str) -> str:
@@ -42,61 +58,79 @@ def redirect_uri_problem(uri: str) -> str:
         parts = urlsplit(uri)
         host = parts.hostname
     except ValueError:
-        return f"{uri} is not a valid URL"
+        return _("%(uri)s is not a valid URL") % {"uri": uri}
     if not host:
-        return f"{uri} has no host"
+        return _("%(uri)s has no host") % {"uri": uri}
     if parts.fragment:
-        return f"{uri} has a fragment"
+        return _("%(uri)s has a fragment") % {"uri": uri}
     if parts.scheme == "https" or (parts.scheme == "http" and settings.DEBUG):
         return ""
-    return f"{uri} is not https"
+    return _("%(uri)s is not https") % {"uri": uri}
 
 
 def check_redirect_uris(third_party: ThirdParty) -> ApprovalCheck:
     """Pass when the Third Party has redirect URIs and each is https with a host (http only with DEBUG)."""
-    name = "Redirect URIs are https"
     uris = third_party.redirect_uris.split()
-    if not uris:
-        return ApprovalCheck(name, False, "No redirect URI is registered.")
-    bad = [problem for uri in uris if (problem := redirect_uri_problem(uri))]
-    if bad:
-        return ApprovalCheck(name, False, "; ".join(bad) + ".")
-    return ApprovalCheck(name, True, f"{len(uris)} redirect URI(s), all accepted.")
+
+    def describe() -> tuple[str, bool, str]:
+        name = _("Redirect URIs are https")
+        if not uris:
+            return name, False, _("No redirect URI is registered.")
+        bad = [problem for uri in uris if (problem := redirect_uri_problem(uri))]
+        if bad:
+            return name, False, "; ".join(bad) + "."
+        return name, True, _("%(count)d redirect URI(s), all accepted.") % {"count": len(uris)}
+
+    return _check(describe)
 
 
 def check_notify_uri_answers(
     third_party: ThirdParty, *, post: Callable[..., PostResult] = post_batch_list
 ) -> ApprovalCheck:
     """Pass when a test BatchList (naming the ApplicationInformation) POSTed to the notify URI gets a 2xx."""
-    name = "Notify URI answers a test notification"
-    if not third_party.notify_uri:
-        return ApprovalCheck(name, False, "No notify URI (thirdPartyNotifyUri) is registered.")
-    body = batch_list_document(resources=[application_information_uri(third_party=third_party)])
-    result = post(uri=third_party.notify_uri, body=body)
-    if result.ok:
-        return ApprovalCheck(name, True, f"{third_party.notify_uri} answered HTTP {result.status}.")
-    return ApprovalCheck(name, False, f"{third_party.notify_uri}: {result.error or f'HTTP {result.status}'}.")
+    result = None
+    if third_party.notify_uri:  # POSTed once; only its outcome is described twice
+        body = batch_list_document(resources=[application_information_uri(third_party=third_party)])
+        result = post(uri=third_party.notify_uri, body=body)
+
+    def describe() -> tuple[str, bool, str]:
+        name = _("Notify URI answers a test notification")
+        if result is None:
+            return name, False, _("No notify URI (thirdPartyNotifyUri) is registered.")
+        if result.ok:
+            return (
+                name,
+                True,
+                _("%(uri)s answered HTTP %(status)s.") % {"uri": third_party.notify_uri, "status": result.status},
+            )
+        return name, False, f"{third_party.notify_uri}: {result.error or f'HTTP {result.status}'}."
+
+    return _check(describe)
 
 
 def check_scopes_offered(third_party: ThirdParty) -> ApprovalCheck:
     """Pass when the Third Party registered scopes and each is within a scope the utility offers."""
-    name = "Scopes are within what the utility offers"
     texts = third_party.registered_scope_list
-    if not texts:
-        return ApprovalCheck(name, False, "No scope is registered.")
     offered = utility_offered_scopes()
-    bad = []
-    for text in texts:
-        try:
-            scope = parse_scope(text)
-        except ScopeError as exc:
-            bad.append(f"{text!r}: {exc}")
-            continue
-        if not scope_within_any(scope.without_bulk(), offered):
-            bad.append(f"{text!r} asks for more than the utility offers")
-    if bad:
-        return ApprovalCheck(name, False, "; ".join(bad) + ".")
-    return ApprovalCheck(name, True, f"{len(texts)} scope(s), all offered.")
+
+    def describe() -> tuple[str, bool, str]:
+        name = _("Scopes are within what the utility offers")
+        if not texts:
+            return name, False, _("No scope is registered.")
+        bad = []
+        for text in texts:
+            try:
+                scope = parse_scope(text)
+            except ScopeError as exc:
+                bad.append(f"{text!r}: {exc}")
+                continue
+            if not scope_within_any(scope.without_bulk(), offered):
+                bad.append(_("%(scope)r asks for more than the utility offers") % {"scope": text})
+        if bad:
+            return name, False, "; ".join(bad) + "."
+        return name, True, _("%(count)d scope(s), all offered.") % {"count": len(texts)}
+
+    return _check(describe)
 
 
 def third_party_approval_checklist(

@@ -174,22 +174,27 @@ def _named_or_number(term: str, value: str) -> str:
         return str(int(value))
     named = _NAMED_LOOKUP.get(value.lower())
     if named is None:
-        raise ScopeError(f"{term} value {value!r} is neither a number nor one of {', '.join(NAMED_FREQUENCIES)}.")
+        raise ScopeError(
+            gettext("%(term)s value %(value)r is neither a number nor one of %(names)s.")
+            % {"term": term, "value": value, "names": ", ".join(NAMED_FREQUENCIES)}
+        )
     return named
 
 
 def _number(term: str, value: str) -> int:
     if not _NUMBER.match(value):
-        raise ScopeError(f"{term} must be a non-negative whole number, not {value!r}.")
+        raise ScopeError(
+            gettext("%(term)s must be a non-negative whole number, not %(value)r.") % {"term": term, "value": value}
+        )
     return int(value)
 
 
 def parse_scope(text: str) -> EspiScope:
     """Parse one ESPI scope string; raise :class:`ScopeError` saying what is wrong."""
     if not isinstance(text, str) or not text.strip():
-        raise ScopeError("The scope is empty.")
+        raise ScopeError(gettext("The scope is empty."))
     if len(text) > MAX_SCOPE_LENGTH:
-        raise ScopeError(f"The scope is longer than {MAX_SCOPE_LENGTH} characters.")
+        raise ScopeError(gettext("The scope is longer than %(limit)d characters.") % {"limit": MAX_SCOPE_LENGTH})
     seen: set[str] = set()
     values: dict[str, object] = {}
     # Spaces around terms and around "=" are tolerated (real scope strings carry them); a space
@@ -199,17 +204,19 @@ def parse_scope(text: str) -> EspiScope:
             continue
         name, sep, value = (part.strip() for part in raw_term.partition("="))
         if not sep or not value:
-            raise ScopeError(f"Scope term {raw_term!r} is not NAME=VALUE.")
+            raise ScopeError(gettext("Scope term %(term)r is not NAME=VALUE.") % {"term": raw_term})
         if name in seen:
-            raise ScopeError(f"Scope term {name} appears twice.")
+            raise ScopeError(gettext("Scope term %(term)s appears twice.") % {"term": name})
         seen.add(name)
         if name == "FB":
             parts = value.split("_")
             if any(not _NUMBER.match(part) for part in parts):
-                raise ScopeError(f"FB={value} must be function block numbers joined by '_'.")
+                raise ScopeError(
+                    gettext("FB=%(value)s must be function block numbers joined by '_'.") % {"value": value}
+                )
             blocks = frozenset(int(part) for part in parts)
             if any(block < 1 or block > 99 for block in blocks):
-                raise ScopeError("Function block numbers run from 1 to 99.")
+                raise ScopeError(gettext("Function block numbers run from 1 to 99."))
             values["function_blocks"] = blocks
         elif name == "IntervalDuration":
             values["interval_durations"] = tuple(_named_or_number(name, part) for part in value.split("_"))
@@ -223,12 +230,12 @@ def parse_scope(text: str) -> EspiScope:
             values["account_collection"] = _number(name, value)
         elif name == "BR":
             if not _BR_ID.match(value):
-                raise ScopeError(f"BR={value} is not a Bulk ID (letters, digits and '-').")
+                raise ScopeError(gettext("BR=%(value)s is not a Bulk ID (letters, digits and '-').") % {"value": value})
             values["bulk_id"] = value
         else:
-            raise ScopeError(f"Unknown scope term {name!r}.")
+            raise ScopeError(gettext("Unknown scope term %(term)r.") % {"term": name})
     if "function_blocks" not in values:
-        raise ScopeError("The scope names no function blocks (FB=...).")
+        raise ScopeError(gettext("The scope names no function blocks (FB=...)."))
     return EspiScope(**values)  # type: ignore[arg-type]
 
 
@@ -331,7 +338,7 @@ def scope_narrow_to_original(requested_text: str, original_text: str) -> EspiSco
     original = parse_scope(original_text)
     narrowed = scope_narrow(requested, original)
     if narrowed is None or not narrowed.is_within(original):
-        raise ScopeError("The refresh asks for nothing the original authorization granted.")
+        raise ScopeError(gettext("The refresh asks for nothing the original authorization granted."))
     return narrowed
 
 
@@ -417,16 +424,18 @@ def scope_validate_for_client(*, third_party: ThirdParty, scope_text: str, clien
         requested = scope_with(requested, function_blocks=requested.function_blocks & utility_function_blocks())
     if requested.bulk_id is not None:
         if third_party.role != ThirdParty.Role.THIRD_PARTY:
-            raise ScopeError("Only Third Parties have bulk users.")
+            raise ScopeError(gettext("Only Third Parties have bulk users."))
         if not BulkUser.objects.filter(third_party=third_party, bulk_id__exact=requested.bulk_id).exists():
-            raise ScopeError(f"BR={requested.bulk_id} names no bulk user of this Third Party.")
+            raise ScopeError(
+                gettext("BR=%(bulk_id)s names no bulk user of this Third Party.") % {"bulk_id": requested.bulk_id}
+            )
     candidates = [
         narrowed
         for offered in offered_scopes
         if (narrowed := scope_narrow(requested, offered)) is not None and narrowed.is_within(offered)
     ]
     if not candidates:
-        raise ScopeError("None of the requested function blocks is offered to this client.")
+        raise ScopeError(gettext("None of the requested function blocks is offered to this client."))
     return max(candidates, key=lambda candidate: len(candidate.function_blocks))
 
 

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from oauth2_provider.models import get_access_token_model, get_refresh_token_model, set_token_value
 from oauth2_provider.settings import oauth2_settings
 
@@ -67,12 +68,7 @@ def third_party_register(
 
     The secret is stored hashed; the raw value is returned once, to be handed to the client.
     """
-    scopes = [s.strip() for s in registered_scopes if s.strip()]
-    for scope in scopes:
-        try:
-            parse_scope(scope)
-        except ScopeError as exc:
-            raise ValidationError({"registered_scopes": f"{scope!r}: {exc}"}) from exc
+    scopes = registered_scopes_clean(registered_scopes)
     raw_secret = client_secret or secrets.token_urlsafe(48)
     third_party = ThirdParty(
         name=name,
@@ -116,7 +112,7 @@ def third_party_registration_token_issue(*, third_party: ThirdParty, actor: Any 
     checksum is stored; the value is never recorded.
     """
     if third_party.role != ThirdParty.Role.THIRD_PARTY:
-        raise ValidationError("Only Third Parties have a registration access token.")
+        raise ValidationError(_("Only Third Parties have a registration access token."))
     access_token_model = get_access_token_model()
     previous = access_token_model.objects.filter(
         application=third_party, user__isnull=True, scope=REGISTRATION_SCOPE, grant_binding__isnull=True
@@ -172,9 +168,9 @@ def third_party_set_lifecycle(*, third_party: ThirdParty, lifecycle: int, actor:
     """
     locked = ThirdParty.objects.select_for_update().get(pk=third_party.pk)
     if lifecycle not in ThirdParty.Lifecycle.values:
-        raise ValidationError(f"Unknown lifecycle {lifecycle}.")
+        raise ValidationError(_("Unknown lifecycle %(lifecycle)s.") % {"lifecycle": lifecycle})
     if locked.lifecycle == ThirdParty.Lifecycle.REVOKED and lifecycle != ThirdParty.Lifecycle.REVOKED:
-        raise ValidationError("A revoked Third Party cannot be reinstated; register it again.")
+        raise ValidationError(_("A revoked Third Party cannot be reinstated; register it again."))
     previous = locked.lifecycle
     locked.lifecycle = lifecycle
     locked.lifecycle_changed_at = timezone.now()
@@ -365,11 +361,13 @@ def _scope_for_grant(*, third_party: ThirdParty, scope: str | EspiScope, bulk_us
     except ScopeError as exc:
         raise ValidationError({"scope": str(exc)}) from exc
     if parsed.bulk_id is not None and (bulk_user is None or bulk_user.bulk_id != parsed.bulk_id):
-        raise ValidationError({"scope": f"BR={parsed.bulk_id} does not name the chosen bulk user."})
+        raise ValidationError(
+            {"scope": _("BR=%(bulk_id)s does not name the chosen bulk user.") % {"bulk_id": parsed.bulk_id}}
+        )
     if bulk_user is not None and parsed.bulk_id is None:
         parsed = EspiScope(**{**parsed.__dict__, "bulk_id": bulk_user.bulk_id})
     if not scope_within_registered(parsed, third_party=third_party):
-        raise ValidationError({"scope": "The scope is not within any scope the Third Party registered."})
+        raise ValidationError({"scope": _("The scope is not within any scope the Third Party registered.")})
     return parsed
 
 
@@ -400,13 +398,13 @@ def grant_create(
     """
     points = list(usage_points)
     if not points:
-        raise ValidationError({"usage_points": "Choose at least one usage point."})
+        raise ValidationError({"usage_points": _("Choose at least one usage point.")})
     if any(point.customer_id != customer.pk for point in points):
-        raise ValidationError({"usage_points": "Only your own usage points can be shared."})
+        raise ValidationError({"usage_points": _("Only your own usage points can be shared.")})
     if third_party.role != ThirdParty.Role.THIRD_PARTY or third_party.lifecycle != ThirdParty.Lifecycle.PRODUCTION:
-        raise ValidationError("This Third Party is not accepting new grants.")
+        raise ValidationError(_("This Third Party is not accepting new grants."))
     if bulk_user is not None and bulk_user.third_party_id != third_party.pk:
-        raise ValidationError({"bulk_user": "The bulk user belongs to another Third Party."})
+        raise ValidationError({"bulk_user": _("The bulk user belongs to another Third Party.")})
     parsed = _scope_for_grant(third_party=third_party, scope=scope, bulk_user=bulk_user)
     records = grant_customer_records_validate(records=customer_records, function_blocks=parsed.function_blocks)
     # One grant per customer and Third Party (or bulk): the customer's row is locked so two consents
@@ -460,9 +458,11 @@ def grant_customer_records_validate(*, records: Iterable[str], function_blocks: 
     chosen = list(dict.fromkeys(records))
     unknown = [key for key in chosen if key not in RECORD_CHOICE_BY_KEY]
     if unknown:
-        raise ValidationError({"customer_records": f"Unknown customer records: {', '.join(unknown)}."})
+        raise ValidationError(
+            {"customer_records": _("Unknown customer records: %(records)s.") % {"records": ", ".join(unknown)}}
+        )
     if chosen and not set(function_blocks) & CATEGORY_BY_KEY[CUSTOMER].function_blocks:
-        raise ValidationError({"customer_records": "Customer records need the Retail Customer function blocks."})
+        raise ValidationError({"customer_records": _("Customer records need the Retail Customer function blocks.")})
     return [key for key in RECORD_CHOICE_BY_KEY if key in chosen]
 
 
@@ -592,7 +592,7 @@ def grant_revoke_usage_point(*, grant: Grant, usage_point: UsagePoint, actor: An
     locked = Grant.objects.select_for_update().get(pk=grant.pk)
     link = GrantUsagePoint.objects.filter(grant=locked, usage_point=usage_point, revoked_at__isnull=True).first()
     if link is None:
-        raise ValidationError("That usage point is not part of this grant.")
+        raise ValidationError(_("That usage point is not part of this grant."))
     now = timezone.now()
     link.revoked_at = now
     link.save(update_fields=["revoked_at"])
@@ -623,7 +623,7 @@ def grant_customer_records_revoke(*, grant: Grant, records: Iterable[str], actor
     locked = Grant.objects.select_for_update().get(pk=grant.pk)
     taken = [key for key in dict.fromkeys(records) if key in locked.customer_records]
     if not taken:
-        raise ValidationError("Those records are not shared under this grant.")
+        raise ValidationError(_("Those records are not shared under this grant."))
     locked.customer_records = [key for key in locked.customer_records if key not in taken]
     if not locked.customer_records:
         parsed = parse_scope(locked.scope)
@@ -795,7 +795,7 @@ def grant_consent_approve(
 def grant_code_bind(*, grant: Grant, authorization_code: Any) -> GrantCode:
     """Bind a new authorization code to the grant created at consent; refuse a grant that is not active."""
     if not grant.is_active:
-        raise ValidationError("The grant is not active.")
+        raise ValidationError(_("The grant is not active."))
     return GrantCode.objects.create(
         authorization_code=authorization_code,
         grant=grant,
@@ -914,21 +914,26 @@ def _scope_lines(value: str | Iterable[str]) -> list[str]:
     return [line.strip() for line in lines if line.strip()]
 
 
+def registered_scopes_clean(value: str | Iterable[str]) -> list[str]:
+    """Return the registered scope lines, stripped; raise ValidationError naming the first that does not parse."""
+    scopes = _scope_lines(value)
+    for scope in scopes:
+        try:
+            parse_scope(scope)
+        except ScopeError as exc:
+            raise ValidationError({"registered_scopes": f"{scope!r}: {exc}"}) from exc
+    return scopes
+
+
 def _apply_information(third_party: ThirdParty, information: Mapping[str, Any]) -> list[str]:
     """Set the allowed ApplicationInformation fields on ``third_party``; return the names that changed."""
     unknown = set(information) - set(THIRD_PARTY_INFORMATION_FIELDS) - set(THIRD_PARTY_OPERATING_FIELDS)
     if unknown:
-        raise ValidationError(f"Unknown Third Party fields: {', '.join(sorted(unknown))}.")
+        raise ValidationError(_("Unknown Third Party fields: %(fields)s.") % {"fields": ", ".join(sorted(unknown))})
     changed = []
     for name, value in information.items():
         if name == "registered_scopes":
-            scopes = _scope_lines(value)
-            for scope in scopes:
-                try:
-                    parse_scope(scope)
-                except ScopeError as exc:
-                    raise ValidationError({"registered_scopes": f"{scope!r}: {exc}"}) from exc
-            value = "\n".join(scopes)
+            value = "\n".join(registered_scopes_clean(value))
         elif name == "redirect_uris":
             value = " ".join(value.split())
         if getattr(third_party, name) != value:
@@ -940,7 +945,9 @@ def _apply_information(third_party: ThirdParty, information: Mapping[str, Any]) 
 def third_party_check_role_fields(*, role: str, information: Mapping[str, Any]) -> None:
     """Refuse redirect URIs for a back-office client: it uses client credentials only, never a customer's consent."""
     if role == ThirdParty.Role.CUSTODIAN and str(information.get("redirect_uris") or "").strip():
-        raise ValidationError({"redirect_uris": "A back-office client uses client credentials only: no redirect URI."})
+        raise ValidationError(
+            {"redirect_uris": _("A back-office client uses client credentials only: no redirect URI.")}
+        )
 
 
 @transaction.atomic
@@ -957,7 +964,7 @@ def third_party_register_by_staff(
     registration_access_token (``FB=36_40``, only its checksum stored), also shown once.
     """
     if role not in ThirdParty.Role.values:
-        raise ValidationError({"role": f"Unknown role {role!r}."})
+        raise ValidationError({"role": _("Unknown role %(role)r.") % {"role": role}})
     details = dict(information)
     third_party_check_role_fields(role=role, information=details)
     third_party, raw_secret = third_party_register(
@@ -1031,7 +1038,7 @@ def third_party_rotate_secret(*, third_party: ThirdParty, actor: Any = None) -> 
     """
     locked = ThirdParty.objects.select_for_update().get(pk=third_party.pk)
     if locked.lifecycle == ThirdParty.Lifecycle.REVOKED:
-        raise ValidationError("A revoked Third Party has no secret to rotate; register it again.")
+        raise ValidationError(_("A revoked Third Party has no secret to rotate; register it again."))
     raw_secret = secrets.token_urlsafe(48)
     locked.client_secret = raw_secret
     locked.hash_client_secret = True
@@ -1057,7 +1064,7 @@ def third_party_register_again(*, third_party: ThirdParty, actor: Any = None) ->
     (``third_party_register_by_staff`` issues it); the revoked one's tokens were revoked with it.
     """
     if third_party.lifecycle != ThirdParty.Lifecycle.REVOKED:
-        raise ValidationError("Only a revoked Third Party is registered again.")
+        raise ValidationError(_("Only a revoked Third Party is registered again."))
     information = {name: getattr(third_party, name) for name in THIRD_PARTY_INFORMATION_FIELDS}
     credentials = third_party_register_by_staff(
         role=third_party.role,
@@ -1086,7 +1093,7 @@ def third_party_approve(
     if transaction.get_connection().in_atomic_block:
         raise RuntimeError("Approve outside any transaction: the test notification must not hold locks.")
     if third_party.lifecycle == ThirdParty.Lifecycle.REVOKED:
-        raise ValidationError("A revoked Third Party cannot be reinstated; register it again.")
+        raise ValidationError(_("A revoked Third Party cannot be reinstated; register it again."))
     checks = third_party_approval_checklist(third_party=third_party, post=post)
     passed = all(check.ok for check in checks)
     with transaction.atomic():
@@ -1095,7 +1102,7 @@ def third_party_approve(
             actor_user=actor,
             obj=third_party,
             summary=f"Approval checklist of {third_party.name}: {'passed' if passed else 'failed'}",
-            detail={"checks": [check.as_dict() for check in checks]},
+            detail={"checks": [check.as_dict() for check in checks]},  # English: as_dict
         )
         if passed:
             third_party_set_lifecycle(third_party=third_party, lifecycle=ThirdParty.Lifecycle.PRODUCTION, actor=actor)
@@ -1110,7 +1117,7 @@ def third_party_register_dynamic(*, metadata: RegistrationMetadata, source_addre
     Production after the checklist. Returns its client secret and registration_access_token once.
     """
     if not settings.OAUTH_DYNAMIC_REGISTRATION:
-        raise ValidationError("Dynamic registration is turned off (OAUTH_DYNAMIC_REGISTRATION).")
+        raise ValidationError(_("Dynamic registration is turned off (OAUTH_DYNAMIC_REGISTRATION)."))
     credentials = third_party_register_by_staff(role=ThirdParty.Role.THIRD_PARTY, information=metadata.information)
     audit_record(
         action=AuditEvent.Action.THIRD_PARTY_CREATED,
@@ -1164,18 +1171,18 @@ def grant_record_offline(
     """
     reference = evidence_reference.strip()
     if not reference:
-        raise ValidationError({"evidence_reference": "Name the signed paper authorization (its reference)."})
+        raise ValidationError({"evidence_reference": _("Name the signed paper authorization (its reference).")})
     if signed_on > timezone.localdate(timezone=timezone.get_default_timezone()):
-        raise ValidationError({"signed_on": "The authorization cannot be signed in the future."})
+        raise ValidationError({"signed_on": _("The authorization cannot be signed in the future.")})
     if authorized_end <= max(authorized_start or timezone.now(), timezone.now()):
-        raise ValidationError({"authorized_end": "The authorized period has already ended."})
+        raise ValidationError({"authorized_end": _("The authorized period has already ended.")})
     try:
         parsed = scope if isinstance(scope, EspiScope) else parse_scope(scope)
         parsed = scope_with(parsed, function_blocks=parsed.function_blocks & utility_function_blocks())
     except ScopeError as exc:
         raise ValidationError({"scope": str(exc)}) from exc
     if not parsed.function_blocks:
-        raise ValidationError({"scope": "None of these function blocks is offered by the utility."})
+        raise ValidationError({"scope": _("None of these function blocks is offered by the utility.")})
     points = list(usage_points)
     now = timezone.now()
     grant = grant_create(
