@@ -6,7 +6,7 @@ from collections.abc import Callable
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
 
@@ -42,6 +42,13 @@ class PortalLocaleMiddleware(LocaleMiddleware):
             request.LANGUAGE_CODE = translation.get_language()
             return
         super().process_request(request)
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        if is_api_path(request.path_info):
+            # Not ``Vary: Accept-Language``: the answer no longer depends on it (caches keep one copy).
+            response.headers.setdefault("Content-Language", "en")
+            return response
+        return super().process_response(request, response)
 
 
 def csp_form_action_source(uri: str) -> str | None:

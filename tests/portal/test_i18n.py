@@ -129,6 +129,7 @@ def test_machine_clients_get_english_whatever_their_language(client, cookie):
     assert espi.status_code == 401
     assert espi.json()["detail"] == "Authentication credentials were not provided."
     assert espi["Content-Language"] == "en"
+    assert "accept-language" not in espi.get("Vary", "").lower()
     assert token.status_code == 401 and token.json()["error"] == "invalid_client"
     assert token["Content-Language"] == "en"
     # The consent screen is a page a person reads: still in their language (test_consent_words_in_spanish).
