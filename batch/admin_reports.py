@@ -19,9 +19,8 @@ def _quarter_from(request) -> tuple[Quarter, str]:
         return Quarter.containing(timezone.now()), ""
     try:
         return Quarter.parse(text), ""
-    except ValueError:
-        message = gettext("%(text)s is not a quarter such as 2026Q2.") % {"text": repr(text)}
-        return Quarter.containing(timezone.now()), message
+    except ValueError as exc:
+        return Quarter.containing(timezone.now()), str(exc)
 
 
 def _csv(report: RegulatorReport, quarter: Quarter) -> HttpResponse:

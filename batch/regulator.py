@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from batch.models import Submission
 from batch.selectors import api_request_totals
@@ -58,7 +58,7 @@ class Quarter:
         """Parse ``2026Q2`` or ``2026-Q2``; raise ValueError otherwise."""
         match = _QUARTER.match(text.strip())
         if not match or not 1970 <= int(match.group(1)) <= 9998:
-            raise ValueError(f"{text!r} is not a quarter such as 2026Q2.")
+            raise ValueError(gettext("%(text)s is not a quarter such as 2026Q2.") % {"text": repr(text)})
         return cls(int(match.group(1)), int(match.group(2)))
 
     @property

@@ -10,7 +10,6 @@ from urllib.parse import unquote_plus
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse, QueryDict
-from django.utils import translation
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
@@ -222,10 +221,7 @@ class DynamicRegistrationApi(View):
         except RegistrationError as exc:
             return _json_error(400, exc.error, exc.description)
         except ValidationError as exc:
-            # An API answer: English whatever Accept-Language says (field names are translatable labels).
-            with translation.override("en"):
-                description = "; ".join(exc.messages)
-            return _json_error(400, "invalid_client_metadata", description)
+            return _json_error(400, "invalid_client_metadata", "; ".join(exc.messages))
         third_party = credentials.third_party
         answer = {
             "client_id": third_party.client_id,
